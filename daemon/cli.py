@@ -1,0 +1,289 @@
+"""`impasto`: run the daemon, stylise files through it, list styles, show its status.
+
+Every failure a user can cause prints one line (`impasto: error: …`) and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from shared.client import Client, Event, default_endpoint
+from shared.errors import BadRequest, ImpastoError
+from shared.job import ENGINES, MAX_SIDE, OPTIMIZERS, PRESERVE_COLOR
+from shared.protocol import ImageDesc
+
+log = logging.getLogger("impasto")
+
+# Style images above this long side are shrunk before sending: the engines never use more.
+MAX_STYLE_SIDE = 4096
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc.message}", file=sys.stderr)
+        return 2 if exc.code in ("bad_request", "bad_image", "unknown_style", "too_large") else 1
+    except KeyboardInterrupt:
+        print("impasto: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="impasto", description="Neural style transfer for painters.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("daemon", help="run the Impasto daemon in the foreground")
+    d.add_argument("--endpoint", default=None, help="ZeroMQ endpoint (default $IMPASTO_ENDPOINT or %(default)s)")
+    d.add_argument("--device", default=None, help="cuda, cuda:N, mps or cpu (default: best available)")
+    d.add_argument("--max-memory", type=_memory, default=None, help="memory budget per job, e.g. 4G")
+    d.add_argument("--allow-remote", action="store_true", help="allow a non-loopback endpoint")
+    d.add_argument("--client-timeout", type=float, default=10.0, help="seconds of client silence before its jobs are cancelled")
+    d.add_argument("--max-queue", type=int, default=8)
+    d.add_argument("--styles-dir", type=Path, action="append", default=[], help="extra folder of style images")
+    d.add_argument("--log-file", type=Path, default=None)
+    d.add_argument("--log-level", default="INFO")
+    d.set_defaults(func=cmd_daemon)
+
+    s = sub.add_parser("stylize", aliases=["stylise"], help="stylise an image file through the daemon")
+    s.add_argument("content", type=Path)
+    s.add_argument("-s", "--style", action="append", required=True, metavar="STYLE[:WEIGHT]",
+                   help="image file or built-in style name, optionally with a weight; repeat to blend")
+    s.add_argument("-o", "--output", type=Path, required=True, help=".png, .jpg or .tif")
+    s.add_argument("--mode", choices=ENGINES, default="gatys")
+    s.add_argument("--size", type=int, default=None, help="long side of the output in pixels")
+    s.add_argument("--iterations", type=int, default=None)
+    s.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none")
+    s.add_argument("--strength", type=float, default=1.0)
+    s.add_argument("--style-scale", type=float, default=1.0)
+    s.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    s.add_argument("--init", choices=("content", "noise"), default="content")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    s.add_argument("--endpoint", default=None)
+    s.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon to answer")
+    s.set_defaults(func=cmd_stylize)
+
+    st = sub.add_parser("styles", help="list the daemon's built-in styles")
+    st.add_argument("--endpoint", default=None)
+    st.set_defaults(func=cmd_styles)
+
+    ss = sub.add_parser("status", help="show the daemon's device, queue and jobs")
+    ss.add_argument("--endpoint", default=None)
+    ss.set_defaults(func=cmd_status)
+    return parser
+
+
+def _memory(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().rstrip("B")
+    try:
+        if text[-1:] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (try 4G)") from None
+
+
+# -- daemon ---------------------------------------------------------------------------------------
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from daemon import logs
+    from daemon.server import Daemon, DaemonConfig
+
+    path = logs.setup(args.log_level, args.log_file)
+    config = DaemonConfig(
+        endpoint=args.endpoint or default_endpoint(),
+        device=args.device,
+        memory_budget=args.max_memory,
+        allow_remote=args.allow_remote,
+        client_timeout=args.client_timeout,
+        max_queue=args.max_queue,
+        style_dirs=args.styles_dir + [_user_styles_dir()],
+    )
+    daemon = Daemon(config)
+    if path:
+        log.info("logging to %s", path)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        daemon.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print(f"impasto daemon listening on {daemon.endpoint}", flush=True)
+    daemon.serve()
+    return 0
+
+
+def _user_styles_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "impasto" / "styles"
+
+
+# -- stylize --------------------------------------------------------------------------------------
+def parse_style(text: str) -> tuple[str, float]:
+    """`STYLE[:WEIGHT]` → (style, weight); a colon inside a path is kept when no number follows."""
+    style, weight = text, 1.0
+    head, sep, tail = text.rpartition(":")
+    if sep and head:
+        try:
+            weight = float(tail)
+            style = head
+        except ValueError:
+            pass
+    if not math.isfinite(weight) or weight < 0:
+        raise BadRequest(f"style weight must be a number >= 0, not {tail!r} in {text!r}")
+    if not style:
+        raise BadRequest(f"empty style name in {text!r}")
+    return style, weight
+
+
+def _image_frame(arr: np.ndarray, frame: int) -> tuple[dict, bytes]:
+    dtype = "u16" if arr.dtype == np.uint16 else "u8"
+    h, w, c = arr.shape
+    desc = ImageDesc(frame, w, h, c, dtype, "RGBA", 0)
+    return desc.to_wire(), np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+
+
+def resize_array(arr: np.ndarray, side: int) -> np.ndarray:
+    """Resize so the long side is `side` (antialiased), keeping dtype and channels."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = arr.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size == (h, w):
+        return arr
+    top = 65535.0 if arr.dtype == np.uint16 else 255.0
+    x = torch.from_numpy(arr.astype(np.float32).transpose(2, 0, 1))[None]
+    y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+    y = y[0].numpy().transpose(1, 2, 0).clip(0, top).round()
+    return y.astype(arr.dtype)
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from daemon.imageio import WRITE_FORMATS, read_image, write_image
+
+    out = args.output
+    if out.suffix.lower() not in WRITE_FORMATS:
+        raise BadRequest(f"cannot write '{out.suffix or out.name}' files; use .png, .jpg or .tif")
+    if out.exists() and not args.force:
+        raise BadRequest(f"{out} already exists; choose another name or pass --force to replace it")
+    if out.exists() and out.resolve() == args.content.resolve():
+        raise BadRequest("the output would replace the content image; choose another name")
+    if args.size is not None and not 16 <= args.size <= MAX_SIDE:
+        raise BadRequest(f"--size must be from 16 to {MAX_SIDE} pixels, not {args.size}")
+    content = read_image(args.content)
+    if args.size is not None:
+        content = resize_array(content, args.size)
+    desc, data = _image_frame(content, 1)
+    frames = [data]
+    styles = []
+    for text in args.style:
+        name, weight = parse_style(text)
+        path = Path(name)
+        if path.is_file():
+            arr = read_image(path)
+            if max(arr.shape[:2]) > MAX_STYLE_SIDE:
+                arr = resize_array(arr, MAX_STYLE_SIDE)
+            sdesc, sdata = _image_frame(arr[..., :3], len(frames) + 1)
+            frames.append(sdata)
+            styles.append({"image": sdesc, "weight": weight, "label": path.stem})
+        elif path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp") or os.sep in name:
+            raise BadRequest(f"style image {name} does not exist")
+        else:
+            styles.append({"name": name, "weight": weight})
+    body = {
+        "engine": args.mode,
+        "content": desc,
+        "styles": styles,
+        "strength": args.strength,
+        "preserve_color": args.preserve_color,
+        "style_scale": args.style_scale,
+        "optimizer": args.optimizer,
+        "init": args.init,
+    }
+    for key in ("size", "iterations", "seed"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    with Client(args.endpoint, timeout=args.timeout) as client:
+        client.hello()  # fails fast, with a clear message, when no daemon answers
+        result = _run_with_progress(client, body, frames)
+    rdesc, rdata = result.image_bytes(0)
+    dtype = np.uint16 if rdesc.dtype == "u16" else np.uint8
+    arr = np.frombuffer(rdata, dtype=np.dtype(dtype).newbyteorder("<")).reshape(
+        rdesc.height, rdesc.width, rdesc.channels
+    )
+    _write_atomically(out, arr, write_image)
+    timings = result.body.get("metadata", {}).get("timings", {})
+    print(f"wrote {out} ({rdesc.width}x{rdesc.height}, {timings.get('total_s', 0):.1f} s)")
+    return 0
+
+
+def _run_with_progress(client: Client, body: dict, frames: list) -> Event:
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}", file=sys.stderr)
+
+    def on_event(event: Event) -> None:
+        if event.type == "progress":
+            bar.set_description_str(event.body.get("stage", ""))
+            bar.n = round(100 * event.body.get("fraction", 0.0))
+            bar.refresh()
+
+    try:
+        return client.run(body, frames, on_event=on_event)
+    finally:
+        bar.close()
+
+
+def _write_atomically(out: Path, arr: np.ndarray, write) -> None:
+    """Write to a temporary file beside OUT, then rename: a failed write leaves nothing behind."""
+    fd, tmp = tempfile.mkstemp(prefix=".impasto-", suffix=out.suffix, dir=out.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp, arr)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- styles / status ------------------------------------------------------------------------------
+def cmd_styles(args: argparse.Namespace) -> int:
+    with Client(args.endpoint) as client:
+        styles = client.styles()
+    width = max((len(s["name"]) for s in styles), default=4)
+    for s in styles:
+        who = f"{s['title']}, {s['artist']}" if s.get("artist") else s.get("title", "")
+        print(f"{s['name']:<{width}}  {'/'.join(s.get('engines', []))}  {who}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with Client(args.endpoint) as client:
+        st = client.status()
+    dev = st["device"]
+    print(f"impasto daemon {st['version']} on {client.endpoint}")
+    print(f"device {dev['device']}, memory budget {dev['memory_budget'] / 2**30:.1f} GB, up {st['uptime_s']:.0f} s")
+    print(f"{st['running']} running, {st['queued']} queued")
+    for job in st["jobs"]:
+        ident = job.get("id", "(another client)")
+        print(f"  {ident}  {job['engine']}  {job['state']}  {100 * job['fraction']:.0f}%  {job['stage']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

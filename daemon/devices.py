@@ -1,0 +1,104 @@
+"""The one place that owns devices, precision and memory budgets.
+
+Engines ask this module which device to use, whether to autocast, and how many pixels fit in the
+memory budget; none of them decides those on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+
+from shared.errors import BadRequest
+
+log = logging.getLogger(__name__)
+
+# Peak bytes per pixel of VGG19 forward+backward to relu5_1 in fp32, measured on CPU
+# (2.4 GB at 1024², 7.2 GB at 2048²; see ../shared/guides/engines.md) with a margin.
+VGG_BYTES_PER_PIXEL = 2600
+# Share of system RAM a CPU job may plan to use when no explicit budget is given.
+CPU_RAM_SHARE = 0.35
+
+
+def available_devices() -> list[str]:
+    """Devices present on this machine, best first."""
+    out = []
+    if torch.cuda.is_available():
+        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append("mps")
+    out.append("cpu")
+    return out
+
+
+def choose_device(requested: str | None = None) -> torch.device:
+    """CUDA > MPS > CPU, or the requested one if it exists (`cuda` means the first GPU)."""
+    devices = available_devices()
+    if not requested or requested == "auto":
+        return torch.device(devices[0])
+    name = "cuda:0" if requested == "cuda" else requested
+    if name not in devices:
+        raise BadRequest(f"device {requested!r} is not available here; choose from {', '.join(devices)}")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What an engine needs to know about its device."""
+
+    device: torch.device
+    memory_budget: int  # bytes a job may plan to use
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """Autocast on GPUs (fp16 on CUDA/MPS); CPU stays fp32 unless an engine opts in."""
+        if self.device.type in ("cuda", "mps"):
+            return torch.float16
+        return None
+
+    def autocast(self, dtype: torch.dtype | None = None) -> contextlib.AbstractContextManager:
+        """Autocast context for the network forward pass (losses stay fp32 by the callers)."""
+        dtype = dtype or self.autocast_dtype
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def max_vgg_pixels(self) -> int:
+        """How many pixels VGG19 forward+backward can take within the budget."""
+        return max(64 * 64, self.memory_budget // VGG_BYTES_PER_PIXEL)
+
+    def to_wire(self) -> dict:
+        return {"device": str(self.device), "memory_budget": self.memory_budget}
+
+
+def memory_budget(device: torch.device, override: int | None = None) -> int:
+    """Bytes a job may use: the override, else free GPU memory or a share of RAM."""
+    if override:
+        return override
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * 0.8)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return int(total * CPU_RAM_SHARE)
+
+
+def profile(requested: str | None = None, budget: int | None = None) -> DeviceProfile:
+    """Resolve the device and its memory budget."""
+    device = choose_device(requested)
+    prof = DeviceProfile(device, memory_budget(device, budget))
+    log.info("device %s, memory budget %.1f GB", device, prof.memory_budget / 2**30)
+    return prof
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the device out-of-memory errors PyTorch raises."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

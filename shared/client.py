@@ -1,0 +1,237 @@
+"""The Impasto client: one DEALER socket, usable blocking or driven by polls from a UI timer.
+
+Blocking: ``Client().run(body, frames)`` returns the result event or raises a typed error.
+Non-blocking: ``job = client.submit(body, frames)`` then call ``client.poll()`` from a timer; each
+call returns the events that arrived (never waits unless asked), keeps the daemon informed that this
+client is alive, and marks jobs failed with `Unavailable` when the daemon falls silent.
+Only pyzmq and msgpack are needed, so this runs inside Krita's and GIMP's Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import zmq
+
+from shared import protocol
+from shared.errors import ImpastoError, JobCancelled, Timeout, Unavailable, error_from_code
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+
+
+def default_endpoint() -> str:
+    """The daemon endpoint: $IMPASTO_ENDPOINT when set, else the daemon's default."""
+    return os.environ.get(protocol.ENDPOINT_ENV) or protocol.DEFAULT_ENDPOINT
+
+
+@dataclass
+class Event:
+    """One message from the daemon: a job event or a reply."""
+
+    type: str
+    id: str
+    body: dict
+    frames: list = field(default_factory=list)
+
+    def image_bytes(self, index: int = 0) -> tuple[protocol.ImageDesc, bytes]:
+        """The descriptor and raw bytes of the index-th image of a result or preview."""
+        images = self.body.get("images") or ([self.body["preview"]] if "preview" in self.body else [])
+        desc = protocol.ImageDesc.from_wire(images[index])
+        frame = self.frames[desc.frame - 1]
+        return desc, frame.bytes if hasattr(frame, "bytes") else bytes(frame)
+
+
+@dataclass
+class JobHandle:
+    """Client-side view of a submitted job, updated by `Client.poll`."""
+
+    id: str
+    state: str = "sent"  # sent → accepted → running → done | failed | cancelled
+    progress: Event | None = None
+    result: Event | None = None
+    error: ImpastoError | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+class Client:
+    """A connection to the Impasto daemon."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        timeout: float = 10.0,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.endpoint = endpoint or default_endpoint()
+        self.timeout = timeout
+        self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.connect(self.endpoint)
+        self.jobs: dict[str, JobHandle] = {}
+        self._replies: dict[str, Event] = {}
+        self._last_heard = time.monotonic()
+        self._last_ping = 0.0
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket; jobs still running on the daemon are cancelled when it notices."""
+        self._sock.close(linger=0)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, msg_type: str, body: dict | None = None, frames: Sequence = (), msg_id: str = "") -> str:
+        """Send one request without waiting; returns its id."""
+        msg_id = msg_id or uuid.uuid4().hex
+        try:
+            self._sock.send_multipart(protocol.encode(msg_type, msg_id, body, frames), zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            raise Unavailable(self._unavailable_message()) from None
+        return msg_id
+
+    def _unavailable_message(self) -> str:
+        return (
+            f"No Impasto daemon answered at {self.endpoint}. Start it with `impasto daemon` "
+            f"(or `python3 install.py`) and try again."
+        )
+
+    def _receive(self, wait: float) -> list[Event]:
+        """Receive every waiting message, waiting up to `wait` seconds for the first."""
+        events: list[Event] = []
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            left = 0 if events else max(0.0, deadline - time.monotonic())
+            if not self._sock.poll(int(left * 1000)):
+                return events
+            frames = self._sock.recv_multipart(copy=False)
+            self._last_heard = time.monotonic()
+            try:
+                msg_type, msg_id, body, rest = protocol.decode(
+                    frames, protocol.JOB_EVENTS + protocol.REPLIES
+                )
+            except ImpastoError as exc:
+                log.warning("dropping a message from the daemon that does not decode: %s", exc)
+                continue
+            events.append(Event(msg_type, msg_id, body, rest))
+
+    def _dispatch(self, event: Event) -> None:
+        job = self.jobs.get(event.id)
+        if job is None:
+            if event.type != "pong":
+                self._replies[event.id] = event
+            return
+        if event.type == "accepted":
+            job.state = "accepted"
+        elif event.type == "progress":
+            job.state, job.progress = "running", event
+        elif event.type == "result":
+            job.state, job.result = "done", event
+        elif event.type == "cancelled":
+            job.state, job.error = "cancelled", JobCancelled("the job was cancelled")
+        elif event.type == "error":
+            job.state = "failed"
+            job.error = error_from_code(event.body.get("code", ""), event.body.get("message", ""))
+
+    # -- non-blocking API -------------------------------------------------------------------------
+    def poll(self, wait: float = 0.0) -> list[Event]:
+        """Process what arrived (waiting up to `wait` s); returns the events, newest last."""
+        now = time.monotonic()
+        active = [j for j in self.jobs.values() if not j.finished]
+        if active and now - self._last_ping >= HEARTBEAT_SECONDS:
+            self._last_ping = now
+            self.send("ping")
+        events = self._receive(wait)
+        for event in events:
+            self._dispatch(event)
+        if active and not events and time.monotonic() - self._last_heard > self.timeout:
+            for job in active:
+                job.state, job.error = "failed", Unavailable(self._unavailable_message())
+        return events
+
+    def submit(self, body: dict, frames: Sequence = ()) -> JobHandle:
+        """Send a job; progress and the result arrive through `poll`."""
+        job = JobHandle(id=uuid.uuid4().hex)
+        if not any(not j.finished for j in self.jobs.values()):
+            self._last_heard = time.monotonic()  # the silence clock starts with the first job
+        self.jobs[job.id] = job
+        self.send("submit", body, frames, msg_id=job.id)
+        return job
+
+    def cancel(self, job_id: str) -> None:
+        """Ask the daemon to cancel a job; the `cancelled` event follows through `poll`."""
+        self.send("cancel", {"job": job_id})
+
+    # -- blocking API -----------------------------------------------------------------------------
+    def request(self, msg_type: str, body: dict | None = None, timeout: float | None = None) -> Event:
+        """Send a request and wait for its reply; raises the reply's error or Unavailable."""
+        msg_id = self.send(msg_type, body)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while msg_id not in self._replies:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable(self._unavailable_message())
+            self.poll(min(left, 0.25))
+        reply = self._replies.pop(msg_id)
+        if reply.type == "error":
+            raise error_from_code(reply.body.get("code", ""), reply.body.get("message", ""))
+        return reply
+
+    def hello(self) -> dict:
+        """The daemon's version and capabilities (devices, engines, styles, limits)."""
+        return self.request("hello", {"client": "impasto-python"}).body
+
+    def styles(self) -> list[dict]:
+        """Built-in styles the daemon offers."""
+        return self.request("styles").body["styles"]
+
+    def status(self) -> dict:
+        """Queue, running jobs and devices."""
+        return self.request("status").body
+
+    def wait(
+        self,
+        job: JobHandle,
+        on_event: Callable[[Event], None] | None = None,
+        timeout: float | None = None,
+    ) -> Event:
+        """Block until the job finishes; returns the result event or raises its error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not job.finished:
+            if deadline is not None and time.monotonic() > deadline:
+                raise Timeout(f"job {job.id} did not finish within {timeout:g} s")
+            for event in self.poll(0.2):
+                if on_event is not None and event.id == job.id:
+                    on_event(event)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def run(
+        self,
+        body: dict,
+        frames: Sequence = (),
+        on_event: Callable[[Event], None] | None = None,
+        timeout: float | None = None,
+    ) -> Event:
+        """Submit a job and block until its result (cancelling it if interrupted)."""
+        job = self.submit(body, frames)
+        try:
+            return self.wait(job, on_event, timeout)
+        except (KeyboardInterrupt, Timeout):
+            self.cancel(job.id)
+            raise
