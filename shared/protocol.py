@@ -28,7 +28,7 @@ REPLIES = ("hello", "cancel", "status", "styles", "pong", "error")
 
 SAMPLE_BYTES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 CHANNEL_ORDERS = ("RGBA", "BGRA")
-MAX_HEADER_BYTES = 1 << 20
+MAX_HEADER_BYTES = 16 << 20  # style lists carry PNG thumbnails
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,11 @@ class ImageDesc:
     channels: int = 4
     dtype: str = "u8"
     order: str = "RGBA"
-    stride: int = 0
+    stride: int = 0  # 0 = tight rows
+
+    def __post_init__(self) -> None:
+        if not self.stride and self.dtype in SAMPLE_BYTES:
+            object.__setattr__(self, "stride", self.row_bytes)
 
     @property
     def row_bytes(self) -> int:
@@ -60,7 +64,7 @@ class ImageDesc:
             "channels": self.channels,
             "dtype": self.dtype,
             "order": self.order,
-            "stride": self.stride or self.row_bytes,
+            "stride": self.stride,
         }
 
     @classmethod
@@ -79,9 +83,9 @@ class ImageDesc:
         order = raw.get("order", "RGBA")
         if channels not in (3, 4) or not _is_int(channels):
             raise BadRequest(f"{what}.channels must be 3 or 4, not {channels!r}")
-        if dtype not in SAMPLE_BYTES:
+        if not isinstance(dtype, str) or dtype not in SAMPLE_BYTES:
             raise BadRequest(f"{what}.dtype must be one of {', '.join(SAMPLE_BYTES)}, not {dtype!r}")
-        if order not in CHANNEL_ORDERS:
+        if not isinstance(order, str) or order not in CHANNEL_ORDERS:
             raise BadRequest(f"{what}.order must be RGBA or BGRA, not {order!r}")
         if raw["frame"] < 1 or raw["width"] < 1 or raw["height"] < 1:
             raise BadRequest(f"{what}: frame, width and height must be positive")

@@ -130,7 +130,7 @@ def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfil
         return loss
 
     def step() -> float:
-        return float(opt.step(closure))
+        return float(opt.step(closure).detach())
 
     return step
 

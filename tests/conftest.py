@@ -1,0 +1,100 @@
+"""Shared fixtures: a real daemon in a subprocess on a free loopback port, and test images."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.client import Client
+from shared.errors import Unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DaemonProcess:
+    """`impasto daemon` in a subprocess; stopped with SIGTERM (SIGKILL if it hangs)."""
+
+    def __init__(self, tmp: Path, *extra: str) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.log = tmp / "daemon.log"
+        env = dict(os.environ, XDG_DATA_HOME=str(tmp / "data"), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint,
+             "--log-file", str(self.log), *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited: {self.proc.stdout.read().decode()}")
+            try:
+                with Client(self.endpoint, timeout=1.0) as c:
+                    c.hello()
+                return
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise
+
+    def client(self, timeout: float = 10.0) -> Client:
+        return Client(self.endpoint, timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory):
+    """One real daemon for the session (loading VGG19 once); client timeout 3 s."""
+    proc = DaemonProcess(tmp_path_factory.mktemp("daemon"), "--client-timeout", "3")
+    yield proc
+    proc.stop()
+
+
+def load_rgb(name: str) -> np.ndarray:
+    from daemon.imageio import read_image
+
+    return read_image(DATA / name)
+
+
+def rgba_u8(arr: np.ndarray) -> np.ndarray:
+    """Add an opaque alpha channel to an RGB uint8 array."""
+    alpha = np.full(arr.shape[:2] + (1,), 255, np.uint8)
+    return np.concatenate([arr, alpha], axis=2)
+
+
+def image_job(content: np.ndarray, style: np.ndarray | None = None, **fields) -> tuple[dict, list]:
+    """A submit body and frames for RGB(A) u8 arrays; `style` None means the built-in starry-night."""
+    h, w, c = content.shape
+    body = {"content": {"frame": 1, "width": w, "height": h, "channels": c, "dtype": "u8", "order": "RGBA"}}
+    frames = [np.ascontiguousarray(content).tobytes()]
+    if style is None:
+        body["styles"] = [{"name": "starry-night"}]
+    else:
+        sh, sw, sc = style.shape
+        body["styles"] = [{"image": {"frame": 2, "width": sw, "height": sh, "channels": sc, "dtype": "u8"}}]
+        frames.append(np.ascontiguousarray(style).tobytes())
+    body.update(fields)
+    return body, frames

