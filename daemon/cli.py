@@ -41,25 +41,50 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="impasto", description="Neural style transfer for painters.")
+    parser = argparse.ArgumentParser(
+        prog="impasto", description="Neural style transfer for painters."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("daemon", help="run the Impasto daemon in the foreground")
-    d.add_argument("--endpoint", default=None, help="ZeroMQ endpoint (default $IMPASTO_ENDPOINT or %(default)s)")
-    d.add_argument("--device", default=None, help="cuda, cuda:N, mps or cpu (default: best available)")
-    d.add_argument("--max-memory", type=_memory, default=None, help="memory budget per job, e.g. 4G")
+    d.add_argument(
+        "--endpoint",
+        default=None,
+        help="ZeroMQ endpoint (default $IMPASTO_ENDPOINT or %(default)s)",
+    )
+    d.add_argument(
+        "--device", default=None, help="cuda, cuda:N, mps or cpu (default: best available)"
+    )
+    d.add_argument(
+        "--max-memory", type=_memory, default=None, help="memory budget per job, e.g. 4G"
+    )
     d.add_argument("--allow-remote", action="store_true", help="allow a non-loopback endpoint")
-    d.add_argument("--client-timeout", type=float, default=10.0, help="seconds of client silence before its jobs are cancelled")
+    d.add_argument(
+        "--client-timeout",
+        type=float,
+        default=10.0,
+        help="seconds of client silence before its jobs are cancelled",
+    )
     d.add_argument("--max-queue", type=int, default=8)
-    d.add_argument("--styles-dir", type=Path, action="append", default=[], help="extra folder of style images")
+    d.add_argument(
+        "--styles-dir", type=Path, action="append", default=[], help="extra folder of style images"
+    )
     d.add_argument("--log-file", type=Path, default=None)
     d.add_argument("--log-level", default="INFO")
     d.set_defaults(func=cmd_daemon)
 
-    s = sub.add_parser("stylize", aliases=["stylise"], help="stylise an image file through the daemon")
+    s = sub.add_parser(
+        "stylize", aliases=["stylise"], help="stylise an image file through the daemon"
+    )
     s.add_argument("content", type=Path)
-    s.add_argument("-s", "--style", action="append", required=True, metavar="STYLE[:WEIGHT]",
-                   help="image file or built-in style name, optionally with a weight; repeat to blend")
+    s.add_argument(
+        "-s",
+        "--style",
+        action="append",
+        required=True,
+        metavar="STYLE[:WEIGHT]",
+        help="image file or built-in style name, optionally with a weight; repeat to blend",
+    )
     s.add_argument("-o", "--output", type=Path, required=True, help=".png, .jpg or .tif")
     s.add_argument("--mode", choices=ENGINES, default="gatys")
     s.add_argument("--size", type=int, default=None, help="long side of the output in pixels")
@@ -72,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     s.add_argument("--endpoint", default=None)
-    s.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon to answer")
+    s.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the daemon to answer"
+    )
     s.set_defaults(func=cmd_stylize)
 
     st = sub.add_parser("styles", help="list the daemon's built-in styles")
@@ -201,7 +228,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             sdesc, sdata = _image_frame(arr[..., :3], len(frames) + 1)
             frames.append(sdata)
             styles.append({"image": sdesc, "weight": weight, "label": path.stem})
-        elif path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp") or os.sep in name:
+        elif (
+            path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+            or os.sep in name
+        ):
             raise BadRequest(f"style image {name} does not exist")
         else:
             styles.append({"name": name, "weight": weight})
@@ -235,7 +265,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 def _run_with_progress(client: Client, body: dict, frames: list) -> Event:
     from tqdm import tqdm
 
-    bar = tqdm(total=100, unit="%", bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}", file=sys.stderr)
+    bar = tqdm(
+        total=100,
+        unit="%",
+        bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        file=sys.stderr,
+    )
 
     def on_event(event: Event) -> None:
         if event.type == "progress":
@@ -277,11 +312,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         st = client.status()
     dev = st["device"]
     print(f"impasto daemon {st['version']} on {client.endpoint}")
-    print(f"device {dev['device']}, memory budget {dev['memory_budget'] / 2**30:.1f} GB, up {st['uptime_s']:.0f} s")
+    print(
+        f"device {dev['device']}, memory budget {dev['memory_budget'] / 2**30:.1f} GB, "
+        f"up {st['uptime_s']:.0f} s"
+    )
     print(f"{st['running']} running, {st['queued']} queued")
     for job in st["jobs"]:
         ident = job.get("id", "(another client)")
-        print(f"  {ident}  {job['engine']}  {job['state']}  {100 * job['fraction']:.0f}%  {job['stage']}")
+        print(
+            f"  {ident}  {job['engine']}  {job['state']}  "
+            f"{100 * job['fraction']:.0f}%  {job['stage']}"
+        )
     return 0
 
 

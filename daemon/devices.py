@@ -42,7 +42,9 @@ def choose_device(requested: str | None = None) -> torch.device:
         return torch.device(devices[0])
     name = "cuda:0" if requested == "cuda" else requested
     if name not in devices:
-        raise BadRequest(f"device {requested!r} is not available here; choose from {', '.join(devices)}")
+        raise BadRequest(
+            f"device {requested!r} is not available here; choose from {', '.join(devices)}"
+        )
     return torch.device(name)
 
 

@@ -94,7 +94,9 @@ def write_image(path: str | Path, arr: np.ndarray) -> None:
         raise BadRequest(f"cannot write '{path.suffix or path.name}' files; use .png, .jpg or .tif")
     arr = np.ascontiguousarray(arr)
     if fmt == "TIFF":
-        tifffile.imwrite(path, arr, photometric="rgb", extrasamples=("unassalpha",) if arr.shape[2] == 4 else ())
+        tifffile.imwrite(
+            path, arr, photometric="rgb", extrasamples=("unassalpha",) if arr.shape[2] == 4 else ()
+        )
     elif fmt == "PNG" and arr.dtype == np.uint16:
         h, w, c = arr.shape
         writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)

@@ -51,7 +51,9 @@ def resize_long_side(x: torch.Tensor, side: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def style_distance(vgg: VGGFeatures, image: torch.Tensor, style: torch.Tensor, side: int = 256) -> float:
+def style_distance(
+    vgg: VGGFeatures, image: torch.Tensor, style: torch.Tensor, side: int = 256
+) -> float:
     """Mean over relu1_1..relu5_1 of |G(image) − G(style)|² / |G(style)|² at `side` px long side."""
     feats = vgg(resize_long_side(image, side).clamp(0, 1), STYLE_LAYERS)
     targets = vgg(resize_long_side(style, side).clamp(0, 1), STYLE_LAYERS)

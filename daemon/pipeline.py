@@ -64,7 +64,9 @@ def run(
         timings["prepare_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         out = engine.run(
-            EngineInput(spec, color.prepare_content(work, mode), prepared, profile), report, cancelled
+            EngineInput(spec, color.prepare_content(work, mode), prepared, profile),
+            report,
+            cancelled,
         )
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
@@ -80,7 +82,9 @@ def run(
     return Output(images, meta)
 
 
-def _load_styles(spec: JobSpec, frames: list, library: StyleLibrary) -> list[tuple[torch.Tensor, float]]:
+def _load_styles(
+    spec: JobSpec, frames: list, library: StyleLibrary
+) -> list[tuple[torch.Tensor, float]]:
     """Style images as RGB 0..1 with weights normalised to sum 1."""
     total = sum(s.weight for s in spec.styles)
     out = []

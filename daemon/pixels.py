@@ -14,7 +14,12 @@ import torch
 
 from shared.protocol import SAMPLE_BYTES, ImageDesc
 
-NUMPY_DTYPES = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
+NUMPY_DTYPES = {
+    "u8": np.dtype("<u1"),
+    "u16": np.dtype("<u2"),
+    "f16": np.dtype("<f2"),
+    "f32": np.dtype("<f4"),
+}
 INT_MAX = {"u8": 255.0, "u16": 65535.0}
 
 

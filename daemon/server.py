@@ -19,10 +19,12 @@ import torch
 import zmq
 
 from daemon import __version__
-from daemon.devices import DeviceProfile, available_devices, profile as make_profile
+from daemon.devices import DeviceProfile, available_devices
+from daemon.devices import profile as make_profile
 from daemon.styles import StyleLibrary
 from daemon.worker import Job, Worker
 from shared import protocol
+from shared.client import HEARTBEAT_SECONDS
 from shared.errors import (
     BadRequest,
     ImpastoError,
@@ -31,7 +33,6 @@ from shared.errors import (
     TooLarge,
     UnknownStyle,
 )
-from shared.client import HEARTBEAT_SECONDS
 from shared.job import ENGINES, MAX_STYLES, JobSpec
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,12 @@ class Daemon:
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.events, zmq.POLLIN)
-        log.info("Impasto daemon %s listening on %s (device %s)", __version__, self.endpoint, self.profile.device)
+        log.info(
+            "Impasto daemon %s listening on %s (device %s)",
+            __version__,
+            self.endpoint,
+            self.profile.device,
+        )
         try:
             while self._running:
                 ready = dict(poller.poll(250))
@@ -158,7 +164,9 @@ class Daemon:
             log.info("client %s unreachable (%s); cancelling its jobs", client.hex(), exc)
             self._forget_client(client)
 
-    def _reply(self, client: bytes, msg_type: str, msg_id: str, body: dict, frames: list = ()) -> None:
+    def _reply(
+        self, client: bytes, msg_type: str, msg_id: str, body: dict, frames: list = ()
+    ) -> None:
         self._send_raw(client, protocol.encode(msg_type, msg_id, body, frames))
 
     def _error(self, client: bytes, msg_id: str, exc: ImpastoError) -> None:
@@ -178,7 +186,11 @@ class Daemon:
         owners = {owner for (owner, _), job in self.jobs.items() if not job.silent}
         for client in owners:
             if now - self.last_seen.get(client, 0.0) > self.config.client_timeout:
-                log.info("client %s silent for %.0f s; cancelling its jobs", client.hex(), self.config.client_timeout)
+                log.info(
+                    "client %s silent for %.0f s; cancelling its jobs",
+                    client.hex(),
+                    self.config.client_timeout,
+                )
                 self._forget_client(client)
 
     # -- requests ---------------------------------------------------------------------------------
@@ -196,7 +208,9 @@ class Daemon:
             self._error(client, msg_id, exc)
         except Exception as exc:  # never let one request take the daemon down
             log.exception("request %s (%s) failed", msg_id, msg_type)
-            self._error(client, msg_id, ImpastoError(f"internal error: {type(exc).__name__}: {exc}"))
+            self._error(
+                client, msg_id, ImpastoError(f"internal error: {type(exc).__name__}: {exc}")
+            )
 
     def limits(self) -> dict:
         return {
@@ -274,10 +288,13 @@ class Daemon:
         for ref in spec.styles:
             if ref.name is not None and ref.name not in self.library.entries():
                 raise UnknownStyle(
-                    f"unknown style {ref.name!r}; built-in styles: {', '.join(self.library.names())}"
+                    f"unknown style {ref.name!r}; "
+                    f"built-in styles: {', '.join(self.library.names())}"
                 )
         if len(self.jobs) >= self.config.max_queue:
-            raise QueueFull(f"{len(self.jobs)} jobs are already queued or running; try again shortly")
+            raise QueueFull(
+                f"{len(self.jobs)} jobs are already queued or running; try again shortly"
+            )
         job = Job(client, msg_id, spec, buffers)
         self.jobs[(client, msg_id)] = job
         self._reply(client, "accepted", msg_id, {"position": len(self.jobs) - 1})
@@ -297,10 +314,14 @@ class Daemon:
                     f"{self.config.max_pixels} pixels"
                 )
             if desc.frame > len(buffers):
-                raise BadRequest(f"{what} points at frame {desc.frame} but the message has {len(buffers)}")
+                raise BadRequest(
+                    f"{what} points at frame {desc.frame} but the message has {len(buffers)}"
+                )
             if desc.frame in used:
                 raise BadRequest(f"{what} reuses frame {desc.frame}")
             used.add(desc.frame)
             desc.check_buffer(len(buffers[desc.frame - 1]), what)
         if len(buffers) != len(used):
-            raise BadRequest(f"the message has {len(buffers)} pixel frames but the job uses {len(used)}")
+            raise BadRequest(
+                f"the message has {len(buffers)} pixel frames but the job uses {len(used)}"
+            )

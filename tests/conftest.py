@@ -33,9 +33,21 @@ class DaemonProcess:
         self.log = tmp / "daemon.log"
         env = dict(os.environ, XDG_DATA_HOME=str(tmp / "data"), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint,
-             "--log-file", str(self.log), *extra],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daemon",
+                "daemon",
+                "--endpoint",
+                self.endpoint,
+                "--log-file",
+                str(self.log),
+                *extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -86,15 +98,26 @@ def rgba_u8(arr: np.ndarray) -> np.ndarray:
 
 
 def image_job(content: np.ndarray, style: np.ndarray | None = None, **fields) -> tuple[dict, list]:
-    """A submit body and frames for RGB(A) u8 arrays; `style` None means the built-in starry-night."""
+    """Submit body and frames for RGB(A) u8 arrays; `style` None means built-in starry-night."""
     h, w, c = content.shape
-    body = {"content": {"frame": 1, "width": w, "height": h, "channels": c, "dtype": "u8", "order": "RGBA"}}
+    body = {
+        "content": {
+            "frame": 1,
+            "width": w,
+            "height": h,
+            "channels": c,
+            "dtype": "u8",
+            "order": "RGBA",
+        }
+    }
     frames = [np.ascontiguousarray(content).tobytes()]
     if style is None:
         body["styles"] = [{"name": "starry-night"}]
     else:
         sh, sw, sc = style.shape
-        body["styles"] = [{"image": {"frame": 2, "width": sw, "height": sh, "channels": sc, "dtype": "u8"}}]
+        body["styles"] = [
+            {"image": {"frame": 2, "width": sw, "height": sh, "channels": sc, "dtype": "u8"}}
+        ]
         frames.append(np.ascontiguousarray(style).tobytes())
     body.update(fields)
     return body, frames

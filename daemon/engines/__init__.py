@@ -1,6 +1,6 @@
 """Engines behind one interface: `engine.run(inputs, report, cancelled) -> RGB tensor`.
 
-An engine receives the content (RGB 0..1, [1,3,H,W], already at its working size and colour-prepared)
+An engine receives the content (RGB 0..1, [1,3,H,W], at its working size, colour-prepared)
 and the style images with normalised weights; it reports progress through `report` and checks
 `cancelled()` at least once per optimisation step or tile, raising JobCancelled when it is set.
 Everything before (decoding, colour preparation, sizing) and after (resampling, colour finish,
@@ -9,8 +9,9 @@ strength, encoding) belongs to daemon.pipeline, so engines stay small.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 

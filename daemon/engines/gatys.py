@@ -62,7 +62,11 @@ class GatysEngine:
             scaled = F.interpolate(content, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
             scaled = scaled.to(device)
             if image is None:
-                start = scaled if spec.init == "content" else torch.rand(scaled.shape, generator=generator)
+                start = (
+                    scaled
+                    if spec.init == "content"
+                    else torch.rand(scaled.shape, generator=generator)
+                )
             else:
                 start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
             targets = style_targets(vgg, inputs, (h, w))
@@ -139,7 +143,9 @@ _TARGETS: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
 _TARGETS_LOCK = threading.Lock()
 
 
-def style_targets(vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+def style_targets(
+    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int]
+) -> dict[str, torch.Tensor]:
     """Weighted blend of the styles' Gram matrices at this content size (cached per style+size)."""
     long = max(size)
     side = max(32, round(long * inputs.spec.style_scale))

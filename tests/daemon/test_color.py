@@ -28,7 +28,10 @@ def test_luminance_mode_keeps_the_contents_chroma_and_the_results_luminance():
 
 def test_luminance_mode_feeds_grey_images_to_the_engine():
     content, style = image(4), image(5)
-    for x in (color.prepare_content(content, "luminance"), color.prepare_style(style, content, "luminance")):
+    for x in (
+        color.prepare_content(content, "luminance"),
+        color.prepare_style(style, content, "luminance"),
+    ):
         assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
 
 

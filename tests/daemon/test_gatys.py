@@ -45,12 +45,16 @@ def test_output_is_at_least_3x_closer_in_style_to_the_painting_than_the_photo(da
 def run_engine(content, styles, **fields) -> torch.Tensor:
     spec = JobSpec(content=ImageDesc(1, 1, 1), styles=(), **fields)
     prof = profile("cpu")
-    return GatysEngine().run(EngineInput(spec, content, styles, prof), lambda *a: None, lambda: False)
+    return GatysEngine().run(
+        EngineInput(spec, content, styles, prof), lambda *a: None, lambda: False
+    )
 
 
 @pytest.fixture(scope="module")
 def small():
-    photo = torch.nn.functional.interpolate(to_tensor(load_rgb("chelsea.png")), size=(40, 60), mode="area")
+    photo = torch.nn.functional.interpolate(
+        to_tensor(load_rgb("chelsea.png")), size=(40, 60), mode="area"
+    )
     return photo, to_tensor(load_rgb("night_cafe.png")), to_tensor(load_rgb("red_panda.png"))
 
 
@@ -66,8 +70,10 @@ def test_same_seed_gives_the_same_image_and_another_seed_does_not(small):
 def test_style_weights_move_the_result_between_two_styles(small):
     photo, cafe, panda = small
     vgg = get_vgg(torch.device("cpu"))
-    outs = {w: run_engine(photo, [(cafe, w), (panda, 1 - w)], iterations=15, seed=0, scales=1)
-            for w in (1.0, 0.5, 0.0)}
+    outs = {
+        w: run_engine(photo, [(cafe, w), (panda, 1 - w)], iterations=15, seed=0, scales=1)
+        for w in (1.0, 0.5, 0.0)
+    }
     d_cafe = {w: losses.style_distance(vgg, o, cafe, side=60) for w, o in outs.items()}
     assert d_cafe[1.0] < d_cafe[0.5] < d_cafe[0.0]
 
@@ -83,7 +89,9 @@ def test_adam_also_stylises(small):
     photo, cafe, _ = small
     vgg = get_vgg(torch.device("cpu"))
     out = run_engine(photo, [(cafe, 1.0)], iterations=20, optimizer="adam", scales=1)
-    assert losses.style_distance(vgg, out, cafe, side=60) < losses.style_distance(vgg, photo, cafe, side=60)
+    assert losses.style_distance(vgg, out, cafe, side=60) < losses.style_distance(
+        vgg, photo, cafe, side=60
+    )
 
 
 def test_cancel_flag_is_checked_every_step(small):

