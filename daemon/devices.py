@@ -50,10 +50,11 @@ def choose_device(requested: str | None = None) -> torch.device:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """What an engine needs to know about its device."""
+    """What an engine needs to know about where it runs."""
 
     device: torch.device
     memory_budget: int  # bytes a job may plan to use
+    vgg_weights: str = "original"  # loss network weights: "original" or "torchvision"
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -91,10 +92,12 @@ def memory_budget(device: torch.device, override: int | None = None) -> int:
     return int(total * CPU_RAM_SHARE)
 
 
-def profile(requested: str | None = None, budget: int | None = None) -> DeviceProfile:
+def profile(
+    requested: str | None = None, budget: int | None = None, vgg_weights: str = "original"
+) -> DeviceProfile:
     """Resolve the device and its memory budget."""
     device = choose_device(requested)
-    prof = DeviceProfile(device, memory_budget(device, budget))
+    prof = DeviceProfile(device, memory_budget(device, budget), vgg_weights)
     log.info("device %s, memory budget %.1f GB", device, prof.memory_budget / 2**30)
     return prof
 

@@ -22,6 +22,7 @@ from daemon import __version__
 from daemon.devices import DeviceProfile, available_devices
 from daemon.devices import profile as make_profile
 from daemon.styles import StyleLibrary
+from daemon.vgg import get_vgg
 from daemon.worker import Job, Worker
 from shared import protocol
 from shared.client import HEARTBEAT_SECONDS
@@ -51,6 +52,7 @@ class DaemonConfig:
     max_queue: int = 8
     client_timeout: float = 10.0
     style_dirs: list[Path] = field(default_factory=list)
+    vgg_weights: str = "original"
 
 
 def check_endpoint(endpoint: str, allow_remote: bool) -> None:
@@ -80,7 +82,10 @@ class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         check_endpoint(config.endpoint, config.allow_remote)
         self.config = config
-        self.profile: DeviceProfile = make_profile(config.device, config.memory_budget)
+        self.profile: DeviceProfile = make_profile(
+            config.device, config.memory_budget, config.vgg_weights
+        )
+        get_vgg(self.profile.device, config.vgg_weights)  # load now: fail at start, not mid-job
         self.library = StyleLibrary(config.style_dirs)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)

