@@ -8,11 +8,20 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from daemon.pixels import NUMPY_DTYPES
 from daemon.server import DaemonConfig, check_endpoint
 from shared import protocol
-from shared.errors import BadRequest, JobCancelled, QueueFull, Unavailable, UnknownStyle
+from shared.errors import (
+    ERROR_CODES,
+    BadRequest,
+    JobCancelled,
+    QueueFull,
+    Unavailable,
+    UnknownStyle,
+)
 from tests.conftest import DaemonProcess, image_job, load_rgb, rgba_u8
 
 LONG = {"iterations": 5000, "size": 96}
@@ -305,3 +314,38 @@ def test_non_loopback_endpoints_are_refused_unless_allowed(endpoint):
     if "*" not in endpoint:
         check_endpoint(endpoint, allow_remote=True)
     check_endpoint(DaemonConfig().endpoint, allow_remote=False)
+
+
+frame_lists = st.lists(
+    st.one_of(
+        st.binary(max_size=48),
+        st.builds(
+            lambda t, body: msgpack.packb({"v": 1, "type": t, "id": "fuzz", "body": body}),
+            st.sampled_from(protocol.REQUESTS),
+            st.dictionaries(
+                st.sampled_from(["content", "styles", "job", "size", "strength", "frame"]),
+                st.one_of(
+                    st.integers(-(2**63), 2**64 - 1),
+                    st.floats(),
+                    st.text(max_size=5),
+                    st.none(),
+                    st.lists(st.integers(0, 2**32), max_size=3),
+                ),
+                max_size=4,
+            ),
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frames=frame_lists)
+def test_fuzzed_messages_get_a_reply_and_never_take_the_daemon_down(daemon, frames):
+    msg_type, body = raw_request(daemon.endpoint, frames)
+    if msg_type == "error":
+        assert body["code"] in ERROR_CODES and body["code"] != "internal", body
+    assert daemon.alive()
