@@ -36,7 +36,6 @@ DEFAULT_SIDE_GPU = 1024
 ADAM_LR = 5.0  # in 0..255 units; ≈ 0.02 in 0..1 units (crowsonkb/style-transfer-pytorch)
 LBFGS_HISTORY = 50
 STYLE_TARGET_CACHE = 32
-EDGE_PAD = 16
 
 
 class GatysEngine:
@@ -72,8 +71,7 @@ class GatysEngine:
                 start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
             targets = style_targets(vgg, inputs, (h, w))
             with torch.no_grad(), inputs.profile.autocast():
-                content_target = vgg.run(_pad(vgg.preprocess(scaled)), CONTENT_LAYERS)
-                content_target = content_target[CONTENT_LAYERS[0]].float()
+                content_target = vgg(scaled, CONTENT_LAYERS)[CONTENT_LAYERS[0]].float()
             x = vgg.preprocess(start.to(device).clamp(0, 1)).detach().requires_grad_(True)
             step = _optimizer_step(spec, x, vgg, content_target, targets, inputs.profile, cancelled)
             for i in range(spec.iterations):
@@ -110,19 +108,13 @@ def _to_rgb(vgg: VGGFeatures, x: torch.Tensor) -> torch.Tensor:
         return ((x + vgg.shift) / vgg.scale).clamp(0, 1)
 
 
-def _pad(x: torch.Tensor) -> torch.Tensor:
-    """Mirror the borders so VGG's zero padding does not paint a frame around the image."""
-    p = min(EDGE_PAD, x.shape[-1] - 1, x.shape[-2] - 1)
-    return F.pad(x, (p, p, p, p), mode="reflect") if p > 0 else x
-
-
 def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfile, cancelled):
     """A callable doing one optimisation step and returning the loss."""
     style_layers = list(targets)
 
     def objective() -> torch.Tensor:
         with profile.autocast():
-            feats = vgg.run(_pad(x), CONTENT_LAYERS + tuple(style_layers))
+            feats = vgg.run(x, CONTENT_LAYERS + tuple(style_layers))
         if cancelled():  # between forward and backward: halves the worst-case cancel latency
             raise JobCancelled("cancelled")
         loss = spec.content_weight * losses.content_loss(feats[CONTENT_LAYERS[0]], content_target)
