@@ -2,7 +2,7 @@
 
 Times VGG19 forward+backward (the Gatys step) at 256x170 in fresh processes with
 OMP_WAIT_POLICY=ACTIVE and PASSIVE, alternating, on an idle machine and with a competing
-busy process (another torch job, like an editor or a second job busy on the same cores).
+busy process (see LOADS), each in its default (active) policy.
 
     .venv/bin/python bench/omp_wait_policy.py [--repeats 3]
 """
@@ -30,12 +30,15 @@ for _ in range(8):
     times.append(time.perf_counter() - t)
 print(statistics.median(times[1:]))
 """
-LOAD = """
-import torch
-a = torch.rand(1024, 1024)
-while True:
-    a = (a @ a).tanh()
-"""
+# Competing loads: a busy single thread (an editor painting), a torch matmul loop, and a second
+# Gatys-like VGG job (many short parallel regions, like another optimisation on the cores).
+LOADS = {
+    "a busy Python thread": "while True:\n    pass\n",
+    "a torch matmul loop": (
+        "import torch\na = torch.rand(1024, 1024)\nwhile True:\n    a = (a @ a).tanh()\n"
+    ),
+    "another VGG fwd+bwd loop": CHILD.replace("range(8)", "iter(int, 1)"),
+}
 
 
 def measure(policy: str) -> float:
@@ -49,10 +52,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rows = []
-    for loaded in (False, True):
+    for loaded in (None, *LOADS):
         load = None
         if loaded:
-            load = subprocess.Popen([sys.executable, "-c", LOAD], env=dict(os.environ))
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            env.pop("OMP_WAIT_POLICY", None)
+            load = subprocess.Popen([sys.executable, "-c", LOADS[loaded]], env=env)
         try:
             times: dict[str, list[float]] = {"ACTIVE": [], "PASSIVE": []}
             for _ in range(args.repeats):
@@ -66,7 +71,7 @@ def main() -> None:
     print("| machine | ACTIVE s/step | PASSIVE s/step | ACTIVE / PASSIVE |")
     print("|---|---|---|---|")
     for loaded, active, passive in rows:
-        label = "with a competing torch process" if loaded else "idle"
+        label = f"with {loaded}" if loaded else "idle"
         print(f"| {label} | {active:.3f} | {passive:.3f} | {active / passive:.2f} |")
 
 
