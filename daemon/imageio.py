@@ -1,7 +1,7 @@
 """Image files ⇄ arrays, 8 and 16 bit, for the CLI and the style library.
 
-Pillow reads and writes 8-bit files; 16-bit PNGs go through pypng and TIFFs through tifffile,
-because Pillow has no 16-bit RGB(A) mode.
+Pillow reads and writes 8-bit files; 16-bit PNGs go through pypng (pure Python, so only those) and
+TIFFs through tifffile, because Pillow has no 16-bit RGB(A) mode.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def read_image(path: str | Path) -> np.ndarray:
         raise BadImage(f"no such image file: {path}")
     try:
         with path.open("rb") as f:
-            magic = f.read(8)
-        if magic.startswith(b"\x89PNG"):
-            arr = _read_png(path)
+            magic = f.read(26)
+        if magic.startswith(b"\x89PNG") and magic[24:25] == b"\x10":  # IHDR bit depth 16
+            arr = _read_png16(path)
         elif magic[:4] in (b"II*\x00", b"MM\x00*"):
             arr = tifffile.imread(path)
         else:
@@ -48,14 +48,10 @@ def _read_pillow(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
 
 
-def _read_png(path: Path) -> np.ndarray:
+def _read_png16(path: Path) -> np.ndarray:
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = info["planes"]
-    dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
-    arr = np.vstack([np.asarray(r, dtype=dtype) for r in rows]).reshape(height, width, planes)
-    if info["bitdepth"] not in (8, 16):  # 1/2/4-bit palettes come expanded to 0..2^d-1
-        arr = (arr.astype(np.uint32) * 255 // (2 ** info["bitdepth"] - 1)).astype(np.uint8)
-    return arr
+    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
+    return arr.reshape(height, width, info["planes"])
 
 
 def _normalise(arr: np.ndarray, path: Path) -> np.ndarray:
