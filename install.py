@@ -133,8 +133,8 @@ def main() -> int:
     parser.add_argument(
         "--test", action="store_true", help="set up with test extras and run the tests"
     )
-    parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (with --test)")
-    args, daemon_args = parser.parse_known_args()
+    # Anything else goes to pytest (with --test) or to `impasto daemon` (e.g. --endpoint E).
+    args, extra = parser.parse_known_args()
     extras = ["test"] if args.test else []
     install(extras)
     install_plugins(args)
@@ -147,12 +147,17 @@ def main() -> int:
         if run([py, "-m", "ruff", "format", "--check", "."]) != 0:
             return 1
         say("pytest")
-        return run([py, "-m", "pytest", *args.pytest_args])
+        return run([py, "-m", "pytest", *extra])
     if args.no_run:
         say(f"done; start the daemon with: {py} -m daemon daemon")
         return 0
     say("starting the daemon (Ctrl+C stops it)")
-    return run([py, "-m", "daemon", "daemon", *daemon_args])
+    cmd = [py, "-m", "daemon", "daemon", *extra]
+    if os.name == "posix":  # become the daemon, so signals (Ctrl+C, SIGTERM) reach it directly
+        sys.stdout.flush()
+        os.chdir(ROOT)
+        os.execv(py, cmd)
+    return run(cmd)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class DaemonProcess:
     def __init__(self, tmp: Path, *extra: str) -> None:
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.log = tmp / "daemon.log"
+        self.output = tmp / "daemon.out"
         env = dict(os.environ, XDG_DATA_HOME=str(tmp / "data"), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [
@@ -46,13 +47,13 @@ class DaemonProcess:
             ],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=self.output.open("w"),  # a file, not a pipe nobody drains
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.proc.stdout.read().decode()}")
+                raise RuntimeError(f"daemon exited: {self.output.read_text()}")
             try:
                 with Client(self.endpoint, timeout=1.0) as c:
                     c.hello()
