@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from daemon.engines.fast_net import StyleNet, mix_weights
+
+
+def randomised(net: StyleNet, seed: int = 0) -> StyleNet:
+    """Give every style its own random norm parameters (fresh nets start identical)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for norm in net.norms():
+            norm.scale.copy_(1 + 0.5 * torch.randn(norm.scale.shape, generator=g))
+            norm.shift.copy_(0.5 * torch.randn(norm.shift.shape, generator=g))
+    return net.eval()
+
+
+def test_one_hot_weights_reproduce_that_single_style_exactly():
+    torch.manual_seed(0)
+    multi = randomised(StyleNet(3, widths=(8, 8, 8), residual_blocks=1))
+    single = StyleNet(1, widths=(8, 8, 8), residual_blocks=1)
+    state = multi.state_dict()
+    single.load_state_dict(
+        {k: (v[1:2] if k.endswith(("scale", "shift")) else v) for k, v in state.items()}
+    )
+    x = torch.rand(2, 3, 30, 41)
+    with torch.inference_mode():
+        assert torch.equal(multi(x, torch.tensor([0.0, 1.0, 0.0])), single(x, torch.tensor([1.0])))
+
+
+def test_a_blend_differs_from_both_styles_and_any_size_comes_back_unchanged_in_shape():
+    net = randomised(StyleNet(2, widths=(8, 8, 8), residual_blocks=1))
+    x = torch.rand(1, 3, 37, 50)
+    with torch.inference_mode():
+        a, b = net(x, torch.tensor([1.0, 0.0])), net(x, torch.tensor([0.0, 1.0]))
+        mid = net(x, torch.tensor([0.5, 0.5]))
+    assert mid.shape == x.shape and 0 <= mid.min() and mid.max() <= 1
+    assert (mid - a).abs().mean() > 1e-3 and (mid - b).abs().mean() > 1e-3
+
+
+def test_weights_are_normalised_and_validated():
+    assert torch.allclose(
+        mix_weights(torch.tensor([2.0, 6.0]), 2, 2), torch.tensor([[0.25, 0.75]] * 2)
+    )
+    for bad in ([0.0, 0.0], [-1.0, 2.0], [float("nan"), 1.0], [1.0, 1.0, 1.0]):
+        with pytest.raises(ValueError):
+            mix_weights(torch.tensor(bad), 1, 2)
