@@ -18,7 +18,7 @@ import numpy as np
 import zmq
 
 from shared.client import Client, Event, default_endpoint
-from shared.errors import BadRequest, ImpastoError
+from shared.errors import BadImage, BadRequest, ImpastoError
 from shared.job import ENGINES, MAX_SIDE, OPTIMIZERS, PRESERVE_COLOR
 from shared.protocol import ImageDesc
 
@@ -109,6 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds to wait for the daemon to answer"
     )
     s.set_defaults(func=cmd_stylize)
+
+    t = sub.add_parser("train", help="train a fast multi-style model (or --extend one)")
+    t.add_argument("--styles", type=Path, nargs="+", required=True, help="style images or folders")
+    t.add_argument("--content", type=Path, required=True, help="folder of content photos")
+    t.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
+    t.add_argument("--size", type=int, default=128, help="crop size in pixels")
+    t.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run counts on)")
+    t.add_argument("--batch", type=int, default=4)
+    t.add_argument("--content-weight", type=float, default=1.0)
+    t.add_argument("--style-weight", type=float, default=10.0)
+    t.add_argument("--tv-weight", type=float, default=1e-4)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
+    t.add_argument("--extend", type=Path, default=None, help="add the styles to this model")
+    t.add_argument("--checkpoint-minutes", type=float, default=60.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None)
+    t.set_defaults(func=cmd_train)
 
     st = sub.add_parser("styles", help="list the daemon's built-in styles")
     st.add_argument("--endpoint", default=None)
@@ -315,6 +333,50 @@ def _write_atomically(out: Path, arr: np.ndarray, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# -- train ----------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from daemon.training.train import TrainConfig, train
+
+    if args.out.suffix != ".safetensors":
+        raise BadRequest("--out must end in .safetensors")
+    cfg = TrainConfig(
+        styles=args.styles,
+        content=args.content,
+        out=args.out,
+        size=args.size,
+        steps=args.steps,
+        batch=args.batch,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        extend=args.extend,
+        checkpoint_seconds=60 * args.checkpoint_minutes,
+        command="impasto " + " ".join(sys.argv[1:]),
+    )
+    bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
+
+    def on_step(step: int, total: int, ema: dict) -> None:
+        bar.n = step
+        bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()}, refresh=True)
+        if step % 50 == 0:
+            log.info("step %d/%d %s", step, total, " ".join(f"{k}={v:.4g}" for k, v in ema.items()))
+
+    try:
+        card = train(cfg, on_step)
+    except FileNotFoundError as exc:
+        raise BadImage(str(exc)) from None
+    finally:
+        bar.close()
+    print(f"wrote {args.out} ({card['training']['steps']} steps)")
+    return 0
 
 
 # -- styles / status ------------------------------------------------------------------------------

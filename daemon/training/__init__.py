@@ -1,0 +1,1 @@
+"""Training the fast multi-style network (`impasto train`)."""

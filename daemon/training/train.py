@@ -1,0 +1,203 @@
+"""The training loop: VGG19 perceptual losses, a style drawn per step, Adam, checkpoints, resume.
+
+Content loss at relu3_1 against the input photo; style loss (Gram, as daemon.losses) over
+relu1_1..relu4_1 against the drawn style's targets, computed once per style; the loss network
+runs only to relu4_1. `extend` adds styles to an existing model and trains only their norm pairs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from daemon import losses
+from daemon.devices import choose_device
+from daemon.engines.fast_net import StyleNet
+from daemon.imageio import read_image, to_tensor
+from daemon.models import load_model, save_model
+from daemon.training.data import image_files, load_photos, random_batch
+from daemon.vgg import get_vgg
+
+log = logging.getLogger(__name__)
+
+CONTENT_LAYER = "relu3_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+STYLE_SIDE_FACTOR = 2  # style images are seen at 2× the crop size: strokes match Gatys' scale
+
+
+@dataclass
+class TrainConfig:
+    styles: list[Path]
+    content: Path
+    out: Path
+    size: int = 128
+    steps: int = 1000
+    batch: int = 4
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1e-4
+    lr: float = 1e-3
+    seed: int = 0
+    device: str | None = None
+    resume: bool = False
+    extend: Path | None = None
+    checkpoint_seconds: float = 3600.0
+    command: str = ""
+    licences: dict = field(default_factory=dict)
+
+
+def style_name(path: Path) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+
+
+def checkpoint_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".ckpt.safetensors")
+
+
+def _thumbnail(rgb: torch.Tensor) -> str:
+    img = Image.fromarray(rgb[0].mul(255).round().byte().permute(1, 2, 0).numpy())
+    img.thumbnail((96, 96))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def train(cfg: TrainConfig, on_step=None) -> dict:
+    """Train; returns the final card. `on_step(step, total, losses)` observes progress."""
+    device = choose_device(cfg.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    vgg = get_vgg(device)
+    files = [f for p in cfg.styles for f in image_files(p)]
+    new_styles = [(style_name(f), to_tensor(read_image(f)), f) for f in files]
+    card_styles: list[dict] = []
+    old = 0
+    if cfg.extend is not None:
+        base, base_card, _ = load_model(cfg.extend)
+        old = base.styles
+        card_styles = list(base_card["styles"])
+        net = StyleNet(old + len(new_styles), base.widths, base.residual_blocks)
+        state = base.state_dict()
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name.endswith(("scale", "shift")):
+                    p[:old] = state[name]
+                    p[old:] = state[name].mean(0)
+                else:
+                    p.copy_(state[name])
+        params = [p for n, p in net.named_parameters() if n.endswith(("scale", "shift"))]
+    else:
+        net = StyleNet(len(new_styles))
+        params = list(net.parameters())
+    for name, rgb, path in new_styles:
+        card_styles.append(
+            {
+                "name": name,
+                "source": path.name,
+                "licence": cfg.licences.get(path.name, "see the source painting"),
+                "thumbnail_png_base64": _thumbnail(rgb),
+            }
+        )
+    net = net.to(device).train()
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    with torch.no_grad():
+        targets = [
+            {
+                k: losses.gram(v)
+                for k, v in vgg(
+                    losses.resize_long_side(rgb, cfg.size * STYLE_SIDE_FACTOR).to(device),
+                    STYLE_LAYERS,
+                ).items()
+            }
+            for _, rgb, _ in new_styles
+        ]
+    photos = load_photos(cfg.content, cfg.size)
+    step, seconds = 0, 0.0
+    ckpt = checkpoint_path(cfg.out)
+    if cfg.resume and ckpt.exists():
+        resumed, _, extra = load_model(ckpt, device)
+        net.load_state_dict(resumed.state_dict())
+        step, seconds = int(extra["step"]), float(extra["seconds"])
+        gen.set_state(extra["rng"].cpu())
+        opt_state = opt.state_dict()
+        for i in range(len(params)):
+            if f"optim.{i}.exp_avg" in extra:
+                opt_state["state"][i] = {
+                    k: extra[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
+                }
+        opt.load_state_dict(opt_state)
+        log.info("resumed %s at step %d", ckpt, step)
+    ema: dict[str, float] = {}
+    last_ckpt = time.monotonic()
+    card = {}
+    while step < cfg.steps:
+        t0 = time.perf_counter()
+        s = int(torch.randint(len(new_styles), (1,), generator=gen))
+        x = random_batch(photos, cfg.size, cfg.batch, gen).to(device)
+        weights = torch.zeros(net.styles)
+        weights[old + s] = 1
+        y = net(x, weights)
+        feats = vgg(y, STYLE_LAYERS)
+        with torch.no_grad():
+            content = vgg(x, [CONTENT_LAYER])[CONTENT_LAYER]
+        lc = cfg.content_weight * F.mse_loss(feats[CONTENT_LAYER], content)
+        ls = cfg.style_weight * losses.style_loss(
+            {k: losses.gram(v) for k, v in feats.items()},
+            {k: g.expand(cfg.batch, -1, -1) for k, g in targets[s].items()},
+        )
+        lt = cfg.tv_weight * losses.tv_loss(y) * 255
+        loss = lc + ls + lt
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if old:  # extending: the existing styles' pairs stay exactly as they were
+            for p in params:
+                p.grad[:old] = 0
+        opt.step()
+        step += 1
+        seconds += time.perf_counter() - t0
+        for k, v in (("content", lc), ("style", ls), ("tv", lt), ("total", loss)):
+            value = float(v.detach())
+            ema[k] = 0.98 * ema.get(k, value) + 0.02 * value
+        if on_step is not None:
+            on_step(step, cfg.steps, ema)
+        done = step == cfg.steps
+        if done or time.monotonic() - last_ckpt > cfg.checkpoint_seconds:
+            card = {
+                "styles": card_styles,
+                "training": {
+                    "command": cfg.command,
+                    "steps": step,
+                    "size": cfg.size,
+                    "batch": cfg.batch,
+                    "content": f"{cfg.content} ({len(photos)} photos)",
+                    "seconds": seconds,
+                    "steps_per_hour": 3600 * step / max(seconds, 1e-9),
+                    "weights": {
+                        "content": cfg.content_weight,
+                        "style": cfg.style_weight,
+                        "tv": cfg.tv_weight,
+                    },
+                    "losses": ema,
+                },
+            }
+            extra = {
+                "step": torch.tensor(step),
+                "seconds": torch.tensor(seconds),
+                "rng": gen.get_state(),
+            }
+            for i, p in enumerate(params):
+                for k, v in opt.state.get(p, {}).items():
+                    extra[f"optim.{i}.{k}"] = v.detach().cpu().clone()
+            save_model(ckpt, net, card, extra)
+            last_ckpt = time.monotonic()
+    save_model(cfg.out, net.eval().cpu(), card, half=True)
+    return card
