@@ -343,6 +343,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.out.suffix != ".safetensors":
         raise BadRequest("--out must end in .safetensors")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = TrainConfig(
         styles=args.styles,
         content=args.content,
