@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImpastoError as exc:
         print(f"impasto: error: {exc.message}", file=sys.stderr)
         return 2 if exc.code in ("bad_request", "bad_image", "unknown_style", "too_large") else 1
+    except zmq.ZMQError as exc:
+        print(f"impasto: error: ZeroMQ: {exc} (check the --endpoint)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)
         return 130
@@ -238,6 +244,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     out = args.output
     if out.suffix.lower() not in WRITE_FORMATS:
         raise BadRequest(f"cannot write '{out.suffix or out.name}' files; use .png, .jpg or .tif")
+    if not out.parent.resolve().is_dir():
+        raise BadRequest(f"the folder {out.parent} does not exist")
     if out.exists() and not args.force:
         raise BadRequest(f"{out} already exists; choose another name or pass --force to replace it")
     if out.exists() and out.resolve() == args.content.resolve():
@@ -325,7 +333,7 @@ def _run_with_progress(client: Client, body: dict, frames: list) -> Event:
 
 def _write_atomically(out: Path, arr: np.ndarray, write) -> None:
     """Write to a temporary file beside OUT, then rename: a failed write leaves nothing behind."""
-    fd, tmp = tempfile.mkstemp(prefix=".impasto-", suffix=out.suffix, dir=out.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=".impasto-", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
         write(tmp, arr)
@@ -343,6 +351,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.out.suffix != ".safetensors":
         raise BadRequest("--out must end in .safetensors")
+    for name in ("size", "steps", "batch"):
+        if getattr(args, name) < 1:
+            raise BadRequest(f"--{name} must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = TrainConfig(
         styles=args.styles,
@@ -374,6 +385,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         card = train(cfg, on_step)
     except FileNotFoundError as exc:
         raise BadImage(str(exc)) from None
+    except RuntimeError as exc:  # e.g. --resume with a different set of styles
+        raise BadRequest(f"cannot train: {exc}") from None
     finally:
         bar.close()
     print(f"wrote {args.out} ({card['training']['steps']} steps)")

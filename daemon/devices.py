@@ -104,6 +104,7 @@ def profile(
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for the device out-of-memory errors PyTorch raises."""
-    if isinstance(exc, torch.OutOfMemoryError):
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate" in text)

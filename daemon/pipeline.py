@@ -56,8 +56,8 @@ def run(
     else:
         styles = _load_styles(spec, frames, library)
         engine = get_engine(spec.engine)
-        side = engine.working_side(spec, max(h, w), profile)
-        clean = original.clamp(0, 1)
+        side = engine.working_side(spec, (h, w), profile)
+        clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
         work = resize_long_side(clean, side).clamp(0, 1)
         mode = spec.preserve_color
         prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]

@@ -29,6 +29,7 @@ from shared.client import HEARTBEAT_SECONDS
 from shared.errors import (
     BadRequest,
     ImpastoError,
+    InternalError,
     NotFound,
     QueueFull,
     TooLarge,
@@ -39,6 +40,7 @@ from shared.job import ENGINES, MAX_STYLES, JobSpec
 log = logging.getLogger(__name__)
 
 PIPE = "inproc://impasto-events"
+MAX_REQUESTS_PER_TURN = 100
 
 
 @dataclass
@@ -60,7 +62,11 @@ def check_endpoint(endpoint: str, allow_remote: bool) -> None:
     parts = urlsplit(endpoint)
     if parts.scheme in ("ipc", "inproc"):
         return
-    if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "tcp" or not parts.hostname or port is None:
         raise BadRequest(f"endpoint {endpoint!r} must look like tcp://127.0.0.1:5747")
     if allow_remote:
         return
@@ -92,6 +98,7 @@ class Daemon:
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, config.max_message_bytes)
+        self.sock.setsockopt(zmq.RCVHWM, 64)  # bounds what a flooding client can queue
         self.events = self.ctx.socket(zmq.PULL)
         self.events.bind(PIPE)
         self.sock.bind(config.endpoint)
@@ -130,16 +137,14 @@ class Daemon:
                 job.cancel.set()
             self.worker.stop()
             self.worker.join(timeout=5)
-            self.sock.close(linger=0)
-            self.events.close(linger=0)
-            self.ctx.term()
+            self.ctx.destroy(linger=0)  # also if the worker is still inside a long step
             log.info("daemon stopped")
 
     def stop(self) -> None:
         self._running = False
 
     def _drain_requests(self) -> None:
-        while True:
+        for _ in range(MAX_REQUESTS_PER_TURN):  # then forward events and reap, even under a flood
             try:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -151,14 +156,18 @@ class Daemon:
     def _drain_events(self) -> None:
         while True:
             try:
-                kind, client, job_id, *msg = self.events.recv_multipart(zmq.NOBLOCK, copy=False)
+                kind, client, job_id, serial, *msg = self.events.recv_multipart(
+                    zmq.NOBLOCK, copy=False
+                )
             except zmq.Again:
                 return
             key = (client.bytes, job_id.bytes.decode())
             job = self.jobs.get(key)
+            if job is None or job.serial != int.from_bytes(serial.bytes, "little"):
+                continue  # a finished job whose id the client has since reused
             if kind.bytes == b"final":
-                self.jobs.pop(key, None)
-            if job is None or job.silent:
+                del self.jobs[key]
+            if job.silent:
                 continue
             self._send_raw(client.bytes, msg)
 
@@ -181,14 +190,18 @@ class Daemon:
         for key, job in list(self.jobs.items()):
             if key[0] == client:
                 job.silent = True
-                job.cancel.set()
-                if job.state == "queued":  # the worker skips it without a final event
+                with job.lock:
+                    job.cancel.set()
+                    queued = job.state == "queued"
+                if queued:  # the worker skips it without a final event
                     del self.jobs[key]
-        self.last_seen.pop(client, None)
 
     def _reap_silent_clients(self) -> None:
         now = time.monotonic()
         owners = {owner for (owner, _), job in self.jobs.items() if not job.silent}
+        for client in [c for c, seen in self.last_seen.items() if c not in owners]:
+            if now - self.last_seen[client] > self.config.client_timeout:
+                del self.last_seen[client]  # idle clients (status, styles…) are forgotten
         for client in owners:
             if now - self.last_seen.get(client, 0.0) > self.config.client_timeout:
                 log.info(
@@ -214,7 +227,7 @@ class Daemon:
         except Exception as exc:  # never let one request take the daemon down
             log.exception("request %s (%s) failed", msg_id, msg_type)
             self._error(
-                client, msg_id, ImpastoError(f"internal error: {type(exc).__name__}: {exc}")
+                client, msg_id, InternalError(f"{type(exc).__name__}: {exc}; see the daemon log")
             )
 
     def limits(self) -> dict:
@@ -279,9 +292,11 @@ class Daemon:
         job = self.jobs.get((client, job_id)) if isinstance(job_id, str) else None
         if job is None:
             raise NotFound(f"no running or queued job {job_id!r} of this client")
-        job.cancel.set()
-        self._reply(client, "cancel", msg_id, {"job": job_id, "state": job.state})
-        if job.state == "queued":  # the worker will skip it; tell the client now
+        with job.lock:
+            job.cancel.set()
+            state = job.state
+        self._reply(client, "cancel", msg_id, {"job": job_id, "state": state})
+        if state == "queued":  # the worker will skip it; tell the client now
             self.jobs.pop((client, job_id), None)
             self._reply(client, "cancelled", job_id, {})
 

@@ -7,6 +7,7 @@ kind is b"event" or b"final" (the job's last message).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1
 PREVIEW_INTERVAL = 1.0
 PREVIEW_SIDE = 128
+_SERIALS = itertools.count(1)
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Job:
     fraction: float = 0.0
     started: float | None = None
     silent: bool = False  # client gone: drop whatever the job still has to say
+    serial: int = field(default_factory=lambda: next(_SERIALS))  # tells reused ids apart
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards queued → running
 
     def summary(self) -> dict:
         now = time.monotonic()
@@ -75,18 +79,22 @@ class Worker(threading.Thread):
         self._out = self.ctx.socket(zmq.PUSH)
         self._out.setsockopt(zmq.LINGER, 0)
         self._out.connect(self.pipe)
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                break
-            if job.cancel.is_set():
-                continue  # the I/O loop already told the client
-            self.current = job
-            try:
-                self._run(job)
-            finally:
-                self.current = None
-        self._out.close()
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    break
+                with job.lock:
+                    if job.cancel.is_set():
+                        continue  # cancelled while queued: the I/O loop already told the client
+                    job.state, job.started = "running", time.monotonic()
+                self.current = job
+                try:
+                    self._run(job)
+                finally:
+                    self.current = None
+        finally:
+            self._out.close()
 
     def stop(self) -> None:
         self.jobs.put(None)
@@ -96,10 +104,13 @@ class Worker(threading.Thread):
     ) -> None:
         kind = b"final" if final else b"event"
         msg = protocol.encode(msg_type, job.id, body, frames)
-        self._out.send_multipart([kind, job.client, job.id.encode(), *msg], copy=False)
+        serial = job.serial.to_bytes(8, "little")
+        try:
+            self._out.send_multipart([kind, job.client, job.id.encode(), serial, *msg], copy=False)
+        except zmq.ZMQError as exc:  # the daemon is shutting down: nobody to tell
+            log.info("dropping %s of job %s: %s", msg_type, job.id, exc)
 
     def _run(self, job: Job) -> None:
-        job.state, job.started = "running", time.monotonic()
         log.info(
             "job %s: %s, %dx%d",
             job.id,

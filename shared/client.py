@@ -88,8 +88,9 @@ class Client:
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the socket; jobs still running on the daemon are cancelled when it notices."""
-        self._sock.close(linger=0)
+        """Close the socket (flushing a last cancel for up to 0.5 s); the daemon then notices
+        the client is gone and cancels whatever it still runs for it."""
+        self._sock.close(linger=500)
 
     def __enter__(self) -> Client:
         return self

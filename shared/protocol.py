@@ -31,6 +31,7 @@ REPLIES = ("hello", "cancel", "status", "styles", "pong", "error")
 SAMPLE_BYTES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 CHANNEL_ORDERS = ("RGBA", "BGRA")
 MAX_HEADER_BYTES = 16 << 20  # style lists carry PNG thumbnails
+MAX_FRAMES = 64  # header + content + styles (+ masks later)
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,12 @@ def decode(frames: Sequence, known_types: Sequence[str]) -> tuple[str, str, dict
     """Parse multipart frames into (type, id, body, buffer frames), raising typed errors."""
     if not frames:
         raise MalformedMessage("empty message")
+    if len(frames) > MAX_FRAMES:
+        raise MalformedMessage(f"{len(frames)} frames; a message has at most {MAX_FRAMES}")
     head = frames[0]
-    head = head.bytes if hasattr(head, "bytes") else bytes(head)
-    if len(head) > MAX_HEADER_BYTES:
+    if len(head) > MAX_HEADER_BYTES:  # before copying anything
         raise MalformedMessage(f"header frame of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
+    head = head.bytes if hasattr(head, "bytes") else bytes(head)
     try:
         header = msgpack.unpackb(head, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated exception types on garbage
@@ -156,8 +159,10 @@ def peek_id(frames: Sequence) -> str:
     """Best-effort request id of a message that failed to decode, for the error reply."""
     try:
         head = frames[0]
+        if len(head) > MAX_HEADER_BYTES:
+            return ""
         head = head.bytes if hasattr(head, "bytes") else bytes(head)
-        header = msgpack.unpackb(head[:MAX_HEADER_BYTES], raw=False)
+        header = msgpack.unpackb(head, raw=False)
         msg_id = header.get("id") if isinstance(header, dict) else None
         return msg_id if isinstance(msg_id, str) and len(msg_id) <= 128 else ""
     except Exception:  # garbage has no id; the reply then carries an empty one

@@ -36,8 +36,8 @@ class EngineInput:
 class Engine(Protocol):
     name: str
 
-    def working_side(self, spec: JobSpec, long_side: int, profile: DeviceProfile) -> int:
-        """Long side (px) the engine will work at for an input of `long_side` px."""
+    def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
+        """Long side (px) the engine will work at for an input of `shape` (h, w)."""
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         """Stylise; returns RGB 0..1 [1,3,h,w] on the CPU at the working size."""

@@ -41,10 +41,15 @@ STYLE_TARGET_CACHE = 32
 class GatysEngine:
     name = "gatys"
 
-    def working_side(self, spec: JobSpec, long_side: int, profile: DeviceProfile) -> int:
+    def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
+        long, short = max(shape), min(shape)
         default = DEFAULT_SIDE_CPU if profile.device.type == "cpu" else DEFAULT_SIDE_GPU
-        side = spec.size or min(long_side, default)
-        return side
+        side = spec.size or min(long, default)
+        # VGG19 forward+backward must fit the memory budget (the hires engine will tile instead)
+        fits = int(math.sqrt(profile.max_vgg_pixels() * long / short))
+        if side > fits:
+            log.warning("working size %d px exceeds the memory budget; using %d px", side, fits)
+        return min(side, fits)
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         spec, device = inputs.spec, inputs.profile.device

@@ -95,6 +95,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                 else:
                     p.copy_(state[name])
         params = [p for n, p in net.named_parameters() if n.endswith(("scale", "shift"))]
+        for name, p in net.named_parameters():  # frozen: no gradients computed for them
+            p.requires_grad_(name.endswith(("scale", "shift")))
     else:
         net = StyleNet(len(new_styles))
         params = list(net.parameters())
@@ -138,7 +140,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         log.info("resumed %s at step %d", ckpt, step)
     ema: dict[str, float] = {}
     last_ckpt = time.monotonic()
-    card = {}
+    if step >= cfg.steps:
+        raise RuntimeError(f"the checkpoint is already at step {step}; ask for more --steps")
     while step < cfg.steps:
         t0 = time.perf_counter()
         s = int(torch.randint(len(new_styles), (1,), generator=gen))

@@ -56,6 +56,12 @@ def wait_until(predicate, timeout: float) -> bool:
     return False
 
 
+def polled(client, predicate) -> bool:
+    """Let the client process what arrived, then check."""
+    client.poll(0.1)
+    return predicate()
+
+
 def running_jobs(daemon: DaemonProcess) -> int:
     with daemon.client() as c:
         st = c.status()
@@ -135,11 +141,7 @@ def test_cancel_stops_a_running_job_within_two_seconds(daemon):
     with daemon.client() as c:
         job = c.submit(body, frames)
         assert wait_until(
-            lambda: (
-                c.poll(0.1) is not None
-                and job.state == "running"
-                and job.progress.body["fraction"] > 0
-            ),
+            lambda: polled(c, lambda: job.state == "running" and job.progress.body["fraction"] > 0),
             30,
         )
         start = time.monotonic()
@@ -165,9 +167,9 @@ def test_a_client_that_disconnects_mid_job_has_its_job_cancelled(daemon):
     body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
     c = daemon.client()
     job = c.submit(body, frames)
-    assert wait_until(lambda: c.poll(0.1) is not None and job.state == "running", 30)
+    assert wait_until(lambda: polled(c, lambda: job.state == "running"), 30)
     c.close()
-    assert wait_until(lambda: running_jobs(daemon) == 0, 5), "the orphaned job kept running"
+    assert wait_until(lambda: running_jobs(daemon) == 0, 8), "the orphaned job kept running"
     with daemon.client() as other:
         assert other.hello()["daemon"] == "impasto"
 
@@ -178,10 +180,11 @@ def test_a_client_that_goes_silent_has_its_job_cancelled_after_the_timeout(daemo
     sock = ctx.socket(zmq.DEALER)  # connected but never pings, like a frozen editor
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(daemon.endpoint)
+    before = running_jobs(daemon)
     try:
         sock.send_multipart(protocol.encode("submit", "silent-job", body, frames))
-        assert wait_until(lambda: running_jobs(daemon) == 1, 10)
-        assert wait_until(lambda: running_jobs(daemon) == 0, 8), "silent client's job not cancelled"
+        assert wait_until(lambda: running_jobs(daemon) == before + 1, 10)
+        assert wait_until(lambda: running_jobs(daemon) == before, 10), "silent job not cancelled"
     finally:
         sock.close()
 
@@ -284,7 +287,7 @@ def test_queue_limit_refuses_extra_jobs(tmp_path):
         with d.client() as c:
             first = c.submit(body, frames)
             second = c.submit(body, frames)
-            assert wait_until(lambda: c.poll(0.1) is not None and second.finished, 10)
+            assert wait_until(lambda: polled(c, lambda: second.finished), 10)
             assert isinstance(second.error, QueueFull) and not first.finished
             c.cancel(first.id)
             with pytest.raises(JobCancelled):
@@ -349,3 +352,23 @@ def test_fuzzed_messages_get_a_reply_and_never_take_the_daemon_down(daemon, fram
     if msg_type == "error":
         assert body["code"] in ERROR_CODES and body["code"] != "internal", body
     assert daemon.alive()
+
+
+def test_a_job_id_can_be_reused_once_its_job_was_cancelled(daemon):
+    body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
+    with daemon.client() as c:
+        first = c.submit(body, frames)
+        assert wait_until(lambda: polled(c, lambda: first.state == "running"), 30)
+        c.cancel(first.id)
+        with pytest.raises(JobCancelled):
+            c.wait(first, timeout=10)
+        quick, quick_frames = image_job(rgba_u8(load_rgb("chelsea.png")), iterations=2, size=32)
+        c.send("submit", quick, quick_frames, msg_id=first.id)  # same id, new job
+        c.jobs[first.id] = again = type(first)(id=first.id)
+        result = c.wait(again, timeout=60)
+    assert result.image_bytes(0)[0].width == 160
+
+
+def test_too_many_frames_are_refused_before_anything_is_decoded(daemon):
+    msg_type, body = raw_request(daemon.endpoint, [header("hello", {})] + [b"x"] * 100)
+    assert (msg_type, body["code"]) == ("error", "malformed")
