@@ -85,6 +85,10 @@ def install(extras: list[str]) -> None:
         say("environment is up to date")
         return
     ensure_venv()
+    try:  # keep extras an earlier run installed (e.g. --test, then a plain run after a pull)
+        extras = sorted(set(extras) | set(json.loads(STAMP.read_text()).get("extras", [])))
+    except (OSError, ValueError):
+        pass
     STAMP.unlink(missing_ok=True)
     target = f".[{','.join(extras)}]" if extras else "."
     say(f"installing Impasto and its dependencies ({target}); the first time takes a few minutes")
@@ -106,7 +110,7 @@ def install(extras: list[str]) -> None:
     say("environment ready")
 
 
-def install_plugins(args: argparse.Namespace) -> None:
+def install_plugins() -> None:
     """Install the editor plugins where their editors are found (or into explicit folders)."""
     for editor, folder in (("Krita", ROOT / "krita_plugin"), ("GIMP", ROOT / "gimp_plugin")):
         if not any(folder.glob("*.py")) and not any(folder.glob("*/*.py")):
@@ -137,7 +141,7 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     extras = ["test"] if args.test else []
     install(extras)
-    install_plugins(args)
+    install_plugins()
     py = str(venv_python())
     if args.test:
         say("ruff check")
