@@ -7,7 +7,7 @@ want to validate before sending. Pure Python (no numpy/torch) so plugins can use
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import BadRequest
@@ -73,7 +73,6 @@ class JobSpec:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     preview: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def images(self) -> list[ImageDesc]:
@@ -113,7 +112,7 @@ class JobSpec:
         """Validate a submit body and fill in defaults; raises BadRequest naming the bad field."""
         if not isinstance(body, dict):
             raise BadRequest("submit body must be a map")
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        known = set(cls.__dataclass_fields__)
         unknown = set(body) - known
         if unknown:
             raise BadRequest(f"unknown job fields: {', '.join(sorted(map(str, unknown)))}")

@@ -62,6 +62,9 @@ class GatysEngine:
         if spec.seed is None:
             generator.seed()
         image: torch.Tensor | None = None
+        digests = [
+            hashlib.sha1(s.contiguous().numpy().tobytes()).hexdigest() for s, _ in inputs.styles
+        ]
         for index, (h, w) in enumerate(sizes):
             stage = f"scale {index + 1}/{len(sizes)} ({w}x{h})"
             scaled = F.interpolate(content, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
@@ -74,7 +77,7 @@ class GatysEngine:
                 )
             else:
                 start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
-            targets = style_targets(vgg, inputs, (h, w))
+            targets = style_targets(vgg, inputs, (h, w), digests)
             with torch.no_grad(), inputs.profile.autocast():
                 content_target = vgg(scaled, CONTENT_LAYERS)[CONTENT_LAYERS[0]].float()
             x = vgg.preprocess(start.to(device).clamp(0, 1)).detach().requires_grad_(True)
@@ -151,22 +154,24 @@ _TARGETS_LOCK = threading.Lock()
 
 
 def style_targets(
-    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int]
+    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str]
 ) -> dict[str, torch.Tensor]:
-    """Weighted blend of the styles' Gram matrices at this content size (cached per style+size)."""
+    """Weighted blend of the styles' Gram matrices at this content size (cached per style+size);
+    `digests` identify the style images' pixels."""
     long = max(size)
     side = max(32, round(long * inputs.spec.style_scale))
     side = min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
     blended: dict[str, torch.Tensor] = {}
-    for style, weight in inputs.styles:
-        grams = _style_grams(vgg, style, side, inputs.profile)
+    for (style, weight), digest in zip(inputs.styles, digests, strict=True):
+        grams = _style_grams(vgg, style, digest, side, inputs.profile)
         for name, g in grams.items():
             blended[name] = blended.get(name, 0) + weight * g
     return blended
 
 
-def _style_grams(vgg: VGGFeatures, style: torch.Tensor, side: int, profile: DeviceProfile) -> dict:
-    digest = hashlib.sha1(style.contiguous().numpy().tobytes()).hexdigest()
+def _style_grams(
+    vgg: VGGFeatures, style: torch.Tensor, digest: str, side: int, profile: DeviceProfile
+) -> dict:
     key = (digest, tuple(style.shape), side, str(profile.device), vgg.weights)
     with _TARGETS_LOCK:
         if key in _TARGETS:

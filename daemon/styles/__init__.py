@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).parent
 THUMBNAIL_SIDE = 96
+IMAGE_CACHE = 16  # decoded style images kept in memory
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 
@@ -58,7 +59,7 @@ class StyleLibrary:
         self._stamp: tuple = ()
         self._entries: dict[str, StyleEntry] = {}
         self._thumbs: dict[Path, bytes] = {}
-        self._images: dict[Path, torch.Tensor] = {}
+        self._images: dict[tuple[Path, int], torch.Tensor] = {}
 
     def _scan_stamp(self) -> tuple:
         stamp = []
@@ -120,20 +121,28 @@ class StyleLibrary:
     def load(self, name: str) -> torch.Tensor:
         """The style image as RGB 0..1 [1,3,H,W] (decoded once, then cached)."""
         entry = self.get(name)
+        key = (entry.path, entry.path.stat().st_mtime_ns)
         with self._lock:
-            if entry.path not in self._images:
-                self._images[entry.path] = to_tensor(read_image(entry.path))
-            return self._images[entry.path]
+            cached = self._images.get(key)
+        if cached is None:  # decode outside the lock: `entries()` serves the I/O loop meanwhile
+            cached = to_tensor(read_image(entry.path))
+            with self._lock:
+                if len(self._images) >= IMAGE_CACHE:
+                    self._images.pop(next(iter(self._images)))
+                self._images[key] = cached
+        return cached
 
     def describe(self) -> list[dict]:
         """Wire descriptions of every style, with PNG thumbnails."""
         out = []
         for entry in sorted(self.entries().values(), key=lambda e: e.name):
-            with self._lock:
-                if entry.path not in self._thumbs:
+            if entry.path not in self._thumbs:
+                try:
                     self._thumbs[entry.path] = _thumbnail(entry.path)
-                thumb = self._thumbs[entry.path]
-            out.append(entry.to_wire(thumb))
+                except (OSError, ValueError) as exc:  # one broken user file must not hide the rest
+                    log.warning("skipping style %s: %s", entry.name, exc)
+                    continue
+            out.append(entry.to_wire(self._thumbs[entry.path]))
         return out
 
 
