@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run counts on)")
     t.add_argument("--batch", type=int, default=4)
     t.add_argument("--content-weight", type=float, default=1.0)
-    t.add_argument("--style-weight", type=float, default=10.0)
+    t.add_argument("--style-weight", type=float, default=0.01)
     t.add_argument("--tv-weight", type=float, default=1e-4)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")

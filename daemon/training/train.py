@@ -43,7 +43,7 @@ class TrainConfig:
     steps: int = 1000
     batch: int = 4
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 0.01
     tv_weight: float = 1e-4
     lr: float = 1e-3
     seed: int = 0
