@@ -52,3 +52,23 @@ def test_extend_adds_styles_and_leaves_existing_outputs_unchanged(tmp_path):
             ext.eval()(x, torch.tensor([1.0, 0.0])), base.eval()(x, torch.tensor([1.0]))
         )
         assert not torch.equal(ext(x, torch.tensor([0.0, 1.0])), ext(x, torch.tensor([1.0, 0.0])))
+
+
+def test_loss_curve_is_drawn_from_the_training_log(tmp_path):
+    from PIL import Image
+
+    from daemon.training.curve import draw, read_log
+
+    log = tmp_path / "train.log"
+    log.write_text(
+        "junk\n"
+        + "".join(
+            f"12:00 step {s}/100 content={1e5 / s:.4g} style={1e6 / s:.4g} tv=1 "
+            f"total={1.1e6 / s:.4g}\n"
+            for s in (50, 100)
+        )
+    )
+    series = read_log(log)
+    assert series["style"] == [(50, 2e4), (100, 1e4)] and "tv" not in series
+    draw(series, tmp_path / "curve.png")
+    assert Image.open(tmp_path / "curve.png").size == (640, 360)
