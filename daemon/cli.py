@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--styles-dir", type=Path, action="append", default=[], help="extra folder of style images"
     )
     d.add_argument(
+        "--models-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra folder of fast-style models (.safetensors + .json card)",
+    )
+    d.add_argument(
         "--vgg-weights",
         choices=("original", "torchvision"),
         default="original",
@@ -100,7 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="image file or built-in style name, optionally with a weight; repeat to blend",
     )
     s.add_argument("-o", "--output", type=Path, required=True, help=".png, .jpg or .tif")
-    s.add_argument("--mode", choices=ENGINES, default="gatys")
+    s.add_argument(
+        "--mode",
+        choices=ENGINES,
+        default="gatys",
+        help="gatys: any picture as the style, optimised (slow, best); "
+        "fast: a trained model's styles in one pass (see `impasto styles`)",
+    )
     s.add_argument("--size", type=int, default=None, help="long side of the output in pixels")
     s.add_argument("--iterations", type=int, default=None)
     s.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none")
@@ -130,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
     t.add_argument("--extend", type=Path, default=None, help="add the styles to this model")
     t.add_argument("--checkpoint-minutes", type=float, default=60.0)
+    t.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="TSV naming each painting's licence (file, license)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None)
     t.set_defaults(func=cmd_train)
@@ -168,7 +187,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         allow_remote=args.allow_remote,
         client_timeout=args.client_timeout,
         max_queue=args.max_queue,
-        style_dirs=args.styles_dir + [_user_styles_dir()],
+        style_dirs=args.styles_dir + [_user_data_dir() / "styles"],
+        model_dirs=args.models_dir + [_user_data_dir() / "models"],
         vgg_weights=args.vgg_weights,
     )
     try:
@@ -191,9 +211,9 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_styles_dir() -> Path:
+def _user_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "impasto" / "styles"
+    return Path(base) / "impasto"
 
 
 # -- stylize --------------------------------------------------------------------------------------
@@ -371,6 +391,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         extend=args.extend,
         checkpoint_seconds=60 * args.checkpoint_minutes,
+        manifest=args.manifest,
         command="impasto " + " ".join(sys.argv[1:]),
     )
     bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
@@ -400,7 +421,8 @@ def cmd_styles(args: argparse.Namespace) -> int:
     width = max((len(s["name"]) for s in styles), default=4)
     for s in styles:
         who = f"{s['title']}, {s['artist']}" if s.get("artist") else s.get("title", "")
-        print(f"{s['name']:<{width}}  {'/'.join(s.get('engines', []))}  {who}")
+        where = f"model {s['model']}" if s.get("model") else "image"
+        print(f"{s['name']:<{width}}  {'/'.join(s.get('engines', []))}  {where:<16} {who}")
     return 0
 
 

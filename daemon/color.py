@@ -75,8 +75,14 @@ def prepare_style(style: torch.Tensor, content: torch.Tensor, mode: str) -> torc
     return style
 
 
-def finish(stylised: torch.Tensor, content: torch.Tensor, mode: str) -> torch.Tensor:
-    """Recombine after the engine: luminance mode keeps the content's I and Q channels."""
+def finish(
+    stylised: torch.Tensor, content: torch.Tensor, mode: str, styles_matched: bool = True
+) -> torch.Tensor:
+    """Recombine after the engine: luminance mode keeps the content's I and Q channels; histogram
+    mode, when the styles could not be recoloured beforehand (a trained model's styles), gives
+    the result the content's colour mean and covariance instead."""
+    if mode == "histogram" and not styles_matched:
+        return match_color(stylised, content)
     if mode != "luminance":
         return stylised
     y = luminance(stylised)

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 # Peak bytes per pixel of VGG19 forward+backward to relu5_1 in fp32, measured on CPU
 # (2.4 GB at 1024², 7.2 GB at 2048²; see ../shared/guides/engines.md) with a margin.
 VGG_BYTES_PER_PIXEL = 2600
+# Peak bytes per pixel of the fast network's inference in fp32 (measured 480-600 over the
+# process baseline at 512²..2048² on CPU), with a margin.
+FAST_BYTES_PER_PIXEL = 700
 # Share of system RAM a CPU job may plan to use when no explicit budget is given.
 CPU_RAM_SHARE = 0.35
 
@@ -73,6 +76,10 @@ class DeviceProfile:
     def max_vgg_pixels(self) -> int:
         """How many pixels VGG19 forward+backward can take within the budget."""
         return max(64 * 64, self.memory_budget // VGG_BYTES_PER_PIXEL)
+
+    def max_fast_pixels(self) -> int:
+        """How many pixels the fast network's inference can take within the budget."""
+        return max(64 * 64, self.memory_budget // FAST_BYTES_PER_PIXEL)
 
     def to_wire(self) -> dict:
         return {"device": str(self.device), "memory_budget": self.memory_budget}

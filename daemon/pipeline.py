@@ -18,6 +18,7 @@ from daemon import color, pixels
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report, get_engine
 from daemon.losses import resize_long_side
+from daemon.model_library import ModelLibrary
 from daemon.styles import StyleLibrary
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
@@ -43,6 +44,7 @@ def run(
     profile: DeviceProfile,
     report: Report,
     cancelled: Cancelled,
+    models: ModelLibrary | None = None,
 ) -> Output:
     """Run one validated job (frames already checked against their descriptors)."""
     timings: dict[str, float] = {}
@@ -54,8 +56,8 @@ def run(
     if spec.strength == 0:
         result = original
     else:
-        styles = _load_styles(spec, frames, library)
         engine = get_engine(spec.engine)
+        styles = _load_styles(spec, frames, library) if engine.uses_style_images else []
         side = engine.working_side(spec, (h, w), profile)
         clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
         work = resize_long_side(clean, side).clamp(0, 1)
@@ -64,7 +66,7 @@ def run(
         timings["prepare_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         out = engine.run(
-            EngineInput(spec, color.prepare_content(work, mode), prepared, profile),
+            EngineInput(spec, color.prepare_content(work, mode), prepared, profile, models),
             report,
             cancelled,
         )
@@ -72,7 +74,7 @@ def run(
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
         if tuple(out.shape[-2:]) != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-        out = color.finish(out, clean, mode).clamp(0, 1)
+        out = color.finish(out, clean, mode, styles_matched=engine.uses_style_images).clamp(0, 1)
         result = torch.lerp(original, out, spec.strength)
     t2 = time.perf_counter()
     images = [pixels.encode(result, content)]

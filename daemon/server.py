@@ -21,6 +21,7 @@ import zmq
 from daemon import __version__
 from daemon.devices import DeviceProfile, available_devices
 from daemon.devices import profile as make_profile
+from daemon.model_library import ModelLibrary
 from daemon.styles import StyleLibrary
 from daemon.vgg import get_vgg
 from daemon.worker import Job, Worker
@@ -54,6 +55,7 @@ class DaemonConfig:
     max_queue: int = 8
     client_timeout: float = 10.0
     style_dirs: list[Path] = field(default_factory=list)
+    model_dirs: list[Path] = field(default_factory=list)
     vgg_weights: str = "original"
 
 
@@ -93,6 +95,7 @@ class Daemon:
         )
         get_vgg(self.profile.device, config.vgg_weights)  # load now: fail at start, not mid-job
         self.library = StyleLibrary(config.style_dirs)
+        self.models = ModelLibrary(config.model_dirs)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -103,7 +106,7 @@ class Daemon:
         self.events.bind(PIPE)
         self.sock.bind(config.endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.worker = Worker(self.ctx, PIPE, self.profile, self.library)
+        self.worker = Worker(self.ctx, PIPE, self.profile, self.library, self.models)
         self.jobs: dict[tuple[bytes, str], Job] = {}
         self.last_seen: dict[bytes, float] = {}
         self.started = time.monotonic()
@@ -257,12 +260,15 @@ class Daemon:
                 "device": self.profile.to_wire(),
                 "engines": list(ENGINES),
                 "styles": self.library.names(),
+                "fast_styles": self.models.names(),
+                "models": sorted(self.models.models()),
                 "limits": self.limits(),
             },
         )
 
     def _on_styles(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
-        self._reply(client, "styles", msg_id, {"styles": self.library.describe()})
+        styles = self.library.describe() + self.models.describe()
+        self._reply(client, "styles", msg_id, {"styles": styles})
 
     def _on_status(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
         jobs = []
@@ -305,12 +311,7 @@ class Daemon:
             raise BadRequest(f"job id {msg_id!r} is already in use")
         spec = JobSpec.from_wire(body)
         self._check_limits(spec, buffers)
-        for ref in spec.styles:
-            if ref.name is not None and ref.name not in self.library.entries():
-                raise UnknownStyle(
-                    f"unknown style {ref.name!r}; "
-                    f"built-in styles: {', '.join(self.library.names())}"
-                )
+        self._check_styles(spec)
         if len(self.jobs) >= self.config.max_queue:
             raise QueueFull(
                 f"{len(self.jobs)} jobs are already queued or running; try again shortly"
@@ -319,6 +320,23 @@ class Daemon:
         self.jobs[(client, msg_id)] = job
         self._reply(client, "accepted", msg_id, {"position": len(self.jobs) - 1})
         self.worker.jobs.put(job)
+
+    def _check_styles(self, spec: JobSpec) -> None:
+        """Named styles must exist for the job's engine (cheap: cards and names only)."""
+        if spec.engine == "fast":
+            if any(ref.name is None for ref in spec.styles):
+                raise BadRequest(
+                    "fast mode uses a model's styles; send a picture as the style with gatys mode"
+                )
+            self.models.resolve([(ref.name, ref.weight) for ref in spec.styles])
+            return
+        for ref in spec.styles:
+            if ref.name is not None and ref.name not in self.library.entries():
+                hint = " (a fast-mode style)" if ref.name in self.models.names() else ""
+                raise UnknownStyle(
+                    f"unknown style {ref.name!r}{hint} for {spec.engine} mode; "
+                    f"style images: {', '.join(self.library.names())}"
+                )
 
     def _check_limits(self, spec: JobSpec, buffers: list) -> None:
         """Every claim in the job checked against the frames and the limits, before decoding."""

@@ -20,6 +20,7 @@ import zmq
 
 from daemon import pipeline, pixels
 from daemon.devices import DeviceProfile, is_out_of_memory
+from daemon.model_library import ModelLibrary
 from daemon.styles import StyleLibrary
 from shared import protocol
 from shared.errors import ImpastoError, InternalError, JobCancelled, OutOfMemory
@@ -67,10 +68,16 @@ class Worker(threading.Thread):
     """Runs jobs for one device, one at a time."""
 
     def __init__(
-        self, ctx: zmq.Context, pipe: str, profile: DeviceProfile, library: StyleLibrary
+        self,
+        ctx: zmq.Context,
+        pipe: str,
+        profile: DeviceProfile,
+        library: StyleLibrary,
+        models: ModelLibrary | None = None,
     ) -> None:
         super().__init__(name=f"worker-{profile.device}", daemon=True)
         self.ctx, self.pipe, self.profile, self.library = ctx, pipe, profile, library
+        self.models = models
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.current: Job | None = None
         self._out: zmq.Socket | None = None
@@ -151,7 +158,13 @@ class Worker(threading.Thread):
                 job, "progress", {"stage": "starting", "fraction": 0.0, "elapsed": 0.0, "eta": None}
             )
             out = pipeline.run(
-                job.spec, job.frames, self.library, self.profile, report, job.cancel.is_set
+                job.spec,
+                job.frames,
+                self.library,
+                self.profile,
+                report,
+                job.cancel.is_set,
+                self.models,
             )
             if job.cancel.is_set():
                 raise JobCancelled("cancelled")

@@ -13,7 +13,7 @@ from typing import Any
 from shared.errors import BadRequest
 from shared.protocol import ImageDesc, _is_int
 
-ENGINES = ("gatys",)
+ENGINES = ("gatys", "fast")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")

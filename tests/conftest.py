@@ -31,6 +31,7 @@ class DaemonProcess:
     def __init__(self, tmp: Path, *extra: str) -> None:
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.log = tmp / "daemon.log"
+        self.data = tmp / "data"
         self.output = tmp / "daemon.out"
         env = dict(os.environ, XDG_DATA_HOME=str(tmp / "data"), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(

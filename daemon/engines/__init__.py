@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from daemon.devices import DeviceProfile
 from shared.job import JobSpec
+
+if TYPE_CHECKING:
+    from daemon.model_library import ModelLibrary
 
 PreviewFn = Callable[[], torch.Tensor]
 Report = Callable[[str, float, "PreviewFn | None"], None]
@@ -29,12 +32,14 @@ class EngineInput:
 
     spec: JobSpec
     content: torch.Tensor
-    styles: list[tuple[torch.Tensor, float]]
+    styles: list[tuple[torch.Tensor, float]]  # style images; empty for model-based engines
     profile: DeviceProfile
+    models: ModelLibrary | None = None
 
 
 class Engine(Protocol):
     name: str
+    uses_style_images: bool  # False: the styles are named in the spec and live in a model
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         """Long side (px) the engine will work at for an input of `shape` (h, w)."""
@@ -45,7 +50,8 @@ class Engine(Protocol):
 
 def get_engine(name: str) -> Engine:
     """The engine registered under `name`."""
+    from daemon.engines.fast import FastEngine
     from daemon.engines.gatys import GatysEngine
 
-    engines: dict[str, Engine] = {"gatys": GatysEngine()}
+    engines: dict[str, Engine] = {"gatys": GatysEngine(), "fast": FastEngine()}
     return engines[name]

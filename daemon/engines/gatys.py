@@ -40,6 +40,7 @@ STYLE_TARGET_CACHE = 32
 
 class GatysEngine:
     name = "gatys"
+    uses_style_images = True
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         long, short = max(shape), min(shape)

@@ -12,7 +12,7 @@ import io
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -52,7 +52,7 @@ class TrainConfig:
     extend: Path | None = None
     checkpoint_seconds: float = 3600.0
     command: str = ""
-    licences: dict = field(default_factory=dict)
+    manifest: Path | None = None  # TSV (file, license, note columns) naming each painting's licence
 
 
 def style_name(path: Path) -> str:
@@ -61,6 +61,25 @@ def style_name(path: Path) -> str:
 
 def checkpoint_path(out: Path) -> Path:
     return out.with_name(out.stem + ".ckpt.safetensors")
+
+
+def read_manifest(path: Path | None) -> dict[str, dict[str, str]]:
+    """{file name: {"licence", "painting"}} from a TSV with `file`, `license`, `note` columns."""
+    if path is None:
+        return {}
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line]
+    head = rows[0]
+    col = {name: head.index(name) for name in ("file", "license", "note") if name in head}
+    if "file" not in col or "license" not in col:
+        raise ValueError(f"{path} needs 'file' and 'license' columns")
+    out = {}
+    for row in rows[1:]:
+        cells = {k: row[i].strip() if i < len(row) else "" for k, i in col.items()}
+        out[Path(cells["file"]).name] = {
+            "licence": cells["license"],
+            "painting": cells.get("note", ""),
+        }
+    return out
 
 
 def _thumbnail(rgb: torch.Tensor) -> str:
@@ -100,12 +119,15 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     else:
         net = StyleNet(len(new_styles))
         params = list(net.parameters())
+    manifest = read_manifest(cfg.manifest)
     for name, rgb, path in new_styles:
+        info = manifest.get(path.name, {})
         card_styles.append(
             {
                 "name": name,
                 "source": path.name,
-                "licence": cfg.licences.get(path.name, "see the source painting"),
+                "painting": info.get("painting", ""),
+                "licence": info.get("licence") or "unknown: not in a manifest",
                 "thumbnail_png_base64": _thumbnail(rgb),
             }
         )
@@ -124,20 +146,12 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         ]
     photos = load_photos(cfg.content, cfg.size)
     step, seconds = 0, 0.0
+    history: list[dict] = []
     ckpt = checkpoint_path(cfg.out)
-    if cfg.resume and ckpt.exists():
-        resumed, _, extra = load_model(ckpt, device)
-        net.load_state_dict(resumed.state_dict())
-        step, seconds = int(extra["step"]), float(extra["seconds"])
-        gen.set_state(extra["rng"].cpu())
-        opt_state = opt.state_dict()
-        for i in range(len(params)):
-            if f"optim.{i}.exp_avg" in extra:
-                opt_state["state"][i] = {
-                    k: extra[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
-                }
-        opt.load_state_dict(opt_state)
-        log.info("resumed %s at step %d", ckpt, step)
+    if cfg.resume:
+        step, seconds, history = _resume(cfg, net, opt, params, gen, device)
+    if not history or history[-1]["command"] != cfg.command:
+        history.append({"command": cfg.command, "from_step": step})
     ema: dict[str, float] = {}
     last_ckpt = time.monotonic()
     if step >= cfg.steps:
@@ -178,6 +192,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                 "styles": card_styles,
                 "training": {
                     "command": cfg.command,
+                    "history": history,
                     "steps": step,
                     "size": cfg.size,
                     "batch": cfg.batch,
@@ -201,6 +216,40 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                 for k, v in opt.state.get(p, {}).items():
                     extra[f"optim.{i}.{k}"] = v.detach().cpu().clone()
             save_model(ckpt, net, card, extra)
+            # The weights-only fp16 model beside it: small enough to commit, usable by the daemon
+            # at once, and enough to resume on another machine (with fresh optimiser moments).
+            save_model(cfg.out, net, card, half=True)
             last_ckpt = time.monotonic()
-    save_model(cfg.out, net.eval().cpu(), card, half=True)
     return card
+
+
+def _resume(cfg: TrainConfig, net, opt, params, gen, device) -> tuple[int, float, list]:
+    """Load the full checkpoint (weights, Adam moments, RNG) or else the weights-only model."""
+    ckpt = checkpoint_path(cfg.out)
+    if ckpt.exists():
+        resumed, card, extra = load_model(ckpt, device)
+        net.load_state_dict(resumed.state_dict())
+        gen.set_state(extra["rng"].cpu())
+        opt_state = opt.state_dict()
+        for i in range(len(params)):
+            if f"optim.{i}.exp_avg" in extra:
+                opt_state["state"][i] = {
+                    k: extra[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
+                }
+        opt.load_state_dict(opt_state)
+        step, seconds = int(extra["step"]), float(extra["seconds"])
+        log.info("resumed %s at step %d", ckpt, step)
+    elif cfg.out.exists():
+        resumed, card, _ = load_model(cfg.out, device)
+        net.load_state_dict(resumed.state_dict())
+        step, seconds = int(card["training"]["steps"]), float(card["training"]["seconds"])
+        log.warning(
+            "no checkpoint %s: resuming %s at step %d, fresh optimiser", ckpt, cfg.out, step
+        )
+    else:
+        raise RuntimeError(f"nothing to resume: neither {ckpt} nor {cfg.out} exists")
+    history = list(
+        card["training"].get("history")
+        or [{"command": card["training"]["command"], "from_step": 0}]
+    )
+    return step, seconds, history

@@ -72,3 +72,27 @@ def test_loss_curve_is_drawn_from_the_training_log(tmp_path):
     assert series["style"] == [(50, 2e4), (100, 1e4)] and "tv" not in series
     draw(series, tmp_path / "curve.png")
     assert Image.open(tmp_path / "curve.png").size == (640, 360)
+
+
+def test_resume_from_the_weights_only_model_when_the_checkpoint_is_gone(tmp_path):
+    train(config(tmp_path, "w", steps=3))
+    checkpoint_path(tmp_path / "w.safetensors").unlink()
+    before, _, _ = load_model(tmp_path / "w.safetensors")
+    card = train(config(tmp_path, "w", steps=5, resume=True, command="impasto train --more"))
+    after, saved, _ = load_model(tmp_path / "w.safetensors")
+    assert card["training"]["steps"] == saved["training"]["steps"] == 5
+    assert [h["from_step"] for h in saved["training"]["history"]] == [0, 3]
+    assert not torch.equal(before.down[0].conv.weight, after.down[0].conv.weight)
+
+
+def test_the_card_names_each_painting_and_its_licence_from_a_manifest(tmp_path):
+    manifest = tmp_path / "MANIFEST.tsv"
+    manifest.write_text(
+        "file\tsource_package\tlicense\tnote\n"
+        "style/night_cafe.png\tgcompris\tPublic domain\tVan Gogh, The Night Cafe 1888\n"
+    )
+    card = train(config(tmp_path, "m", steps=1, manifest=manifest))
+    (style,) = card["styles"]
+    assert style["licence"] == "Public domain"
+    assert style["painting"] == "Van Gogh, The Night Cafe 1888"
+    assert load_model(tmp_path / "m.safetensors")[1]["styles"][0]["licence"] == "Public domain"

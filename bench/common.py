@@ -1,0 +1,81 @@
+"""What every benchmark here shares: the machine's description, the code revision, the load,
+and rewriting one generated section of docs/benchmarks.md while keeping the rest."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def machine(*packages: str) -> dict:
+    """CPU, cores, RAM, torch and thread count, Python, and the versions of `packages`."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or cpu
+    ram = "unknown"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        ram = f"{kb / 2**20:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    info = {
+        "nproc": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "cpu": cpu,
+        "ram": ram,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+    for name in packages:
+        try:
+            info[name] = version(name)
+        except PackageNotFoundError:
+            info[name] = "?"
+    return info
+
+
+def revision() -> str:
+    """The commit of the engine code this process imported, and whether daemon/shared differ."""
+    try:
+        run = dict(cwd=REPO, capture_output=True, text=True, check=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "daemon", "shared"], **run).stdout
+        return head + (" with uncommitted changes in daemon/ or shared/" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def write_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Replace the text between `begin` and `end` in `path` (or append it), keeping the rest.
+
+    `section` must itself start with `begin` and end with `end`."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

