@@ -397,6 +397,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
 
     def on_step(step: int, total: int, ema: dict) -> None:
+        if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here
+            bar.reset(total)
+            bar.initial = bar.n = step - 1
         bar.n = step
         bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()}, refresh=True)
         if step % 50 == 0:
