@@ -110,13 +110,29 @@ def install(extras: list[str]) -> None:
     say("environment ready")
 
 
-def install_plugins() -> None:
-    """Install the editor plugins where their editors are found (or into explicit folders)."""
-    for editor, folder in (("Krita", ROOT / "krita_plugin"), ("GIMP", ROOT / "gimp_plugin")):
-        if not any(folder.glob("*.py")) and not any(folder.glob("*/*.py")):
+def install_plugins(krita_dir: Path | None, gimp_dir: Path | None) -> None:
+    """Install the editor plugins where their editors are found (or into explicit folders).
+
+    Each plugin package owns its installer (`krita_plugin/installer.py`,
+    `gimp_plugin/installer.py`): standard library only, since this runs on the system Python.
+    `install(target, say)` installs into `target`, or into the editor's user folder for this OS
+    when `target` is None (saying so and skipping when the editor is not there).
+    """
+    import importlib
+
+    for editor, package, target in (
+        ("Krita", "krita_plugin", krita_dir),
+        ("GIMP", "gimp_plugin", gimp_dir),
+    ):
+        if not (ROOT / package / "installer.py").is_file():
             say(f"{editor} plugin: not part of this version yet")
             continue
-        say(f"{editor} plugin: installer not available in this version")
+        sys.path.insert(0, str(ROOT))
+        try:
+            installer = importlib.import_module(f"{package}.installer")
+        finally:
+            sys.path.remove(str(ROOT))
+        installer.install(target, say)
 
 
 def run(cmd: list[str]) -> int:
@@ -137,11 +153,23 @@ def main() -> int:
     parser.add_argument(
         "--test", action="store_true", help="set up with test extras and run the tests"
     )
+    parser.add_argument(
+        "--krita-dir",
+        type=Path,
+        default=None,
+        help="install the Krita plugin into this pykrita folder",
+    )
+    parser.add_argument(
+        "--gimp-dir",
+        type=Path,
+        default=None,
+        help="install the GIMP plugin into this plug-ins folder",
+    )
     # Anything else goes to pytest (with --test) or to `impasto daemon` (e.g. --endpoint E).
     args, extra = parser.parse_known_args()
     extras = ["test"] if args.test else []
     install(extras)
-    install_plugins()
+    install_plugins(args.krita_dir, args.gimp_dir)
     py = str(venv_python())
     if args.test:
         say("ruff check")
