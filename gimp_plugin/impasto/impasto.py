@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Impasto for GIMP 3: Filters > Artistic > Impasto Style Transfer... (`plug-in-impasto-stylize`).
+
+Reads the selected layer (or the selection's bounds) in the image's own precision, sends the pixels
+as they are to the Impasto daemon, and puts the stylised pixels into a new layer above the source,
+masked by the selection when there is one. Needs only GIMP's GI modules, pyzmq and msgpack; the
+installer copies `shared/` (the protocol and client) next to this file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import sysconfig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # request.py and the copied shared/
+
+import request  # noqa: E402
+from request import ArgumentError, PixelFormat, Region  # noqa: E402
+
+# Wheels the installer downloaded for this very Python (Windows, macOS), after the system's own.
+sys.path.append(
+    os.path.join(
+        HERE, "vendor", request.vendor_tag(*sys.version_info[:2], sysconfig.get_platform())
+    )
+)
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+log = logging.getLogger("impasto.gimp")
+
+PROCEDURE = "plug-in-impasto-stylize"
+HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
+POLL_S = 0.1
+
+
+def _choice(values: tuple[str, ...]) -> Gimp.Choice:
+    choice = Gimp.Choice.new()
+    for i, value in enumerate(values):
+        choice.add(value, i, value.capitalize(), "")
+    return choice
+
+
+class ImpastoPlugIn(Gimp.PlugIn):
+    """Registers `plug-in-impasto-stylize`."""
+
+    def do_set_i18n(self, name: str) -> bool:
+        return False
+
+    def do_query_procedures(self) -> list[str]:
+        return [PROCEDURE]
+
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        proc.set_image_types("RGB*")
+        proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        proc.set_menu_label("Impasto Style Transfer...")
+        proc.add_menu_path("<Image>/Filters/Artistic")
+        proc.set_documentation(
+            "Paint the layer in the style of a painting (neural style transfer)",
+            "Sends the selected layer (or the selection) to the Impasto daemon and puts the "
+            "stylised result in a new layer above it. 'styles' is name[:weight],... where a name "
+            "is a style the daemon lists or an image file (mode gatys). Needs the daemon running "
+            "(python3 install.py in the Impasto folder).",
+            name,
+        )
+        proc.set_attribution("Impasto", "Impasto", "2026")
+        rw = GObject.ParamFlags.READWRITE
+        proc.add_choice_argument(
+            "mode", "_Mode", "fast, gatys or hires", _choice(request.MODES), "fast", rw
+        )
+        proc.add_string_argument(
+            "styles",
+            "_Styles",
+            "name[:weight],... (a daemon style or an image file); empty = the daemon's first",
+            "",
+            rw,
+        )
+        proc.add_double_argument(
+            "strength", "S_trength", "Blend with the original (0..1)", 0.0, 1.0, 1.0, rw
+        )
+        proc.add_choice_argument(
+            "preserve-color",
+            "_Preserve color",
+            "none, luminance or histogram",
+            _choice(request.PRESERVE_COLOR),
+            "none",
+            rw,
+        )
+        proc.add_double_argument(
+            "style-scale", "Brush si_ze", "Style scale (0.05..16)", 0.05, 16.0, 1.0, rw
+        )
+        proc.add_int_argument(
+            "iterations", "_Iterations", "Optimiser steps per scale (gatys)", 1, 10000, 100, rw
+        )
+        proc.add_string_argument(
+            "endpoint",
+            "_Daemon",
+            "ZeroMQ endpoint; empty = $IMPASTO_ENDPOINT, else tcp://127.0.0.1:5747",
+            "",
+            rw,
+        )
+        proc.add_layer_return_value("layer", "Layer", "The new stylised layer", False, rw)
+        return proc
+
+
+def run(
+    procedure: Gimp.ImageProcedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    data: object,
+) -> Gimp.ValueArray:
+    """The procedure: dialog when interactive, then stylise; errors become PDB errors."""
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        return _failure(procedure, "Select exactly one layer to stylise.", calling=True)
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        layer = stylize(image, drawables[0], config)
+    except ArgumentError as exc:
+        return _failure(procedure, f"Impasto: {exc}", calling=True)
+    except Exception as exc:  # ImpastoError (daemon, network) and anything unforeseen
+        log.exception("stylise failed")
+        return _failure(procedure, f"Impasto: {getattr(exc, 'message', None) or exc}")
+    finally:
+        Gimp.progress_end()
+    Gimp.displays_flush()
+    values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    values.remove(1)
+    values.insert(1, GObject.Value(Gimp.Layer, layer))
+    return values
+
+
+def _failure(procedure: Gimp.Procedure, message: str, calling: bool = False) -> Gimp.ValueArray:
+    status = Gimp.PDBStatusType.CALLING_ERROR if calling else Gimp.PDBStatusType.EXECUTION_ERROR
+    return procedure.new_return_values(status, GLib.Error(message))
+
+
+def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfig) -> Gimp.Layer:
+    """Run one job for the drawable; returns the new layer (the source is only read)."""
+    try:
+        from shared.client import Client
+    except ImportError as exc:  # pyzmq or msgpack missing from GIMP's Python
+        raise ArgumentError(
+            f"{exc}. Re-run `python3 install.py` in the Impasto folder to provide pyzmq and "
+            "msgpack for GIMP's Python."
+        ) from exc
+
+    mode = config.get_property("mode")
+    items = request.parse_styles(config.get_property("styles"))
+    Gimp.progress_init("Impasto: connecting to the daemon")
+    with Client(config.get_property("endpoint") or None) as client:
+        hello = client.request("hello", {"client": "impasto-gimp"}, timeout=HELLO_TIMEOUT_S).body
+        items = request.resolve_styles(mode, items, hello)
+        region, fmt, pixels = read_source(image, drawable)
+        frames = [pixels]
+        styles = []
+        for item in items:
+            ref: dict = {"weight": item.weight}
+            if item.path:
+                ref["image"], data = read_style_file(item.path, len(frames) + 1)
+                ref["label"] = item.title
+                frames.append(data)
+            else:
+                ref["name"] = item.name
+            styles.append(ref)
+        body = request.job_body(
+            mode,
+            styles,
+            fmt.descriptor(1, region.width, region.height),
+            config.get_property("strength"),
+            config.get_property("preserve-color"),
+            config.get_property("style-scale"),
+            config.get_property("iterations"),
+        )
+        Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
+        job = client.submit(body, frames)
+        while not job.finished:
+            for event in client.poll(POLL_S):
+                if event.id == job.id and event.type == "progress":
+                    Gimp.progress_set_text(f"Impasto: {event.body.get('stage', '')}")
+                    Gimp.progress_update(float(event.body.get("fraction", 0.0)))
+        if job.error is not None:
+            raise job.error
+        desc, result = job.result.image_bytes(0)
+    if (desc.width, desc.height, desc.dtype, desc.channels) != (
+        region.width,
+        region.height,
+        fmt.dtype,
+        fmt.channels,
+    ):
+        raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
+    return write_result(image, drawable, region, fmt, result, request.layer_name(items))
+
+
+def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, PixelFormat, bytes]:
+    """The region to stylise (the selection's bounds, else the whole layer) and its pixels."""
+    intersects, x, y, width, height = drawable.mask_intersect()
+    region = request.selection_region(
+        intersects, x, y, width, height, Gimp.Selection.is_empty(image)
+    )
+    fmt = request.pixel_format(image.get_precision().value_nick, drawable.has_alpha())
+    rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
+    pixels = drawable.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
+    return region, fmt, pixels
+
+
+def read_style_file(path: str, frame: int) -> tuple[dict, bytes]:
+    """A style picture opened by GIMP itself, flattened, as an 8-bit RGB descriptor and bytes."""
+    if not os.path.isfile(path):
+        raise ArgumentError(f"style image {path!r} does not exist")
+    from gi.repository import Gio
+
+    style = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+    try:
+        layer = style.flatten()
+        width, height = layer.get_width(), layer.get_height()
+        fmt = request.pixel_format("u8", has_alpha=False)  # style alpha is ignored anyway
+        rect = Gegl.Rectangle.new(0, 0, width, height)
+        data = layer.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
+    finally:
+        style.delete()
+    return fmt.descriptor(frame, width, height), data
+
+
+def write_result(
+    image: Gimp.Image,
+    source: Gimp.Layer,
+    region: Region,
+    fmt: PixelFormat,
+    pixels: bytes,
+    name: str,
+) -> Gimp.Layer:
+    """A new layer right above `source` holding `pixels`, masked by the selection if any."""
+    layer_type = Gimp.ImageType.RGBA_IMAGE if fmt.channels == 4 else Gimp.ImageType.RGB_IMAGE
+    image.undo_group_start()
+    try:
+        layer = Gimp.Layer.new(
+            image, name, region.width, region.height, layer_type, 100, Gimp.LayerMode.NORMAL
+        )
+        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        _, ox, oy = source.get_offsets()
+        layer.set_offsets(ox + region.x, oy + region.y)
+        buffer = layer.get_shadow_buffer()
+        buffer.set(Gegl.Rectangle.new(0, 0, region.width, region.height), fmt.babl, pixels)
+        buffer.flush()
+        layer.merge_shadow(True)
+        layer.update(0, 0, region.width, region.height)
+        if region.masked:  # GIMP feathers and composites; the user can still edit the mask
+            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
+    """The procedure dialog with a list of the daemon's styles; False when cancelled."""
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import Gtk
+
+    GimpUi.init(PROCEDURE)
+    dialog = GimpUi.ProcedureDialog(
+        procedure=procedure, config=config, title="Impasto Style Transfer"
+    )
+    dialog.fill(
+        ["mode", "styles", "strength", "preserve-color", "style-scale", "iterations", "endpoint"]
+    )
+    offered, problem = _offered_styles(config.get_property("endpoint") or None)
+    row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
+    row.pack_start(Gtk.Label(label="Add a style:"), False, False, 0)
+    if offered:
+        combo = Gtk.ComboBoxText()
+        combo.append("", "choose...")
+        for style in offered:
+            combo.append(style["name"], f"{style['name']} ({', '.join(style['engines'])})")
+        combo.set_active_id("")
+
+        def add_style(widget: Gtk.ComboBoxText) -> None:
+            name = widget.get_active_id()
+            if name:
+                current = config.get_property("styles").strip().rstrip(",")
+                config.set_property("styles", f"{current}, {name}" if current else name)
+                widget.set_active_id("")
+
+        combo.connect("changed", add_style)
+        row.pack_start(combo, True, True, 0)
+    else:
+        row.pack_start(Gtk.Label(label=problem), False, False, 0)
+    dialog.get_content_area().pack_start(row, False, False, 6)
+    row.show_all()
+    accepted = dialog.run()
+    dialog.destroy()
+    return bool(accepted)
+
+
+def _offered_styles(endpoint: str | None) -> tuple[list[dict], str]:
+    """The daemon's styles for the dialog, or an explanation of why there are none."""
+    try:
+        from shared.client import Client
+
+        with Client(endpoint, timeout=HELLO_TIMEOUT_S) as client:
+            return client.styles(), ""
+    except Exception as exc:  # the dialog still opens; running will report the problem
+        return [], f"(daemon not reachable: {getattr(exc, 'message', exc)})"
+
+
+if __name__ == "__main__":
+    Gimp.main(ImpastoPlugIn.__gtype__, sys.argv)

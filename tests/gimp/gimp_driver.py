@@ -1,0 +1,98 @@
+"""Runs inside the real GIMP 3 (batch mode, python-fu-eval): the e2e test's hands.
+
+For each case of the JSON file named by $IMPASTO_E2E_JOB: open the photo, optionally select a
+rectangle, call `plug-in-impasto-stylize` non-interactively, save XCF and PNG, then open the saved
+XCF afresh and dump every layer (and mask) as raw pixels with a JSON description. Results go to
+the job's `results` path; the test checks them from outside. Any exception exits GIMP non-zero.
+"""
+
+import json
+import os
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+PROCEDURE = "plug-in-impasto-stylize"
+DUMP_FORMATS = {"u8": "R'G'B'A u8", "u16": "R'G'B'A u16"}
+
+
+def load(path):
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+
+
+def save(image, path):
+    if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path), None):
+        raise RuntimeError(f"could not save {path}")
+
+
+def call_plugin(image, layer, args):
+    proc = Gimp.get_pdb().lookup_procedure(PROCEDURE)
+    if proc is None:
+        raise RuntimeError(f"{PROCEDURE} is not registered: the plug-in did not load")
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    for key, value in args.items():
+        config.set_property(key, value)
+    result = proc.run(config)
+    status = result.index(0)
+    message = "" if status == Gimp.PDBStatusType.SUCCESS else str(result.index(1) or "")
+    return status.value_nick, message
+
+
+def dump_layers(xcf, out_dir, tag):
+    image = load(xcf)
+    sample = image.get_precision().value_nick.split("-")[0]
+    layers = []
+    for position, layer in enumerate(image.get_layers()):
+        width, height = layer.get_width(), layer.get_height()
+        rect = Gegl.Rectangle.new(0, 0, width, height)
+        raw = os.path.join(out_dir, f"{tag}-layer{position}.raw")
+        data = layer.get_buffer().get(rect, 1.0, DUMP_FORMATS[sample], Gegl.AbyssPolicy.CLAMP)
+        with open(raw, "wb") as f:
+            f.write(data)
+        entry = {
+            "name": layer.get_name(),
+            "offsets": list(layer.get_offsets()[1:]),
+            "size": [width, height],
+            "has_alpha": layer.has_alpha(),
+            "raw": raw,
+            "mask": None,
+        }
+        mask = layer.get_mask()
+        if mask is not None:
+            entry["mask"] = os.path.join(out_dir, f"{tag}-layer{position}-mask.raw")
+            with open(entry["mask"], "wb") as f:
+                f.write(mask.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP))
+        layers.append(entry)
+    image.delete()
+    return {"precision": sample, "layers": layers}
+
+
+def main():
+    with open(os.environ["IMPASTO_E2E_JOB"]) as f:
+        job = json.load(f)
+    results = {}
+    for case in job["cases"]:
+        image = load(case["input"])
+        source = image.get_layers()[0]
+        if case.get("select"):
+            x, y, w, h = case["select"]
+            image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+        status, message = call_plugin(image, source, case["args"])
+        result = {"status": status, "message": message, "layer_count": len(image.get_layers())}
+        if status == "success":
+            save(image, case["xcf"])
+            save(image, case["png"])
+            result.update(dump_layers(case["xcf"], job["out"], case["name"]))
+        image.delete()
+        results[case["name"]] = result
+    with open(job["results"], "w") as f:
+        json.dump(results, f, indent=1)
+
+
+main()

@@ -1,0 +1,267 @@
+"""End to end in the real GIMP 3: batch mode calls `plug-in-impasto-stylize` against a real daemon.
+
+GIMP 3 runs in the Debian 13 chroot that tests/editors/setup_gimp.sh builds (Debian 12 has no
+GIMP 3); the chroot shares the host network, so the session's daemon on 127.0.0.1 is reachable.
+The plug-in is installed with the project's installer into a fresh profile in the chroot; one GIMP
+batch run (tests/gimp/gimp_driver.py) runs every case, saves XCF and PNG, reopens the XCF and dumps
+its layers, which the tests below check from outside. Without the chroot the tests skip, unless
+CI=true, where a missing chroot is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from daemon.imageio import read_image, write_image
+from gimp_plugin import installer
+from tests.conftest import DATA, free_port
+
+log = logging.getLogger(__name__)
+
+CHROOT = Path(os.environ.get("IMPASTO_GIMP_CHROOT", "/var/cache/impasto/gimp3-chroot"))
+DRIVER = Path(__file__).with_name("gimp_driver.py")
+SELECT = (24, 16, 64, 48)  # x, y, w, h in the 128x85 photo
+
+
+def chroot_problem() -> str | None:
+    """Why the GIMP 3 chroot cannot be used here, or None."""
+    if not (CHROOT / ".impasto-gimp-chroot").is_file():
+        return (
+            f"no GIMP 3 chroot at {CHROOT}: build it with `sudo bash tests/editors/setup_gimp.sh`"
+        )
+    if os.geteuid() != 0:
+        return "running GIMP in its chroot needs root"
+    return None
+
+
+def photo(name: str, long_side: int) -> np.ndarray:
+    """A test photo shrunk to `long_side`, RGB uint8."""
+    img = Image.fromarray(read_image(DATA / name)[..., :3])
+    scale = long_side / max(img.size)
+    return np.asarray(img.resize((round(img.width * scale), round(img.height * scale))))
+
+
+def to_u16(rgb8: np.ndarray) -> np.ndarray:
+    """16-bit pixels whose low bytes carry information (not just 8-bit values times 257)."""
+    noise = np.random.default_rng(7).integers(-100, 100, rgb8.shape)
+    return np.clip(rgb8.astype(np.int64) * 257 + noise, 0, 65535).astype(np.uint16)
+
+
+@dataclass
+class Layer:
+    name: str
+    offsets: tuple[int, int]
+    pixels: np.ndarray  # RGBA, the image's own depth
+    mask: np.ndarray | None
+
+
+def layers(result: dict) -> list[Layer]:
+    dtype = np.uint16 if result["precision"] == "u16" else np.uint8
+    out = []
+    for entry in result["layers"]:
+        w, h = entry["size"]
+        pixels = np.fromfile(entry["raw"], dtype).reshape(h, w, 4)
+        mask = np.fromfile(entry["mask"], np.uint8).reshape(h, w) if entry["mask"] else None
+        out.append(Layer(entry["name"], tuple(entry["offsets"]), pixels, mask))
+    return out
+
+
+def direct(daemon, content: np.ndarray, **fields) -> np.ndarray:
+    """The daemon's answer for the same pixels and settings, asked without GIMP."""
+    h, w, c = content.shape
+    dtype = "u16" if content.dtype == np.uint16 else "u8"
+    body = {
+        "content": {"frame": 1, "width": w, "height": h, "channels": c, "dtype": dtype},
+        **fields,
+    }
+    with daemon.client(timeout=30) as client:
+        desc, data = client.run(body, [content.tobytes()], timeout=120).image_bytes(0)
+    return np.frombuffer(data, content.dtype).reshape(h, w, c)
+
+
+@pytest.fixture(scope="module")
+def gimp_run(daemon, tmp_path_factory):
+    """Every GIMP case in one batch run (one profile): inputs, fast styles, results."""
+    problem = chroot_problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(problem)
+    with daemon.client() as client:
+        fast = client.hello()["fast_styles"]
+    assert len(fast) >= 2, f"the daemon offers too few fast styles: {fast}"
+
+    work = Path(tempfile.mkdtemp(prefix="impasto-e2e-", dir=CHROOT / "tmp"))
+    inside = "/" + str(work.relative_to(CHROOT))
+    home = work / "home"
+    # The installer asks the chroot's python3 (GIMP's) whether it has pyzmq and msgpack.
+    saved = os.environ.get("IMPASTO_GIMP_PYTHON")
+    os.environ["IMPASTO_GIMP_PYTHON"] = f"chroot {CHROOT} /usr/bin/python3"
+    try:
+        installer.install(home / ".config" / "GIMP" / "3.0" / "plug-ins", log.info)
+    finally:
+        if saved is None:
+            del os.environ["IMPASTO_GIMP_PYTHON"]
+        else:
+            os.environ["IMPASTO_GIMP_PYTHON"] = saved
+    assert not (home / ".config" / "GIMP" / "3.0" / "plug-ins" / "impasto" / "vendor").exists()
+    shutil.copy(DATA / "night_cafe.png", work / "style.png")
+    inputs = {"rgb8": photo("chelsea.png", 128), "rgb16": to_u16(photo("red_panda.png", 112))}
+    for name, pixels in inputs.items():
+        write_image(work / f"{name}.png", pixels)
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    args = {"mode": "fast", "styles": "", "endpoint": daemon.endpoint}
+    cases = {
+        # no endpoint argument: the plug-in must take $IMPASTO_ENDPOINT from GIMP's environment
+        "u8": ("rgb8", None, {**args, "endpoint": ""}),
+        "u16": ("rgb16", None, {**args, "styles": fast[1], "strength": 0.8}),
+        "selection": (
+            "rgb8",
+            SELECT,
+            {**args, "styles": f"{fast[0]}:0.7, {fast[1]}:0.3", "preserve-color": "luminance"},
+        ),
+        "gatys-file": (
+            "rgb8",
+            None,
+            {**args, "mode": "gatys", "styles": f"{inside}/style.png", "iterations": 3},
+        ),
+        "unreachable": ("rgb8", None, {**args, "endpoint": dead}),
+        "hires": ("rgb8", None, {**args, "mode": "hires"}),
+        "fast-file": ("rgb8", None, {**args, "styles": f"{inside}/style.png"}),
+    }
+    job = {
+        "out": inside,
+        "results": f"{inside}/results.json",
+        "cases": [
+            {
+                "name": name,
+                "input": f"{inside}/{source}.png",
+                "select": select,
+                "args": case_args,
+                "xcf": f"{inside}/{name}.xcf",
+                "png": f"{inside}/{name}.png",
+            }
+            for name, (source, select, case_args) in cases.items()
+        ],
+    }
+    (work / "job.json").write_text(json.dumps(job))
+    shutil.copy(DRIVER, work / "driver.py")
+    cmd = ["chroot", str(CHROOT), "env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+    cmd += [f"HOME={inside}/home", f"IMPASTO_E2E_JOB={inside}/job.json"]
+    cmd += [f"IMPASTO_ENDPOINT={daemon.endpoint}", "gimp-console-3.0", "-i"]
+    cmd += ["--batch-interpreter", "python-fu-eval"]
+    cmd += ["-b", f"exec(open('{inside}/driver.py').read())", "--quit"]
+    start = time.monotonic()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    log.info("GIMP batch run took %.1f s", time.monotonic() - start)
+    assert run.returncode == 0, f"GIMP failed:\n{run.stdout}\n{run.stderr}"
+    results = json.loads((work / "results.json").read_text())
+    yield {"work": work, "inputs": inputs, "fast": fast, "results": results, "log": run.stderr}
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def succeeded(gimp_run, case: str) -> dict:
+    result = gimp_run["results"][case]
+    assert result["status"] == "success", f"{case}: {result['message']}\n{gimp_run['log']}"
+    return result
+
+
+def test_8bit_photo_gets_a_stylised_layer_above_the_untouched_source(gimp_run, daemon):
+    result = succeeded(gimp_run, "u8")
+    source_pixels = gimp_run["inputs"]["rgb8"]
+    assert result["precision"] == "u8"
+    new, source = layers(result)  # top first: the new layer sits right above the source
+    assert np.array_equal(source.pixels[..., :3], source_pixels)  # never modified
+    assert new.name == f"Impasto: {gimp_run['fast'][0]}"  # empty styles: the daemon's first
+    assert new.offsets == (0, 0) and new.mask is None
+    assert new.pixels.shape == source.pixels.shape
+    stylised = new.pixels[..., :3].astype(int)
+    assert np.abs(stylised - source_pixels).mean() > 10
+    # The very pixels the daemon returns for the same input: nothing lost or reordered in GIMP.
+    expected = direct(daemon, source_pixels, engine="fast", styles=[{"name": gimp_run["fast"][0]}])
+    assert np.abs(stylised - expected).max() <= 1
+    composite = read_image(gimp_run["work"] / "u8.png")
+    assert np.array_equal(composite[..., :3], new.pixels[..., :3])
+
+
+def test_16bit_photo_is_read_and_written_at_16_bits(gimp_run, daemon):
+    result = succeeded(gimp_run, "u16")
+    source_pixels = gimp_run["inputs"]["rgb16"]
+    assert result["precision"] == "u16"
+    new, source = layers(result)
+    assert np.array_equal(source.pixels[..., :3], source_pixels)
+    assert new.name == f"Impasto: {gimp_run['fast'][1]}"
+    stylised = new.pixels[..., :3].astype(int)
+    assert np.abs(stylised - source_pixels).mean() > 10 * 257
+    expected = direct(
+        daemon, source_pixels, engine="fast", styles=[{"name": gimp_run["fast"][1]}], strength=0.8
+    )
+    assert np.abs(stylised - expected).max() <= 257  # 16-bit values, not 8-bit ones
+    assert np.abs(stylised - expected).mean() < 8
+
+
+def test_selection_stylises_its_bounds_in_a_masked_layer(gimp_run, daemon):
+    result = succeeded(gimp_run, "selection")
+    source_pixels = gimp_run["inputs"]["rgb8"]
+    new, source = layers(result)
+    x, y, w, h = SELECT
+    assert np.array_equal(source.pixels[..., :3], source_pixels)
+    assert new.offsets == (x, y) and new.pixels.shape[:2] == (h, w)
+    assert new.mask is not None and new.mask.min() == 255  # the selection, as a layer mask
+    assert "+" in new.name
+    crop = np.ascontiguousarray(source_pixels[y : y + h, x : x + w])
+    fast = gimp_run["fast"]
+    expected = direct(
+        daemon,
+        crop,
+        engine="fast",
+        styles=[{"name": fast[0], "weight": 0.7}, {"name": fast[1], "weight": 0.3}],
+        preserve_color="luminance",
+    )
+    assert np.abs(new.pixels[..., :3].astype(int) - expected).max() <= 1
+    composite = read_image(gimp_run["work"] / "selection.png")[..., :3]
+    outside = np.ones(source_pixels.shape[:2], bool)
+    outside[y : y + h, x : x + w] = False
+    assert np.array_equal(composite[outside], source_pixels[outside])
+    assert np.abs(composite[~outside].astype(int) - crop.reshape(-1, 3)).mean() > 5
+
+
+def test_gatys_mode_takes_a_style_image_file(gimp_run):
+    result = succeeded(gimp_run, "gatys-file")
+    new, source = layers(result)
+    assert new.name == "Impasto: style"
+    assert np.array_equal(source.pixels[..., :3], gimp_run["inputs"]["rgb8"])
+    assert np.abs(new.pixels[..., :3].astype(int) - gimp_run["inputs"]["rgb8"]).mean() > 3
+
+
+def test_unreachable_daemon_is_an_execution_error_with_a_clear_message(gimp_run):
+    result = gimp_run["results"]["unreachable"]
+    assert result["status"] == "execution-error"
+    assert "No Impasto daemon answered" in result["message"]
+    assert result["layer_count"] == 1
+
+
+def test_hires_reports_the_daemons_own_error(gimp_run):
+    result = gimp_run["results"]["hires"]
+    assert result["status"] == "execution-error"
+    assert "engine" in result["message"] and "hires" in result["message"]
+    assert result["layer_count"] == 1
+
+
+def test_fast_mode_refuses_a_style_image_file(gimp_run):
+    result = gimp_run["results"]["fast-file"]
+    assert result["status"] == "calling-error"
+    assert "gatys" in result["message"] and "style.png" in result["message"]
+    assert result["layer_count"] == 1

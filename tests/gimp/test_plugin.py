@@ -1,0 +1,163 @@
+"""The plug-in's GIMP edge against a fake GIMP (tests/gimp/fake_gimp.py) and a real daemon."""
+
+from __future__ import annotations
+
+import pytest
+
+from gimp_plugin.impasto.request import pixel_format, selection_region
+from tests.conftest import free_port
+from tests.gimp.fake_gimp import (
+    FakeConfig,
+    FakeImage,
+    FakeLayer,
+    FakeProcedure,
+    Rect,
+    load_plugin,
+)
+
+
+@pytest.fixture
+def plugin(monkeypatch):
+    """The plug-in module loaded against a fresh fake GIMP, and that fake."""
+    return load_plugin(monkeypatch)
+
+
+def photo(alpha: bool = False, offsets=(0, 0)) -> tuple[FakeImage, FakeLayer]:
+    group = object()
+    below = FakeLayer("below", 40, 30)
+    source = FakeLayer("photo", 40, 30, alpha=alpha, offsets=offsets, parent=group)
+    return FakeImage(layers=[FakeLayer("above", 5, 5), source, below]), source
+
+
+def config(endpoint: str, **values) -> FakeConfig:
+    base = {
+        "mode": "gatys",
+        "styles": "starry-night",
+        "strength": 1.0,
+        "preserve-color": "none",
+        "style-scale": 1.0,
+        "iterations": 2,
+        "endpoint": endpoint,
+    }
+    return FakeConfig({**base, **values})
+
+
+def test_without_a_selection_the_whole_layer_is_read_in_the_images_precision(plugin):
+    module, _ = plugin
+    image, source = photo(alpha=True)
+    image.precision = "u16-linear"
+    region, fmt, pixels = module.read_source(image, source)
+    assert (region.x, region.y, region.width, region.height, region.masked) == (0, 0, 40, 30, False)
+    assert source.buffer.reads == [(Rect(0, 0, 40, 30), "R'G'B'A u16")]
+    assert fmt.dtype == "u16" and len(pixels) == 40 * 30 * 8
+
+
+def test_with_a_selection_only_its_bounds_on_the_layer_are_read(plugin):
+    module, _ = plugin
+    image, source = photo()
+    image.selection_empty = False
+    source.intersect = (True, 3, 4, 10, 6)
+    region, fmt, pixels = module.read_source(image, source)
+    assert (region.x, region.y, region.width, region.height, region.masked) == (3, 4, 10, 6, True)
+    assert source.buffer.reads == [(Rect(3, 4, 10, 6), "R'G'B' u8")]
+    assert len(pixels) == 10 * 6 * 3
+
+
+def test_a_selection_beside_the_layer_is_refused(plugin):
+    module, _ = plugin
+    image, source = photo()
+    image.selection_empty = False
+    source.intersect = (False, 0, 0, 0, 0)
+    with pytest.raises(module.ArgumentError, match="does not overlap"):
+        module.read_source(image, source)
+
+
+def test_the_result_goes_into_a_masked_layer_above_the_source_in_one_undo_group(plugin):
+    module, _ = plugin
+    image, source = photo(offsets=(100, 50))
+    region = selection_region(True, 3, 4, 10, 6, selection_empty=False)
+    fmt = pixel_format("u8-non-linear", False)
+    pixels = bytes(range(180))
+    layer = module.write_result(image, source, region, fmt, pixels, "Impasto: x")
+    assert image.layers.index(layer) == image.layers.index(source) - 1  # right above it
+    assert layer.parent is source.parent and layer.name == "Impasto: x"
+    assert layer.offsets == (103, 54) and (layer.width, layer.height) == (10, 6)
+    assert layer.shadow.writes == [(Rect(0, 0, 10, 6), "R'G'B' u8", pixels)]
+    assert layer.shadow.flushed and layer.shadow_merged
+    assert layer.mask == ("mask", "selection")
+    assert image.undo_groups == 1 and image.undo_depth == 0
+    assert not source.buffer.writes and not source.shadow.writes and source.mask is None
+
+
+def test_without_a_selection_the_new_layer_has_no_mask_and_keeps_alpha(plugin):
+    module, _ = plugin
+    image, source = photo(alpha=True)
+    region = selection_region(True, 0, 0, 40, 30, selection_empty=True)
+    fmt = pixel_format("float-linear", True)
+    layer = module.write_result(image, source, region, fmt, bytes(40 * 30 * 16), "n")
+    assert layer.mask is None and layer.alpha and layer.offsets == (0, 0)
+
+
+def test_stylize_sends_the_layer_to_the_daemon_and_writes_its_answer(plugin, daemon):
+    module, gimp = plugin
+    image, source = photo(alpha=True)
+    sent = source.buffer.get(Rect(0, 0, 40, 30), 1.0, "R'G'B'A u8", None)
+    source.buffer.reads.clear()
+    layer = module.stylize(image, source, config(daemon.endpoint, strength=0.0))
+    # strength 0: the daemon returns the content itself, so every byte made the round trip
+    assert layer.shadow.writes == [(Rect(0, 0, 40, 30), "R'G'B'A u8", sent)]
+    assert layer.name == "Impasto: starry-night"
+    assert gimp.progress.texts[0] == "Impasto: connecting to the daemon"
+
+
+def test_stylize_reports_the_daemons_progress(plugin, daemon):
+    module, gimp = plugin
+    image, source = photo()
+    layer = module.stylize(image, source, config(daemon.endpoint))
+    assert gimp.progress.fractions and gimp.progress.fractions[-1] == pytest.approx(1.0)
+    assert any("scale" in text for text in gimp.progress.texts)
+    assert layer.shadow.writes[0][2] != source.buffer.get(Rect(0, 0, 40, 30), 1.0, "R'G'B' u8", 0)
+
+
+def test_run_turns_an_unreachable_daemon_into_an_execution_error(plugin, monkeypatch):
+    module, gimp = plugin
+    monkeypatch.setattr(module, "HELLO_TIMEOUT_S", 0.3)
+    image, source = photo()
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    status, error = module.run(
+        FakeProcedure(), "noninteractive", image, [source], config(dead), None
+    )
+    assert status == "execution-error"
+    assert "No Impasto daemon answered at " + dead in error.message
+    assert len(image.layers) == 3 and gimp.progress.ended == 1
+
+
+def test_run_returns_the_new_layer(plugin, daemon):
+    module, _ = plugin
+    image, source = photo()
+    status, layer = module.run(
+        FakeProcedure(),
+        "noninteractive",
+        image,
+        [source],
+        config(daemon.endpoint, strength=0.0),
+        None,
+    )
+    assert status == "success" and layer is image.layers[1]
+
+
+def test_run_needs_exactly_one_layer(plugin):
+    module, _ = plugin
+    image, source = photo()
+    status, error = module.run(
+        FakeProcedure(), "noninteractive", image, [source, image.layers[2]], config(""), None
+    )
+    assert status == "calling-error" and "exactly one layer" in error.message
+
+
+def test_run_reports_argument_problems_as_calling_errors(plugin, daemon):
+    module, _ = plugin
+    image, source = photo()
+    cfg = config(daemon.endpoint, mode="fast", styles="/x/sketch.png")
+    status, error = module.run(FakeProcedure(), "noninteractive", image, [source], cfg, None)
+    assert status == "calling-error" and "gatys" in error.message

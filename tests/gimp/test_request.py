@@ -1,0 +1,159 @@
+"""The plug-in's pure logic: the styles argument, defaults, pixel formats, selection, job body."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from gimp_plugin.impasto.request import (
+    ArgumentError,
+    StyleItem,
+    job_body,
+    layer_name,
+    parse_styles,
+    pixel_format,
+    resolve_styles,
+    selection_region,
+    vendor_tag,
+)
+from shared.job import JobSpec
+
+HELLO = {"styles": ["langlois-bridge", "starry-night"], "fast_styles": ["hokusai-wave", "x-y"]}
+
+
+def test_styles_are_names_with_optional_weights():
+    assert parse_styles(" starry:0.7, wave:0.3 ,,cafe ") == [
+        StyleItem(0.7, name="starry"),
+        StyleItem(0.3, name="wave"),
+        StyleItem(1.0, name="cafe"),
+    ]
+    assert parse_styles("") == [] and parse_styles(" , ") == []
+    assert parse_styles("a:2\nb") == [StyleItem(2.0, name="a"), StyleItem(1.0, name="b")]
+
+
+def test_paths_are_style_files_even_with_colons_and_tildes():
+    assert parse_styles("/p/my style.jpg:0.5") == [StyleItem(0.5, path="/p/my style.jpg")]
+    assert parse_styles(r"C:\art\sketch.png") == [StyleItem(1.0, path=r"C:\art\sketch.png")]
+    assert parse_styles(r"C:\art\sketch.png:2") == [StyleItem(2.0, path=r"C:\art\sketch.png")]
+    assert parse_styles("sketch.PNG") == [StyleItem(1.0, path="sketch.PNG")]
+    home = os.path.expanduser("~")
+    assert parse_styles("~/a.jpg") == [StyleItem(1.0, path=f"{home}/a.jpg")]
+    assert parse_styles("~/a.jpg")[0].title == "a"
+
+
+def test_an_existing_file_without_a_known_suffix_is_a_path(tmp_path, monkeypatch):
+    (tmp_path / "painting").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert parse_styles("painting") == [StyleItem(1.0, path="painting")]
+
+
+def test_a_colon_that_is_not_a_weight_stays_in_the_name_and_model_slash_name_is_a_name():
+    assert parse_styles("model:starry") == [StyleItem(1.0, name="model:starry")]
+    assert parse_styles("impasto-8/starry:2") == [StyleItem(2.0, name="impasto-8/starry")]
+    assert parse_styles("./sketch") == [StyleItem(1.0, path="./sketch")]
+
+
+def test_bad_weights_are_refused():
+    with pytest.raises(ArgumentError, match="0 or more"):
+        parse_styles("starry:-1")
+    with pytest.raises(ArgumentError, match="0 or more"):
+        parse_styles("starry:nan")
+    with pytest.raises(ArgumentError, match="all be 0"):
+        parse_styles("a:0, b:0")
+
+
+def test_empty_styles_default_to_the_daemons_first_style_for_the_mode():
+    assert resolve_styles("fast", [], HELLO) == [StyleItem(name="hokusai-wave")]
+    assert resolve_styles("gatys", [], HELLO) == [StyleItem(name="langlois-bridge")]
+    given = [StyleItem(name="wave")]
+    assert resolve_styles("fast", given, HELLO) == given
+
+
+def test_no_style_to_default_to_is_a_clear_error():
+    with pytest.raises(ArgumentError, match="no styles for mode fast"):
+        resolve_styles("fast", [], {"styles": ["a"], "fast_styles": []})
+
+
+def test_fast_mode_refuses_style_files_and_names_gatys():
+    with pytest.raises(ArgumentError, match="gatys") as err:
+        resolve_styles("fast", [StyleItem(name="wave"), StyleItem(path="/x/p.jpg")], HELLO)
+    assert "/x/p.jpg" in str(err.value)
+    assert resolve_styles("gatys", [StyleItem(path="/x/p.jpg")], HELLO)
+
+
+def test_unknown_mode_is_refused_but_hires_goes_to_the_daemon():
+    with pytest.raises(ArgumentError, match="mode"):
+        resolve_styles("turbo", [], HELLO)
+    assert resolve_styles("hires", [StyleItem(name="a")], HELLO)
+
+
+@pytest.mark.parametrize(
+    ("nick", "alpha", "babl", "dtype", "size"),
+    [
+        ("u8-non-linear", False, "R'G'B' u8", "u8", 1),
+        ("u8-linear", True, "R'G'B'A u8", "u8", 1),
+        ("u16-perceptual", True, "R'G'B'A u16", "u16", 2),
+        ("u16-linear", False, "R'G'B' u16", "u16", 2),
+        ("u32-linear", True, "R'G'B'A float", "f32", 4),
+        ("half-linear", True, "R'G'B'A half", "f16", 2),
+        ("float-non-linear", False, "R'G'B' float", "f32", 4),
+        ("double-linear", True, "R'G'B'A float", "f32", 4),
+    ],
+)
+def test_pixel_format_keeps_the_precision_and_always_reads_perceptual(
+    nick, alpha, babl, dtype, size
+):
+    fmt = pixel_format(nick, alpha)
+    assert (fmt.babl, fmt.dtype, fmt.sample_bytes, fmt.channels) == (
+        babl,
+        dtype,
+        size,
+        4 if alpha else 3,
+    )
+    desc = fmt.descriptor(1, 10, 7)
+    assert desc["stride"] == 10 * fmt.channels * size and desc["order"] == "RGBA"
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ArgumentError, match="precision"):
+        pixel_format("u64-linear", False)
+
+
+def test_selection_region_is_the_intersection_and_says_whether_it_is_masked():
+    assert selection_region(True, 0, 0, 128, 85, True).masked is False
+    region = selection_region(True, 24, 16, 64, 48, False)
+    assert (region.x, region.y, region.width, region.height, region.masked) == (
+        24,
+        16,
+        64,
+        48,
+        True,
+    )
+    with pytest.raises(ArgumentError, match="does not overlap"):
+        selection_region(False, 0, 0, 0, 0, False)
+
+
+def test_job_body_is_a_valid_submit_for_the_daemon():
+    content = pixel_format("u16-linear", True).descriptor(1, 8, 4)
+    styles = [{"name": "starry", "weight": 0.7}, {"image": {"frame": 2, "width": 3, "height": 3}}]
+    gatys = job_body("gatys", styles, content, 0.5, "luminance", 2.0, 25)
+    spec = JobSpec.from_wire(gatys)
+    assert (spec.engine, spec.strength, spec.preserve_color) == ("gatys", 0.5, "luminance")
+    assert (spec.style_scale, spec.iterations, spec.content.dtype) == (2.0, 25, "u16")
+    fast = job_body("fast", styles[:1], content, 1.0, "none", 1.0, 25)
+    assert "iterations" not in fast and JobSpec.from_wire(fast).engine == "fast"
+    assert job_body("hires", styles, content, 1.0, "none", 1.0, 5)["engine"] == "hires"
+    with pytest.raises(ArgumentError, match="preserve-color"):
+        job_body("fast", styles, content, 1.0, "all", 1.0, 5)
+
+
+def test_layer_names_say_which_styles_were_used():
+    assert layer_name([StyleItem(name="starry")]) == "Impasto: starry"
+    blend = [StyleItem(0.7, name="starry"), StyleItem(0.3, path="/a/sketch.png")]
+    assert layer_name(blend) == "Impasto: starry 0.7 + sketch 0.3"
+
+
+def test_vendor_tag_names_one_python():
+    assert vendor_tag(3, 13, "win-amd64") == "cp313-win-amd64"
+    assert vendor_tag(3, 12, "macosx-11.0-arm64") == "cp312-macosx-11-0-arm64"
