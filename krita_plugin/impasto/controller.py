@@ -1,0 +1,427 @@
+"""The docker's brain: connection to the daemon, Apply, progress, Cancel. No Qt.
+
+A `Controller` never blocks: the plugin calls `tick()` from a QTimer, and every exchange with the
+daemon (hello, styles, jobs) is a message sent now and a reply picked up by a later tick. Views
+(the docker, the action) read its attributes and subscribe to be told when they change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from shared.client import Client, JobHandle, default_endpoint
+from shared.errors import ImpastoError, Unavailable
+
+from .jobs import (
+    MODES,
+    Settings,
+    StyleChoice,
+    StyleImage,
+    build_job,
+    check_styles,
+    daemon_styles_for,
+    default_style,
+    layer_name,
+)
+from .krita_io import Capture, capture_layer, read_style_layer, write_result
+from .pixels import UnsupportedColorSpace
+from .selection import NothingToStylise
+
+log = logging.getLogger(__name__)
+
+REPLY_TIMEOUT = 5.0  # s to wait for hello/styles/pong before calling the daemon absent
+RETRY_SECONDS = 5.0  # while offline, look for the daemon again this often
+STARTING_RETRY_SECONDS = 1.0  # … and this often right after the docker started it
+IDLE_PING_SECONDS = 5.0  # while connected and idle, check the daemon is still there
+JOB_SILENCE_TIMEOUT = 15.0  # a running job fails when the daemon says nothing for this long
+INSTALL_INFO = Path(__file__).resolve().parent / "install.json"  # written by the installer
+
+ImageLoader = Callable[[str], StyleImage]
+
+
+@dataclass
+class Pending:
+    """An Apply waiting for the connection: the pixels are read already, at the moment of Apply."""
+
+    capture: Capture
+    settings: Settings
+    styles: list[StyleChoice]
+    pictures: dict[int, StyleImage]
+
+
+@dataclass
+class ActiveJob:
+    """A job the daemon is running for us."""
+
+    handle: JobHandle
+    capture: Capture
+    name: str
+    started: float
+
+
+class Controller:
+    """Connection state, settings and the one job in flight, shared by all dockers and actions."""
+
+    def __init__(
+        self,
+        app: Any,
+        endpoint: str | None = None,
+        load_image: ImageLoader | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.endpoint = endpoint or default_endpoint()
+        self.load_image = load_image
+        self.clock = clock
+        self.settings = Settings()
+        self.state = "offline"  # offline | connecting | connected
+        self.message = ""
+        self.hello: dict = {}
+        self.catalogue: list[dict] = []
+        self.job: ActiveJob | None = None
+        self.pending: Pending | None = None
+        self.fraction = 0.0
+        self.stage = ""
+        self.preview: tuple[int, int, bytes] | None = None  # RGBA u8 width, height, pixels
+        self.last_layer: Any = None
+        self._client: Client | None = None
+        self._waiting: dict[str, str] = {}  # request id → request type
+        self._sent_at = 0.0
+        self._next_try = 0.0
+        self._retry = RETRY_SECONDS
+        self._starting_until = 0.0
+        self._last_ping = 0.0
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- observers --------------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` whenever the state, settings, progress or message change."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def changed(self) -> None:
+        """Tell the views something changed."""
+        for listener in list(self._listeners):
+            listener()
+
+    def _say(self, message: str) -> None:
+        log.info("%s", message)
+        self.message = message
+        self.changed()
+
+    # -- what the daemon offers -------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.job is not None or self.pending is not None
+
+    def mode_available(self, mode: str) -> bool:
+        """Whether the daemon runs this mode (`hello.engines` is the source of truth)."""
+        return mode in self.hello.get("engines", ("gatys", "fast"))
+
+    def styles_for(self, mode: str) -> list[dict]:
+        """The daemon's styles usable in `mode`."""
+        return daemon_styles_for(mode, self.catalogue)
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.settings.mode = mode
+        self.changed()
+
+    # -- connection -------------------------------------------------------------------------------
+    def set_endpoint(self, endpoint: str) -> None:
+        """Talk to another daemon from now on (refused while a job runs)."""
+        endpoint = endpoint.strip() or default_endpoint()
+        if endpoint == self.endpoint:
+            return
+        if self.busy:
+            self._say("Wait for the running job (or cancel it) before changing the daemon address.")
+            return
+        self.endpoint = endpoint
+        self.connect()
+
+    def connect(self) -> None:
+        """(Re)connect: a fresh socket and a `hello`; the reply arrives through `tick`."""
+        self._close_client()
+        self._client = Client(self.endpoint, timeout=JOB_SILENCE_TIMEOUT)
+        self.state = "connecting"
+        self._request("hello", {"client": "impasto-krita"})
+        self.changed()
+
+    def _request(self, msg_type: str, body: dict | None = None) -> None:
+        assert self._client is not None
+        msg_id = self._client.send(msg_type, body)
+        self._waiting[msg_id] = msg_type
+        self._sent_at = self.clock()
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+        self._waiting.clear()
+
+    def _offline(self, reason: str) -> None:
+        self._close_client()
+        self.state = "offline"
+        self.hello = {}
+        now = self.clock()
+        self._next_try = now + (
+            STARTING_RETRY_SECONDS if now < self._starting_until else self._retry
+        )
+        if self.pending is not None:
+            self.pending = None
+            reason += " Nothing was changed."
+        self._say(reason)
+
+    def offline_message(self) -> str:
+        """What to tell the user when no daemon answers, with how to start one."""
+        how = "press Start daemon" if self.daemon_command() else "run `python3 install.py`"
+        return f"No Impasto daemon answers at {self.endpoint}: {how}, then apply again."
+
+    def daemon_command(self) -> tuple[list[str], str] | None:
+        """The command (and folder) that starts the daemon of the checkout that installed us."""
+        try:
+            info = json.loads(INSTALL_INFO.read_text())
+        except (OSError, ValueError):
+            return None
+        python, repo = info.get("python"), info.get("repo")
+        if not python or not repo or not Path(python).exists():
+            return None
+        return [python, "-m", "daemon", "daemon", "--endpoint", self.endpoint], repo
+
+    def start_daemon(self) -> None:
+        """Start the daemon in the background (it outlives Krita) and connect to it."""
+        found = self.daemon_command()
+        if found is None:
+            self._say("Start the daemon yourself: `python3 install.py` in the Impasto folder.")
+            return
+        cmd, cwd = found
+        kw: dict[str, Any] = {"start_new_session": True}
+        if os.name == "nt":
+            kw = {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW}
+        try:
+            subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                **kw,
+            )
+        except OSError as exc:
+            self._say(f"Could not start the daemon ({exc}); run `python3 install.py` instead.")
+            return
+        self._starting_until = self.clock() + 60.0
+        self._next_try = self.clock() + STARTING_RETRY_SECONDS
+        self._say("Starting the daemon (it loads its models; this takes a few seconds)…")
+
+    # -- the timer --------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Do whatever is due; called every few tens of milliseconds from the UI thread."""
+        now = self.clock()
+        if self._client is None:
+            if now >= self._next_try:
+                self.connect()
+            return
+        try:
+            events = self._client.poll(0)
+        except (zmq.ZMQError, ImpastoError) as exc:
+            self._fail_job(str(exc))
+            self._offline(self.offline_message())
+            return
+        for event in events:
+            kind = self._waiting.pop(event.id, None)
+            if kind is not None:
+                self._reply(kind, event.type, event.body)
+        if self.job is not None:
+            self._follow_job(events)
+        elif self._waiting and now - self._sent_at > REPLY_TIMEOUT:
+            self._offline(self.offline_message())
+        elif self.state == "connected" and not self._waiting:
+            if now - self._last_ping > IDLE_PING_SECONDS:
+                self._last_ping = now
+                self._request("ping")
+
+    def _reply(self, kind: str, msg_type: str, body: dict) -> None:
+        if msg_type == "error":
+            self._offline(f"The daemon refused '{kind}': {body.get('message', '')}")
+            return
+        if kind == "hello":
+            self.hello = body
+            self._request("styles")
+        elif kind == "styles":
+            self.catalogue = list(body.get("styles", []))
+            self.state = "connected"
+            self._retry = RETRY_SECONDS
+            self._starting_until = 0.0
+            for mode in MODES:
+                if not self.settings.styles[mode]:
+                    first = default_style(mode, self.catalogue)
+                    if first is not None:
+                        self.settings.styles[mode].append(first)
+            device = self.hello.get("device", {}).get("device", "?")
+            self.message = f"Connected to Impasto {self.hello.get('version', '')} on {device}."
+            if self.pending is not None:
+                self._submit()
+            self.changed()
+
+    # -- Apply ------------------------------------------------------------------------------------
+    def apply(self, document: Any = None, node: Any = None) -> bool:
+        """Stylise `node` (default: the active layer of the active document); False if refused.
+
+        The pixels are read now; the job is sent as soon as the daemon is connected.
+        """
+        if self.busy:
+            self._say("Impasto is already working on a layer; wait for it or press Cancel.")
+            return False
+        if document is None:
+            document = self.app.activeDocument()
+        if document is None:
+            self._say("Open an image first.")
+            return False
+        if node is None:
+            node = document.activeNode()
+        if node is None:
+            self._say("Select a layer to stylise.")
+            return False
+        settings = replace(
+            self.settings, styles={m: list(s) for m, s in self.settings.styles.items()}
+        )
+        styles = list(settings.chosen)
+        problem = check_styles(settings.mode, styles) if styles else None
+        if problem:
+            self._say(problem)
+            return False
+        try:
+            capture = capture_layer(document, node)
+            pictures = self._read_pictures(styles)
+        except (UnsupportedColorSpace, NothingToStylise, OSError) as exc:
+            self._say(str(exc))
+            return False
+        self.pending = Pending(capture, settings, styles, pictures)
+        self.fraction, self.stage, self.preview = 0.0, "waiting for the daemon", None
+        if self.state == "connected":
+            self._submit()
+        elif self._client is None:
+            self.connect()
+        self.changed()
+        return True
+
+    def _read_pictures(self, styles: list[StyleChoice]) -> dict[int, StyleImage]:
+        pictures: dict[int, StyleImage] = {}
+        for i, style in enumerate(styles):
+            if style.weight <= 0:
+                continue
+            if style.kind == "layer":
+                document, node = style.source
+                if not any(d == document for d in self.app.documents()):
+                    raise NothingToStylise(f"The style layer '{style.name}' was closed.")
+                pictures[i] = read_style_layer(document, node)
+            elif style.kind == "file":
+                if self.load_image is None:
+                    raise OSError("image files as styles are not available here")
+                pictures[i] = self.load_image(style.source)
+        return pictures
+
+    def _submit(self) -> None:
+        pending, self.pending = self.pending, None
+        assert pending is not None and self._client is not None
+        settings, styles = pending.settings, pending.styles
+        if not self.mode_available(settings.mode):
+            self._say(f"This daemon does not offer the {settings.mode} mode yet.")
+            return
+        if not styles:
+            first = default_style(settings.mode, self.catalogue)
+            if first is None:
+                self._say(f"The daemon has no styles for {settings.mode} mode.")
+                return
+            styles = [first]
+        problem = check_styles(settings.mode, styles)
+        if problem:
+            self._say(problem)
+            return
+        capture = pending.capture
+        content = capture.fmt.describe(1, capture.region.width, capture.region.height)
+        try:
+            body, order = build_job(settings, styles, content, pending.pictures)
+        except ImpastoError as exc:
+            self._say(exc.message)
+            return
+        frames = [capture.data] + [pending.pictures[i].data for i in order]
+        handle = self._client.submit(body, frames)
+        self.job = ActiveJob(handle, capture, layer_name(styles), self.clock())
+        self.stage = "queued"
+        log.info("submitted %s (%s)", handle.id, self.job.name)
+        self.changed()
+
+    def cancel(self) -> None:
+        """Stop the running job (or the Apply waiting for a connection); nothing is changed."""
+        if self.pending is not None:
+            self.pending = None
+            self._say("Cancelled; nothing was changed.")
+        elif self.job is not None and self._client is not None:
+            self._client.cancel(self.job.handle.id)
+            self.stage = "cancelling"
+            self.changed()
+
+    def _follow_job(self, events: list) -> None:
+        assert self.job is not None
+        handle = self.job.handle
+        for event in events:
+            if event.id == handle.id and event.type == "progress":
+                self.fraction = float(event.body.get("fraction", 0.0))
+                self.stage = str(event.body.get("stage", ""))
+                if "preview" in event.body:
+                    desc, data = event.image_bytes(0)
+                    self.preview = (desc.width, desc.height, data)
+                self.changed()
+        if not handle.finished:
+            return
+        job, self.job = self.job, None
+        if handle.state == "done":
+            self._finish(job)
+        elif handle.state == "cancelled":
+            self._say("Cancelled; nothing was changed.")
+        else:
+            error = handle.error or Unavailable("the job failed")
+            if isinstance(error, Unavailable):
+                self._offline(f"{error.message} Nothing was changed.")
+            else:
+                self._say(f"{error.message} Nothing was changed.")
+
+    def _finish(self, job: ActiveJob) -> None:
+        assert job.handle.result is not None
+        document = job.capture.document
+        if not any(d == document for d in self.app.documents()):
+            self._say("The image was closed before the result arrived; nothing was added.")
+            return
+        _, data = job.handle.result.image_bytes(0)
+        try:
+            self.last_layer = write_result(job.capture, data, job.name)
+        except RuntimeError as exc:
+            self._say(f"Could not add the result: {exc}")
+            return
+        self.fraction, self.stage = 1.0, "done"
+        self._say(f"Added '{job.name}' ({self.clock() - job.started:.1f} s).")
+
+    def _fail_job(self, reason: str) -> None:
+        if self.job is not None:
+            self.job = None
+            log.warning("job lost: %s", reason)
+
+    def close(self) -> None:
+        """Drop the connection (Krita is closing)."""
+        self._close_client()

@@ -1,0 +1,105 @@
+"""Reading layers out of Krita and writing results back: the only module that touches pixels in
+Krita documents. It uses Krita objects (Document, Node, Selection) by their methods only, so tests
+drive it with a fake `krita` module.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .jobs import StyleImage
+from .pixels import PixelFormat, mask_alpha, pixel_format
+from .selection import NothingToStylise, Rect, stylise_region
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Capture:
+    """A snapshot of what Apply works on: the layer's pixels in the region, and the selection."""
+
+    document: Any
+    node: Any
+    region: Rect
+    fmt: PixelFormat
+    color_space: tuple[str, str, str]  # model, depth, profile of the source layer
+    data: bytes
+    mask: bytes | None  # the selection inside `region` (8 bit), None when all is selected
+
+
+def canvas_rect(document: Any) -> Rect:
+    """The document's canvas in pixels."""
+    return Rect(0, 0, document.width(), document.height())
+
+
+def read_pixels(node: Any, rect: Rect, fmt: PixelFormat) -> bytes:
+    """The node's pixels in `rect` as Krita stores them (a paint device, else its projection)."""
+    read = node.pixelData if node.type() == "paintlayer" else node.projectionPixelData
+    data = bytes(read(rect.x, rect.y, rect.width, rect.height))
+    if len(data) != rect.pixels * fmt.pixel_bytes:
+        raise RuntimeError(
+            f"Krita returned {len(data)} bytes for a {rect.width}x{rect.height} read"
+        )
+    return data
+
+
+def capture_layer(document: Any, node: Any) -> Capture:
+    """Read what Apply stylises: `node` inside the canvas and the document's selection."""
+    fmt = pixel_format(node.colorModel(), node.colorDepth())
+    selection = document.selection()
+    sel_rect = Rect.of(selection) if selection is not None else None
+    region = stylise_region(Rect.of(node.bounds()), canvas_rect(document), sel_rect)
+    mask = None
+    if selection is not None:
+        mask = bytes(selection.pixelData(region.x, region.y, region.width, region.height))
+        if not mask.strip(b"\x00"):
+            raise NothingToStylise("Nothing of the layer is selected; change the selection.")
+        if mask.count(255) == len(mask):
+            mask = None
+    return Capture(
+        document=document,
+        node=node,
+        region=region,
+        fmt=fmt,
+        color_space=(node.colorModel(), node.colorDepth(), node.colorProfile()),
+        data=read_pixels(node, region, fmt),
+        mask=mask,
+    )
+
+
+def read_style_layer(document: Any, node: Any) -> StyleImage:
+    """A layer used as a style picture: its visible content on the canvas."""
+    fmt = pixel_format(node.colorModel(), node.colorDepth())
+    rect = Rect.of(node.bounds()).intersected(canvas_rect(document))
+    if rect.empty:
+        raise NothingToStylise(f"The style layer '{node.name()}' is empty.")
+    return StyleImage(fmt, rect.width, rect.height, read_pixels(node, rect, fmt))
+
+
+def write_result(capture: Capture, data: bytes, name: str) -> Any:
+    """Put the daemon's pixels into a new paint layer right above the source; returns the layer.
+
+    The layer is filled before it joins the image, so adding it is the only undoable change:
+    one undo removes it and leaves the document as it was.
+    """
+    region, fmt = capture.region, capture.fmt
+    if len(data) != region.pixels * fmt.pixel_bytes:
+        raise RuntimeError("the daemon's result does not match the layer's size and format")
+    if capture.mask is not None:
+        data = mask_alpha(data, fmt, capture.mask)
+    doc = capture.document
+    layer = doc.createNode(name, "paintlayer")
+    model, depth, profile = capture.color_space
+    if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) != capture.color_space:
+        layer.setColorSpace(model, depth, profile)
+    layer.setPixelData(data, region.x, region.y, region.width, region.height)
+    parent = capture.node.parentNode()
+    if parent is None:  # the source layer was deleted while the job ran
+        log.info("source layer gone; adding the result at the top of the image")
+        doc.rootNode().addChildNode(layer, None)
+    else:
+        parent.addChildNode(layer, capture.node)
+    doc.refreshProjection()
+    return layer

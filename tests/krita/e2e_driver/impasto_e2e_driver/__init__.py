@@ -1,0 +1,158 @@
+"""Test-only Krita plugin that drives the installed Impasto plugin like a user would.
+
+For each case in $IMPASTO_E2E_CONFIG it opens a new document with a photo layer (and a feathered
+selection, when asked), makes it the active view, triggers the `impasto_apply` action, waits for
+the result layer, saves the document as .kra, undoes once and records what it saw. Then it takes a
+screenshot if asked and exits. Any error exits non-zero (Krita's own excepthook would open a
+modal dialog and hang a headless run).
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+
+from krita import Krita, Selection
+
+try:
+    from PyQt6.QtCore import QTimer
+except ImportError:
+    from PyQt5.QtCore import QTimer
+
+CONFIG = json.loads(open(os.environ["IMPASTO_E2E_CONFIG"]).read())
+RESULTS = CONFIG["results"]
+report = {"cases": []}
+
+
+def finish(code, error=None):
+    if error:
+        report["error"] = error
+    with open(RESULTS, "w") as f:
+        json.dump(report, f, indent=1)
+    os._exit(code)
+
+
+def excepthook(kind, value, tb):
+    finish(1, "".join(traceback.format_exception(kind, value, tb)))
+
+
+sys.excepthook = excepthook
+
+
+def guarded(fn):
+    def run(*args):
+        try:
+            fn(*args)
+        except Exception:
+            finish(1, traceback.format_exc())
+
+    return run
+
+
+def later(ms, fn):
+    QTimer.singleShot(ms, guarded(fn))
+
+
+def layer_names(doc):
+    """The document's top-level layers, bottom to top (the global selection mask left out)."""
+    return [n.name() for n in doc.rootNode().childNodes() if not n.type().endswith("mask")]
+
+
+def impasto_controller():
+    from impasto import plugin
+
+    return plugin.controller()
+
+
+class Driver:
+    def __init__(self):
+        self.index = 0
+        self.started = False
+        Krita.instance().notifier().windowCreated.connect(guarded(self.window_created))
+
+    def window_created(self):
+        if not self.started:
+            self.started = True
+            later(500, self.next_case)
+
+    def next_case(self):
+        if self.index >= len(CONFIG["cases"]):
+            later(100, self.screenshot)
+            return
+        case = CONFIG["cases"][self.index]
+        app = Krita.instance()
+        w, h = case["width"], case["height"]
+        doc = app.createDocument(w, h, case["name"], "RGBA", case["depth"], "", 72.0)
+        app.activeWindow().addView(doc)
+        photo = doc.createNode("photo", "paintlayer")
+        with open(case["pixels"], "rb") as f:
+            photo.setPixelData(f.read(), 0, 0, w, h)
+        doc.rootNode().addChildNode(photo, None)
+        if case.get("selection"):
+            x, y, sw, sh, feather = case["selection"]
+            selection = Selection()
+            selection.select(x, y, sw, sh, 255)
+            if feather:
+                selection.feather(feather)
+            doc.setSelection(selection)
+        doc.setActiveNode(photo)
+        doc.waitForDone()
+        self.case, self.doc = case, doc
+        self.before = layer_names(doc)
+        later(300, self.apply)
+
+    def apply(self):
+        app = Krita.instance()
+        if app.activeDocument() != self.doc or self.doc.activeNode() is None:
+            later(100, self.apply)  # the new view is not active yet
+            return
+        self.t0 = time.monotonic()
+        app.action("impasto_apply").trigger()
+        later(100, self.wait)
+
+    def wait(self):
+        names = layer_names(self.doc)
+        controller = impasto_controller()
+        if len(names) == len(self.before) and (controller.busy or controller.state == "connecting"):
+            if time.monotonic() - self.t0 > CONFIG["timeout"]:
+                finish(1, f"no result after {CONFIG['timeout']} s: {controller.message}")
+            later(100, self.wait)
+            return
+        record = {
+            "name": self.case["name"],
+            "seconds": time.monotonic() - self.t0,
+            "layers": names,
+            "message": controller.message,
+        }
+        self.doc.setBatchmode(True)
+        record["saved"] = bool(self.doc.saveAs(self.case["kra"]))
+        Krita.instance().action("edit_undo").trigger()
+        self.doc.waitForDone()
+        record["after_undo"] = layer_names(self.doc)
+        Krita.instance().action("edit_redo").trigger()
+        self.doc.waitForDone()
+        report["cases"].append(record)
+        self.index += 1
+        later(100, self.next_case)
+
+    def screenshot(self):
+        path = CONFIG.get("screenshot")
+        if not path:
+            finish(0)
+        for dock in Krita.instance().dockers():
+            if dock.objectName() == "impasto_docker":
+                dock.show()
+                dock.raise_()
+        view = Krita.instance().activeWindow().activeView()
+        if view is not None:
+            view.canvas().setZoomLevel(CONFIG.get("zoom", 1.0))
+        later(1500, lambda: self.grab(path))
+
+    def grab(self, path):
+        window = Krita.instance().activeWindow().qwindow()
+        report["screenshot"] = bool(window.grab().save(path))
+        finish(0)
+
+
+Driver()

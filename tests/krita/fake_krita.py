@@ -1,0 +1,237 @@
+"""A small stand-in for Krita's `krita` module: documents, layers with real pixel bytes in Krita's
+layouts, selections and the application object, enough to drive the plugin's logic in tests."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+DTYPES = {"U8": np.uint8, "U16": np.uint16, "F16": np.float16, "F32": np.float32}
+CHANNELS = {"RGBA": 4, "CMYKA": 5, "LABA": 4, "GRAYA": 2}
+
+
+def _box(xs: np.ndarray, ys: np.ndarray) -> tuple[int, int, int, int]:
+    x0, y0 = int(xs.min()), int(ys.min())
+    return x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1
+
+
+@dataclass
+class QRect:
+    """Krita hands out bounds as QRects; only the accessors are needed."""
+
+    _x: int
+    _y: int
+    _w: int
+    _h: int
+
+    def x(self) -> int:
+        return self._x
+
+    def y(self) -> int:
+        return self._y
+
+    def width(self) -> int:
+        return self._w
+
+    def height(self) -> int:
+        return self._h
+
+
+class Node:
+    """A layer whose pixels are a numpy array covering the canvas (Krita's bytes are native)."""
+
+    def __init__(self, doc: Document, name: str, node_type: str = "paintlayer") -> None:
+        self.doc, self._name, self._type = doc, name, node_type
+        self._model, self._depth, self._profile = doc.model, doc.depth, doc.profile
+        self.parent: Node | None = None
+        self.children: list[Node] = []
+        self.pixels = np.zeros((doc.h, doc.w, CHANNELS[doc.model]), DTYPES[doc.depth])
+
+    def name(self) -> str:
+        return self._name
+
+    def type(self) -> str:
+        return self._type
+
+    def colorModel(self) -> str:  # noqa: N802 (Krita's names)
+        return self._model
+
+    def colorDepth(self) -> str:  # noqa: N802
+        return self._depth
+
+    def colorProfile(self) -> str:  # noqa: N802
+        return self._profile
+
+    def setColorSpace(self, model: str, depth: str, profile: str) -> bool:  # noqa: N802
+        self._model, self._depth, self._profile = model, depth, profile
+        self.pixels = self.pixels.astype(DTYPES[depth])
+        return True
+
+    def bounds(self) -> QRect:
+        alpha = self.pixels[..., -1]
+        ys, xs = np.nonzero(alpha)
+        if len(xs) == 0:
+            return QRect(0, 0, 0, 0)
+        return QRect(*_box(xs, ys))
+
+    def _window(self, x: int, y: int, w: int, h: int) -> np.ndarray:
+        out = np.zeros((h, w, self.pixels.shape[2]), self.pixels.dtype)
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + w, self.doc.w), min(y + h, self.doc.h)
+        if x1 > x0 and y1 > y0:
+            out[y0 - y : y1 - y, x0 - x : x1 - x] = self.pixels[y0:y1, x0:x1]
+        return out
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:  # noqa: N802
+        return self._window(x, y, w, h).tobytes()
+
+    projectionPixelData = pixelData  # noqa: N815
+
+    def setPixelData(self, data: bytes, x: int, y: int, w: int, h: int) -> None:  # noqa: N802
+        block = np.frombuffer(bytes(data), self.pixels.dtype).reshape(h, w, -1)
+        self.pixels[y : y + h, x : x + w] = block
+
+    def parentNode(self) -> Node | None:  # noqa: N802
+        return self.parent
+
+    def childNodes(self) -> list[Node]:  # noqa: N802
+        return list(self.children)
+
+    def addChildNode(self, child: Node, above: Node | None) -> bool:  # noqa: N802
+        index = self.children.index(above) + 1 if above is not None else len(self.children)
+        self.children.insert(index, child)
+        child.parent = self
+        self.doc.undo_steps += 1
+        return True
+
+    def remove(self) -> bool:
+        if self.parent is not None:
+            self.parent.children.remove(self)
+            self.parent = None
+        return True
+
+
+class Selection:
+    """A global selection: an 8-bit mask over the canvas."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+
+    def _rect(self) -> tuple[int, int, int, int]:
+        ys, xs = np.nonzero(self.mask)
+        if len(xs) == 0:
+            return 0, 0, 0, 0
+        return _box(xs, ys)
+
+    def x(self) -> int:
+        return self._rect()[0]
+
+    def y(self) -> int:
+        return self._rect()[1]
+
+    def width(self) -> int:
+        return self._rect()[2]
+
+    def height(self) -> int:
+        return self._rect()[3]
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:  # noqa: N802
+        out = np.zeros((h, w), np.uint8)
+        out[:, :] = self.mask[y : y + h, x : x + w]
+        return out.tobytes()
+
+
+class Document:
+    def __init__(self, w: int, h: int, model: str = "RGBA", depth: str = "U8") -> None:
+        self.w, self.h, self.model, self.depth = w, h, model, depth
+        self.profile = "sRGB-elle-V2-srgbtrc.icc"
+        self.root = Node(self, "root", "grouplayer")
+        self._selection: Selection | None = None
+        self._active: Node | None = None
+        self.undo_steps = 0
+
+    def width(self) -> int:
+        return self.w
+
+    def height(self) -> int:
+        return self.h
+
+    def fileName(self) -> str:  # noqa: N802
+        return ""
+
+    def rootNode(self) -> Node:  # noqa: N802
+        return self.root
+
+    def createNode(self, name: str, node_type: str) -> Node:  # noqa: N802
+        return Node(self, name, node_type)
+
+    def add_layer(self, name: str, pixels: np.ndarray | None = None) -> Node:
+        """Test helper: a paint layer at the top holding `pixels` (H×W×C in Krita's layout)."""
+        node = self.createNode(name, "paintlayer")
+        if pixels is not None:
+            node.pixels[: pixels.shape[0], : pixels.shape[1]] = pixels
+        self.root.children.append(node)
+        node.parent = self.root
+        self._active = node
+        return node
+
+    def activeNode(self) -> Node | None:  # noqa: N802
+        return self._active
+
+    def setActiveNode(self, node: Node) -> None:  # noqa: N802
+        self._active = node
+
+    def selection(self) -> Selection | None:
+        return self._selection
+
+    def setSelection(self, selection: Selection | None) -> None:  # noqa: N802
+        self._selection = selection
+
+    def refreshProjection(self) -> None:  # noqa: N802
+        pass
+
+
+class Krita:
+    _instance: Krita | None = None
+
+    def __init__(self) -> None:
+        self.docs: list[Document] = []
+        self.active: Document | None = None
+        self.settings: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def instance(cls) -> Krita:
+        if cls._instance is None:
+            cls._instance = Krita()
+        return cls._instance
+
+    def documents(self) -> list[Document]:
+        return list(self.docs)
+
+    def activeDocument(self) -> Document | None:  # noqa: N802
+        return self.active
+
+    def open(self, doc: Document) -> Document:
+        """Test helper: open a document and make it the active one."""
+        self.docs.append(doc)
+        self.active = doc
+        return doc
+
+    def readSetting(self, group: str, name: str, default: str) -> str:  # noqa: N802
+        return self.settings.get((group, name), default)
+
+    def writeSetting(self, group: str, name: str, value: str) -> None:  # noqa: N802
+        self.settings[(group, name)] = value
+
+
+def install() -> types.ModuleType:
+    """Put this fake in sys.modules as `krita`, with a fresh application."""
+    module = types.ModuleType("krita")
+    Krita._instance = None
+    module.Krita = Krita
+    module.Selection = Selection
+    sys.modules["krita"] = module
+    return module

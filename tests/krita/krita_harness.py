@@ -1,0 +1,244 @@
+"""Run the real Krita under Xvfb with the installed Impasto plugin and a test driver plugin, and
+read the .kra files it saves (layer list from maindoc.xml, layer pixels from Krita's tile files).
+
+`python -m tests.krita.krita_harness docs/images/krita-docker.png` renders the README's docker
+screenshot against a daemon it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+
+from krita_plugin.installer import enable_in_kritarc
+from tests.conftest import ROOT
+
+DRIVER = Path(__file__).resolve().parent / "e2e_driver"
+SCREEN = ("-screen", "0", "1280x800x24")
+
+
+def krita_available() -> bool:
+    return shutil.which("krita") is not None and shutil.which("Xvfb") is not None
+
+
+@contextlib.contextmanager
+def virtual_display():
+    """A private Xvfb; yields its DISPLAY. Xvfb picks a free number and reports it when ready
+    (-displayfd), so parallel runs never race for one display as `xvfb-run -a` can."""
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), *SCREEN, "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as ready:
+            number = ready.readline().strip()
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+def install_into(home: Path) -> Path:
+    """`python3 install.py --no-run --krita-dir …` into a fresh HOME, plus the driver plugin."""
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    env = dict(os.environ, HOME=str(home))
+    env.pop("XDG_CONFIG_HOME", None)
+    env.pop("XDG_DATA_HOME", None)
+    run = subprocess.run(
+        ["python3", str(ROOT / "install.py"), "--no-run", "--krita-dir", str(pykrita)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"install.py failed:\n{run.stdout}\n{run.stderr}")
+    shutil.copytree(
+        DRIVER / "impasto_e2e_driver", pykrita / "impasto_e2e_driver", dirs_exist_ok=True
+    )
+    shutil.copy2(DRIVER / "impasto_e2e_driver.desktop", pykrita)
+    enable_in_kritarc(home / ".config" / "kritarc", "impasto_e2e_driver")
+    return pykrita
+
+
+def run_krita(
+    home: Path,
+    work: Path,
+    cases: list[dict],
+    endpoint: str,
+    screenshot: Path | None = None,
+    timeout: float = 240.0,
+) -> dict:
+    """Start Krita with the driver, which runs `cases` and exits; returns the driver's report."""
+    results = work / "results.json"
+    results.unlink(missing_ok=True)
+    config = work / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "cases": cases,
+                "results": str(results),
+                "timeout": timeout / 2,
+                "screenshot": str(screenshot) if screenshot else "",
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        IMPASTO_ENDPOINT=endpoint,
+        IMPASTO_E2E_CONFIG=str(config),
+        LANG="C.UTF-8",
+    )
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "PYTHONPATH", "VIRTUAL_ENV"):
+        env.pop(var, None)
+    log = work / "krita.log"
+    with log.open("w") as out, virtual_display() as display:
+        proc = subprocess.run(
+            ["krita", "--nosplash"],
+            env=dict(env, DISPLAY=display),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
+    report = json.loads(results.read_text()) if results.exists() else {}
+    if proc.returncode != 0 or "error" in report or not report:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"Krita run failed ({proc.returncode}): {report}\n{tail}")
+    return report
+
+
+# -- reading .kra files -------------------------------------------------------------------------
+@dataclass
+class KraLayer:
+    name: str
+    colorspace: str
+    pixels: np.ndarray  # H×W×4 in Krita's own channel order and sample type, canvas-sized
+
+
+def lzf_decompress(data: bytes, size: int) -> bytes:
+    """LZF as Krita's tile files use it."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:  # literal run of ctrl+1 bytes
+            out += data[i : i + ctrl + 1]
+            i += ctrl + 1
+        else:  # back reference
+            length = ctrl >> 5
+            if length == 7:
+                length += data[i]
+                i += 1
+            ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
+            i += 1
+            for k in range(length + 2):
+                out.append(out[ref + k])
+    if len(out) != size:
+        raise ValueError(f"LZF tile decoded to {len(out)} bytes, expected {size}")
+    return bytes(out)
+
+
+def read_tiles(blob: bytes, width: int, height: int, dtype: np.dtype) -> np.ndarray:
+    """A layer's tile file (Krita's format version 2) as a canvas-sized array."""
+    header: dict[str, int] = {}
+    pos = 0
+    while len(header) < 5:
+        end = blob.index(b"\n", pos)
+        key, value = blob[pos:end].decode().split(" ")
+        header[key] = int(value)
+        pos = end + 1
+    tw, th, px = header["TILEWIDTH"], header["TILEHEIGHT"], header["PIXELSIZE"]
+    canvas = np.zeros((height, width, px), np.uint8)
+    for _ in range(header["DATA"]):
+        end = blob.index(b"\n", pos)
+        x, y, method, size = blob[pos:end].decode().split(",")
+        pos = end + 1
+        chunk = blob[pos : pos + int(size)]
+        pos += int(size)
+        assert method == "LZF"
+        raw = lzf_decompress(chunk[1:], tw * th * px) if chunk[0] == 1 else chunk[1:]
+        # Krita stores each tile "linearised": byte k of every pixel together.
+        tile = np.frombuffer(raw, np.uint8).reshape(px, th, tw).transpose(1, 2, 0)
+        x0, y0 = int(x), int(y)
+        ys, xs = slice(max(y0, 0), min(y0 + th, height)), slice(max(x0, 0), min(x0 + tw, width))
+        if ys.start < ys.stop and xs.start < xs.stop:
+            canvas[ys, xs] = tile[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+    return canvas.view(dtype).reshape(height, width, 4)
+
+
+DEPTH_DTYPES = {"": np.uint8, "16": np.uint16, "F16": np.float16, "F32": np.float32}
+
+
+def read_kra(path: Path) -> list[KraLayer]:
+    """The paint layers of a .kra file, bottom to top, with their pixels."""
+    with zipfile.ZipFile(path) as kra:
+        root = ElementTree.fromstring(kra.read("maindoc.xml"))
+        ns = {"k": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
+        image = root.find("k:IMAGE", ns) if ns else root.find("IMAGE")
+        width, height, name = int(image.get("width")), int(image.get("height")), image.get("name")
+        layers = []
+        for layer in image.find("k:layers", ns) if ns else image.find("layers"):
+            if layer.get("nodetype") != "paintlayer":
+                continue  # e.g. the global selection, saved as a selection mask
+            space = layer.get("colorspacename", "")  # RGBA, RGBA16, RGBAF16, RGBAF32
+            dtype = DEPTH_DTYPES[space.removeprefix("RGBA")]
+            blob = kra.read(f"{name}/layers/{layer.get('filename')}")
+            pixels = read_tiles(blob, width, height, np.dtype(dtype))
+            ox, oy = int(layer.get("x", 0)), int(layer.get("y", 0))
+            if ox or oy:
+                pixels = np.roll(pixels, (oy, ox), axis=(0, 1))
+            layers.append(KraLayer(layer.get("name"), space, pixels))
+    return layers[::-1]  # maindoc.xml lists the top layer first
+
+
+def main() -> int:
+    """Render the docker screenshot for the README."""
+    import tempfile
+
+    from tests.conftest import DaemonProcess, load_rgb
+
+    out = Path(sys.argv[1]).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        daemon = DaemonProcess(tmp_path)
+        try:
+            home = tmp_path / "home"
+            install_into(home)
+            rgb = load_rgb("red_panda.png")
+            bgra = np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
+            (tmp_path / "photo.raw").write_bytes(np.ascontiguousarray(bgra).tobytes())
+            case = {
+                "name": "red panda",
+                "width": rgb.shape[1],
+                "height": rgb.shape[0],
+                "depth": "U8",
+                "pixels": str(tmp_path / "photo.raw"),
+                "kra": str(tmp_path / "shot.kra"),
+            }
+            report = run_krita(home, tmp_path, [case], daemon.endpoint, screenshot=out)
+        finally:
+            daemon.stop()
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

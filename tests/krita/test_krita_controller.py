@@ -1,0 +1,195 @@
+"""The docker's controller against a real daemon, with documents from the fake `krita` module:
+Apply, selections, depths, layer styles, cancel, a dead daemon, colour spaces it refuses."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from krita_plugin.impasto import controller as controller_module
+from krita_plugin.impasto.controller import Controller
+from krita_plugin.impasto.jobs import StyleChoice
+from tests.conftest import DaemonProcess, free_port, load_rgb
+from tests.krita import fake_krita
+
+SIDE = 64
+
+
+def photo(depth: str, side: int = SIDE) -> np.ndarray:
+    """chelsea.png as a layer in Krita's layout for `depth` (BGRA for integers), opaque."""
+    rgb = load_rgb("chelsea.png")[:side, :side].astype(np.float64) / 255
+    rgba = np.concatenate([rgb, np.ones(rgb.shape[:2] + (1,))], axis=2)
+    if depth in ("U8", "U16"):
+        top = 255 if depth == "U8" else 65535
+        rgba = rgba[..., [2, 1, 0, 3]] * top
+        return np.round(rgba).astype(np.uint8 if depth == "U8" else np.uint16)
+    return rgba.astype(np.float16 if depth == "F16" else np.float32)
+
+
+def open_photo(app, depth: str = "U8", model: str = "RGBA"):
+    doc = app.open(fake_krita.Document(SIDE, SIDE, model, depth))
+    source = doc.add_layer("photo", photo(depth) if model == "RGBA" else None)
+    return doc, source
+
+
+def run(controller: Controller, until, timeout: float = 60.0) -> None:
+    """Tick like the docker's QTimer until `until()` holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, controller.message
+        controller.tick()
+        time.sleep(0.02)
+
+
+def finished(controller: Controller) -> bool:
+    return controller.state != "connecting" and not controller.busy
+
+
+@pytest.fixture
+def app():
+    fake_krita.install()
+    return fake_krita.Krita.instance()
+
+
+@pytest.fixture
+def controller(app, daemon):
+    c = Controller(app, daemon.endpoint)
+    yield c
+    c.close()
+
+
+def as_float(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels / 255
+    if pixels.dtype == np.uint16:
+        return pixels / 65535
+    return pixels.astype(np.float64)
+
+
+def test_untouched_docker_applies_the_first_fast_style_into_a_new_layer(app, controller):
+    doc, source = open_photo(app)
+    before = source.pixels.copy()
+    assert controller.apply()  # before the connection exists: the Apply waits for it
+    run(controller, lambda: finished(controller))
+    first_fast = next(s["name"] for s in controller.catalogue if "fast" in s["engines"])
+    assert controller.message.startswith("Added"), controller.message
+    assert [n.name() for n in doc.root.children] == ["photo", f"Impasto: {first_fast}"]
+    layer = doc.root.children[1]
+    np.testing.assert_array_equal(source.pixels, before)  # the source is never touched
+    assert layer.colorDepth() == "U8" and doc.undo_steps == 1
+    np.testing.assert_array_equal(layer.pixels[..., 3], 255)  # alpha copied verbatim
+    assert np.abs(as_float(layer.pixels[..., :3]) - as_float(before[..., :3])).mean() > 0.05
+
+
+@pytest.mark.parametrize("depth", ["U16", "F16", "F32"])
+def test_deep_documents_come_back_in_their_own_depth(app, controller, depth):
+    doc, source = open_photo(app, depth)
+    before = source.pixels.copy()
+    source.pixels[:4, :4, 3] = 0  # a transparent corner stays transparent
+    assert controller.apply()
+    run(controller, lambda: finished(controller))
+    assert controller.message.startswith("Added"), controller.message
+    layer = doc.root.children[1]
+    assert layer.pixels.dtype == before.dtype and layer.colorDepth() == depth
+    np.testing.assert_array_equal(layer.pixels[..., 3], source.pixels[..., 3])
+    diff = np.abs(as_float(layer.pixels[4:, 4:, :3]) - as_float(before[4:, 4:, :3])).mean()
+    assert diff > 0.05
+
+
+def test_selection_stylises_only_inside_with_feathered_edges(app, controller):
+    doc, source = open_photo(app)
+    mask = np.zeros((SIDE, SIDE), np.uint8)
+    mask[16:48, 20:52] = 255
+    mask[16:48, 20] = 100  # a soft (feathered) column at the left edge
+    doc.setSelection(fake_krita.Selection(mask))
+    assert controller.apply()
+    run(controller, lambda: finished(controller))
+    assert controller.message.startswith("Added"), controller.message
+    alpha = doc.root.children[1].pixels[..., 3].astype(int)
+    assert (alpha[mask == 0] == 0).all()  # transparent outside the selection
+    assert (alpha[16:48, 21:52] == 255).all()
+    assert (np.abs(alpha[16:48, 20] - 100) <= 1).all()
+
+
+def test_a_layer_of_another_document_as_gatys_style(app, controller):
+    style_doc = app.open(fake_krita.Document(SIDE, SIDE))
+    style_layer = style_doc.add_layer("stripes", np.zeros((SIDE, SIDE, 4), np.uint8))
+    style_layer.pixels[:, :, 3] = 255
+    style_layer.pixels[::8, :, 2] = 255  # red stripes (BGRA)
+    doc, _ = open_photo(app)
+    controller.set_mode("gatys")
+    controller.settings.iterations = 3
+    controller.settings.styles["gatys"] = [
+        StyleChoice("layer", "stripes", 1.0, source=(style_doc, style_layer))
+    ]
+    assert controller.apply()
+    run(controller, lambda: finished(controller), timeout=300)
+    assert controller.message.startswith("Added"), controller.message
+    assert doc.root.children[1].name() == "Impasto: stripes"
+    assert controller.preview is not None  # gatys sends previews while it works
+
+
+def test_fast_mode_refuses_a_layer_style_with_a_message(app, controller):
+    doc, _ = open_photo(app)
+    controller.settings.styles["fast"] = [StyleChoice("layer", "x", source=(doc, doc.root))]
+    assert not controller.apply()
+    assert "Gatys" in controller.message and len(doc.root.children) == 1
+
+
+def test_cancel_leaves_the_document_as_it_was(app, controller):
+    doc, _ = open_photo(app)
+    controller.set_mode("gatys")
+    controller.settings.iterations = 10000
+    assert controller.apply()
+    run(controller, lambda: controller.job is not None and controller.stage != "queued")
+    controller.cancel()
+    run(controller, lambda: not controller.busy, timeout=30)
+    assert controller.message.startswith("Cancelled") and len(doc.root.children) == 1
+
+
+def test_hires_is_offered_only_when_the_daemon_runs_it(app, controller):
+    run(controller, lambda: controller.state == "connected")
+    assert controller.mode_available("fast") and controller.mode_available("gatys")
+    assert controller.mode_available("hires") == ("hires" in controller.hello["engines"])
+
+
+def test_cmyk_documents_get_a_message_and_no_job(app, controller):
+    doc, _ = open_photo(app, model="CMYKA")
+    assert not controller.apply()
+    assert "CMYK" in controller.message and controller.job is None and not controller.busy
+    assert len(doc.root.children) == 1
+
+
+def test_no_daemon_says_how_to_start_it_and_changes_nothing(app, monkeypatch):
+    monkeypatch.setattr(controller_module, "REPLY_TIMEOUT", 0.5)
+    c = Controller(app, f"tcp://127.0.0.1:{free_port()}")
+    doc, _ = open_photo(app)
+    started = time.monotonic()
+    assert c.apply()
+    c.tick()  # the UI thread never waits: each tick returns at once
+    assert time.monotonic() - started < 0.5
+    run(c, lambda: c.state == "offline", timeout=5)
+    c.close()
+    assert "No Impasto daemon answers" in c.message and "Nothing was changed" in c.message
+    assert not c.busy and len(doc.root.children) == 1
+
+
+def test_daemon_dying_mid_job_shows_a_message_and_changes_nothing(app, monkeypatch, tmp_path):
+    monkeypatch.setattr(controller_module, "JOB_SILENCE_TIMEOUT", 2.0)
+    daemon = DaemonProcess(tmp_path)
+    c = Controller(app, daemon.endpoint)
+    try:
+        doc, _ = open_photo(app)
+        c.set_mode("gatys")
+        c.settings.iterations = 10000
+        assert c.apply()
+        run(c, lambda: c.job is not None and c.stage != "queued")
+        daemon.proc.kill()
+        run(c, lambda: not c.busy, timeout=20)
+    finally:
+        c.close()
+        daemon.stop()
+    assert c.state == "offline" and "Nothing was changed" in c.message
+    assert len(doc.root.children) == 1

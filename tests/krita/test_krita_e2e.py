@@ -1,0 +1,118 @@
+"""END-TO-END: the real Krita (under Xvfb) with the plugin installed by `install.py --krita-dir`,
+its `impasto_apply` action against a real daemon, checked from the saved .kra files.
+
+One Krita start runs three documents: a photo layer in 8 bit, the same with a feathered
+selection, and a 16-bit document. Skipped when Krita is not installed, except with CI=true.
+Setup: `bash tests/editors/setup_krita.sh` (Debian/Ubuntu, root).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.conftest import load_rgb
+from tests.krita.krita_harness import krita_available, read_kra, run_krita
+
+pytestmark = pytest.mark.e2e
+
+W, H = 128, 96
+SELECTION = (32, 24, 64, 48, 6)  # x, y, w, h, feather radius
+
+
+@pytest.fixture(scope="module")
+def krita_run(daemon, tmp_path_factory):
+    """Install, run the three cases in one Krita session, and return (report, cases, photos)."""
+    if not krita_available():
+        reason = "Krita or Xvfb is not installed (bash tests/editors/setup_krita.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    from tests.krita.krita_harness import install_into
+
+    work = tmp_path_factory.mktemp("krita_e2e")
+    home = work / "home"
+    install_into(home)
+    rgb = load_rgb("chelsea.png")[:H, :W].astype(np.float64) / 255
+    bgra = np.concatenate([rgb[..., ::-1], np.ones((H, W, 1))], axis=2)
+    photos = {
+        "U8": np.round(bgra * 255).astype(np.uint8),
+        "U16": np.round(bgra * 65535).astype(np.uint16),
+    }
+    cases = []
+    for name, depth, selection in (
+        ("whole", "U8", None),
+        ("selection", "U8", SELECTION),
+        ("deep", "U16", None),
+    ):
+        raw = work / f"{name}.raw"
+        raw.write_bytes(photos[depth].tobytes())
+        cases.append(
+            {
+                "name": name,
+                "width": W,
+                "height": H,
+                "depth": depth,
+                "pixels": str(raw),
+                "selection": selection,
+                "kra": str(work / f"{name}.kra"),
+            }
+        )
+    report = run_krita(home, work, cases, daemon.endpoint)
+    return report, {c["name"]: c for c in cases}, photos
+
+
+def result_of(krita_run, name: str):
+    report, cases, photos = krita_run
+    record = next(r for r in report["cases"] if r["name"] == name)
+    layers = read_kra(cases[name]["kra"])
+    return record, layers, photos[cases[name]["depth"]]
+
+
+def assert_stylised(new: np.ndarray, photo: np.ndarray, where: np.ndarray) -> None:
+    """Different from the photo, yet the same picture: not a copy, not noise, not blank."""
+    top = float(np.iinfo(photo.dtype).max)
+    a, b = new[where][:, :3] / top, photo[where][:, :3] / top
+    assert np.abs(a - b).mean() > 0.04
+    luma_a, luma_b = a.mean(axis=1), b.mean(axis=1)
+    assert luma_a.std() > 0.03
+    assert np.corrcoef(luma_a, luma_b)[0, 1] > 0.3
+
+
+@pytest.mark.parametrize("name", ["whole", "selection", "deep"])
+def test_apply_action_adds_a_stylised_layer_above_an_untouched_source(krita_run, name):
+    record, layers, photo = result_of(krita_run, name)
+    assert record["saved"] and record["message"].startswith("Added"), record
+    names = [layer.name for layer in layers]
+    assert names[:2] == ["Background", "photo"] and len(names) == 3, names
+    assert names[2].startswith("Impasto: ")
+    source, new = layers[1], layers[2]
+    assert source.pixels.dtype == photo.dtype and new.pixels.dtype == photo.dtype
+    assert source.pixels.tobytes() == photo.tobytes()  # byte-identical source layer
+    inside = new.pixels[..., 3] == new.pixels[..., 3].max()
+    assert inside.sum() > 500
+    assert_stylised(new.pixels, photo, inside)
+    # One undo step removes the result and nothing else.
+    assert record["after_undo"] == ["Background", "photo"]
+
+
+def test_sixteen_bit_result_stays_sixteen_bit(krita_run):
+    _, layers, _ = result_of(krita_run, "deep")
+    assert layers[2].colorspace == "RGBA16"
+    assert len(np.unique(layers[2].pixels[..., :3] % 257)) > 1  # real 16-bit values, not 8-bit
+
+
+def test_selection_result_is_transparent_outside_with_feathered_edges(krita_run):
+    _, layers, _ = result_of(krita_run, "selection")
+    alpha = layers[2].pixels[..., 3].astype(int)
+    x, y, w, h, feather = SELECTION
+    grown = np.zeros_like(alpha, bool)
+    grown[y - feather : y + h + feather, x - feather : x + w + feather] = True
+    assert (alpha[~grown] == 0).all()  # transparent outside the selection
+    core = alpha[y + feather : y + h - feather, x + feather : x + w - feather]
+    assert (core == 255).all()
+    edge = alpha[y + h // 2, x - feather : x + feather]
+    assert ((edge > 0) & (edge < 255)).any()  # soft, feathered edge
+    assert (alpha[:, : x - feather] == 0).all() and (alpha[: y - feather] == 0).all()

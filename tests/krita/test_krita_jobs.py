@@ -1,0 +1,82 @@
+"""Docker settings → submit bodies: default style, mode rules, layer names, validation."""
+
+from __future__ import annotations
+
+from krita_plugin.impasto.jobs import (
+    Settings,
+    StyleChoice,
+    StyleImage,
+    build_job,
+    check_styles,
+    default_style,
+    layer_name,
+)
+from krita_plugin.impasto.pixels import pixel_format
+from shared.job import JobSpec
+
+CATALOGUE = [
+    {"name": "starry-night", "kind": "image", "engines": ["gatys"]},
+    {"name": "hokusai-great-wave", "kind": "model", "engines": ["fast"], "model": "m"},
+    {"name": "vangogh-night-cafe", "kind": "model", "engines": ["fast"], "model": "m"},
+]
+CONTENT = pixel_format("RGBA", "U16").describe(1, 32, 24)
+
+
+def test_untouched_docker_uses_the_first_style_of_the_mode():
+    assert default_style("fast", CATALOGUE).name == "hokusai-great-wave"
+    assert default_style("gatys", CATALOGUE).name == "starry-night"
+    assert default_style("fast", CATALOGUE[:1]) is None
+
+
+def test_fast_body_names_model_styles_and_sends_no_iterations():
+    settings = Settings(strength=0.5, preserve_color="luminance", style_scale=2.0)
+    styles = [
+        StyleChoice("builtin", "hokusai-great-wave", 3.0),
+        StyleChoice("builtin", "vangogh-night-cafe", 1.0),
+    ]
+    body, order = build_job(settings, styles, CONTENT, {})
+    spec = JobSpec.from_wire(body)
+    assert spec.engine == "fast" and "iterations" not in body and order == []
+    assert [(s.name, s.weight) for s in spec.styles] == [
+        ("hokusai-great-wave", 3.0),
+        ("vangogh-night-cafe", 1.0),
+    ]
+    assert (spec.strength, spec.preserve_color, spec.style_scale) == (0.5, "luminance", 2.0)
+    assert (spec.content.dtype, spec.content.order, spec.content.stride) == ("u16", "BGRA", 256)
+
+
+def test_gatys_body_sends_layer_and_file_pictures_in_later_frames():
+    settings = Settings(mode="gatys", iterations=7)
+    styles = [
+        StyleChoice("layer", "sketch", 1.0),
+        StyleChoice("builtin", "starry-night", 0.0),
+        StyleChoice("file", "paper.png", 2.0),
+    ]
+    pics = {
+        0: StyleImage(pixel_format("RGBA", "F32"), 5, 4, b"\0" * 320),
+        2: StyleImage(pixel_format("RGBA", "U8"), 3, 3, b"\0" * 36),
+    }
+    body, order = build_job(settings, styles, CONTENT, pics)
+    spec = JobSpec.from_wire(body)
+    assert spec.engine == "gatys" and spec.iterations == 7 and order == [0, 2]
+    assert [s.label for s in spec.styles] == ["sketch", "paper.png"]  # weight 0 left out
+    assert [(s.image.frame, s.image.dtype) for s in spec.styles] == [(2, "f32"), (3, "u8")]
+
+
+def test_fast_mode_refuses_pictures_and_empty_or_zero_weights():
+    assert "Gatys" in check_styles("fast", [StyleChoice("layer", "x")])
+    assert check_styles("gatys", [StyleChoice("layer", "x")]) is None
+    assert check_styles("fast", []) == "Add a style first."
+    assert "weight" in check_styles("fast", [StyleChoice("builtin", "a", 0.0)])
+
+
+def test_layer_names_say_styles_and_their_share():
+    assert layer_name([StyleChoice("builtin", "hokusai-great-wave", 2.0)]) == (
+        "Impasto: hokusai-great-wave"
+    )
+    blend = [
+        StyleChoice("builtin", "starry-night", 3.0),
+        StyleChoice("layer", "sketch", 1.0),
+        StyleChoice("builtin", "unused", 0.0),
+    ]
+    assert layer_name(blend) == "Impasto: starry-night 75% + sketch 25%"
