@@ -318,7 +318,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     )
     _write_atomically(out, arr, write_image)
     timings = result.body.get("metadata", {}).get("timings", {})
-    print(f"wrote {out} ({rdesc.width}x{rdesc.height}, {timings.get('total_s', 0):.1f} s)")
+    print(f"wrote {out} ({rdesc.width}x{rdesc.height}, {timings.get('total_s', 0):.2f} s)")
     return 0
 
 
@@ -425,7 +425,8 @@ def cmd_styles(args: argparse.Namespace) -> int:
     for s in styles:
         who = f"{s['title']}, {s['artist']}" if s.get("artist") else s.get("title", "")
         where = f"model {s['model']}" if s.get("model") else "image"
-        print(f"{s['name']:<{width}}  {'/'.join(s.get('engines', []))}  {where:<16} {who}")
+        engines = "/".join(s.get("engines", []))
+        print(f"{s['name']:<{width}}  {engines:<5}  {where:<16} {who}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -40,3 +41,16 @@ def test_example_script_stylises_a_photo_through_the_daemon(daemon, tmp_path):
     photo, painted = read_image(DATA / "chelsea.png"), read_image(out)
     assert painted.shape[:2] == photo.shape[:2]
     assert np.abs(painted[..., :3].astype(int) - photo[..., :3]).mean() > 10
+
+
+def test_the_readme_fast_mode_command_runs_as_written(daemon, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "--mode fast -s" in x and "stylize" in x)
+    args = shlex.split(line)
+    assert args[0] == ".venv/bin/impasto" and args[-2] == "-o"
+    out = tmp_path / "out.png"
+    cmd = [sys.executable, "-m", "daemon", *args[1:-1], str(out), "--endpoint", daemon.endpoint]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    photo, result = read_image(ROOT / args[2]), read_image(out)
+    assert result.shape == photo.shape
+    assert np.abs(result.astype(int) - photo).mean() > 10

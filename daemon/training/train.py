@@ -77,7 +77,7 @@ def read_manifest(path: Path | None) -> dict[str, dict[str, str]]:
         cells = {k: row[i].strip() if i < len(row) else "" for k, i in col.items()}
         out[Path(cells["file"]).name] = {
             "licence": cells["license"],
-            "painting": cells.get("note", ""),
+            "painting": cells.get("note", "").split(";")[0].strip(),  # drop file-level notes
         }
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -207,4 +208,4 @@ def test_cli_blends_fast_styles(daemon, tmp_path):
         text=True,
         timeout=60,
     ).stdout
-    assert "vangogh-starry-night  fast  model " in listing
+    assert re.search(r"^vangogh-starry-night +fast +model impasto", listing, re.M), listing

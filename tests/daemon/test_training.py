@@ -89,7 +89,7 @@ def test_the_card_names_each_painting_and_its_licence_from_a_manifest(tmp_path):
     manifest = tmp_path / "MANIFEST.tsv"
     manifest.write_text(
         "file\tsource_package\tlicense\tnote\n"
-        "style/night_cafe.png\tgcompris\tPublic domain\tVan Gogh, The Night Cafe 1888\n"
+        "style/night_cafe.png\tgcompris\tPublic domain\tVan Gogh, The Night Cafe 1888; x.rcc\n"
     )
     card = train(config(tmp_path, "m", steps=1, manifest=manifest))
     (style,) = card["styles"]
