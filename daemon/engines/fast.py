@@ -3,23 +3,38 @@
 The styles are the model's own (daemon.model_library resolves the names and the blend); style
 scale runs the network at a different input scale (the pipeline resamples the result back), so
 `style_scale` 2 makes brush strokes twice as large relative to the picture.
+
+Images larger than the memory budget allows run in overlapping tiles (daemon.tiling) that all
+use instance-norm statistics recorded on a thumbnail of the whole image, so the tiles agree and
+no seams appear; for an image no larger than the thumbnail the tiled result equals the untiled
+one up to float rounding. On a device out-of-memory error the tile side is halved and the
+image redone.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 
-from daemon.devices import DeviceProfile
+from daemon.devices import DeviceProfile, is_out_of_memory
 from daemon.engines import Cancelled, EngineInput, Report
+from daemon.engines.fast_net import NormStats, StyleNet
+from daemon.losses import resize_long_side
+from daemon.tiling import tile_grid, tile_side
 from shared.errors import BadRequest, JobCancelled
 from shared.job import JobSpec
 
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16
+# Normalisation statistics come from the whole image at up to this long side.
+THUMBNAIL_SIDE = 1024
+# Context around each tile: the network's receptive field reaches ~38 px (5x5 conv, two stride-2
+# 3x3 convs, six 3x3 convs at 1/4 scale, two upsampling 3x3 convs, 5x5 conv); a multiple of 4.
+TILE_MARGIN = 48
+ALIGN = 4  # two stride-2 levels
+MIN_TILE = 64
 
 
 class FastEngine:
@@ -27,12 +42,7 @@ class FastEngine:
     uses_style_images = False  # the styles live in the model
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
-        long, short = max(shape), min(shape)
-        side = max(MIN_SIDE, round((spec.size or long) / spec.style_scale))
-        fits = int(math.sqrt(profile.max_fast_pixels() * long / short))
-        if side > fits:  # until tiled inference lands, fit the budget by working smaller
-            log.warning("working size %d px exceeds the memory budget; using %d px", side, fits)
-        return min(side, fits)
+        return max(MIN_SIDE, round((spec.size or max(shape)) / spec.style_scale))
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         spec, profile = inputs.spec, inputs.profile
@@ -46,11 +56,56 @@ class FastEngine:
         net = inputs.models.load(model, profile.device)
         if cancelled():
             raise JobCancelled("cancelled")
-        report(f"stylising with {model.name}", 0.0, None)
-        x = inputs.content.to(profile.device)
-        if profile.device.type == "cuda":  # tensor cores want NHWC; no gain measured on CPU
-            x = x.contiguous(memory_format=torch.channels_last)
-            net = net.to(memory_format=torch.channels_last)
-        with torch.inference_mode(), profile.autocast():
-            y = net(x, weights.to(profile.device))
-        return y.float().clamp(0, 1).cpu()
+        x = inputs.content
+        weights = weights.to(profile.device)
+        pixels = x.shape[-2] * x.shape[-1]
+        if pixels <= profile.max_fast_pixels():
+            report(f"stylising with {model.name}", 0.0, None)
+            return _forward(net, x, weights, profile)
+        side = tile_side(profile.max_fast_pixels(), TILE_MARGIN, ALIGN, MIN_TILE)
+        while True:
+            try:
+                return stylise_tiled(net, x, weights, profile, side, report, cancelled)
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc) or side <= MIN_TILE:
+                    raise
+                side = max(MIN_TILE, side // 2 // ALIGN * ALIGN)
+                log.warning("out of memory in a tile; retrying with %d px tiles", side)
+                if profile.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+
+def _forward(net: StyleNet, x: torch.Tensor, weights, profile, stats=None) -> torch.Tensor:
+    x = x.to(profile.device)
+    if profile.device.type == "cuda":  # tensor cores want NHWC; no gain measured on CPU
+        x = x.contiguous(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)
+    with torch.inference_mode(), profile.autocast():
+        y = net(x, weights, stats)
+    return y.float().clamp(0, 1).cpu()
+
+
+def stylise_tiled(
+    net: StyleNet,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    profile,
+    side: int,
+    report: Report,
+    cancelled: Cancelled,
+) -> torch.Tensor:
+    """The network over `x` in tiles of `side` px that share the thumbnail's norm statistics."""
+    h, w = x.shape[-2:]
+    stats = NormStats()
+    thumb = resize_long_side(x, THUMBNAIL_SIDE).clamp(0, 1) if max(h, w) > THUMBNAIL_SIDE else x
+    _forward(net, thumb, weights, profile, stats)  # records every layer's statistics
+    tiles = tile_grid(h, w, side, TILE_MARGIN, ALIGN)
+    out = torch.empty(1, 3, h, w)
+    for i, t in enumerate(tiles):
+        if cancelled():
+            raise JobCancelled("cancelled")
+        y = _forward(net, x[..., t.y0 : t.y1, t.x0 : t.x1], weights, profile, stats.replay())
+        rows, cols = t.inner_in_crop
+        out[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = y[..., rows, cols]
+        report(f"tile {i + 1}/{len(tiles)} ({side} px)", (i + 1) / len(tiles), None)
+    return out

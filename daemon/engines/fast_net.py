@@ -7,9 +7,16 @@ Every convolution is followed by conditional instance normalisation (Dumoulin et
 scale/shift pair per style. A blend of styles is a normalised non-negative weight vector that
 mixes those pairs, so any blend costs one forward pass, and a one-hot vector is exactly that style.
 Input and output are RGB in 0..1, [N,3,H,W]; any H and W (internally padded to a multiple of 4).
+
+For images larger than memory allows, `NormStats` lets the network run in tiles that agree: a
+pass over a thumbnail of the whole image records every norm layer's per-channel mean and
+variance, and the tiles are then normalised with those instead of their own (thumbnail instance
+normalisation, URST, Chen et al. 2022). See daemon.engines.fast.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +31,31 @@ DEFAULT_WIDTHS = (16, 32, 64)
 DEFAULT_RESIDUAL_BLOCKS = 3
 
 
+EPS = 1e-5  # as F.instance_norm
+
+
+@dataclass
+class NormStats:
+    """Per-layer instance-norm statistics: recorded on one pass, replayed on later passes."""
+
+    mode: str = "record"  # "record" or "replay"
+    stats: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    _next: int = 0
+
+    def replay(self) -> NormStats:
+        """A replaying copy (the recorded tensors are shared, not copied)."""
+        return NormStats("replay", self.stats)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "record":
+            var, mean = torch.var_mean(x.float(), dim=(-2, -1), keepdim=True, correction=0)
+            self.stats.append((mean, var))
+        else:
+            mean, var = self.stats[self._next]
+            self._next += 1
+        return ((x - mean) * torch.rsqrt(var + EPS)).to(x.dtype)
+
+
 class ConditionalInstanceNorm(nn.Module):
     """Instance norm whose scale and shift are a weighted mix of per-style pairs."""
 
@@ -32,11 +64,14 @@ class ConditionalInstanceNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(styles, channels))
         self.shift = nn.Parameter(torch.zeros(styles, channels))
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """`weights`: [N, styles], rows summing to 1."""
+    def forward(
+        self, x: torch.Tensor, weights: torch.Tensor, stats: NormStats | None = None
+    ) -> torch.Tensor:
+        """`weights`: [N, styles], rows summing to 1; `stats`: record or replay statistics."""
         scale = (weights @ self.scale)[..., None, None]
         shift = (weights @ self.shift)[..., None, None]
-        return F.instance_norm(x) * scale + shift
+        normed = F.instance_norm(x) if stats is None else stats.normalise(x)
+        return normed * scale + shift
 
 
 class ConvCIN(nn.Module):
@@ -48,8 +83,8 @@ class ConvCIN(nn.Module):
         self.conv = nn.Conv2d(cin, cout, kernel, stride)
         self.norm = ConditionalInstanceNorm(cout, styles)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.conv(self.pad(x)), weights)
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, stats=None) -> torch.Tensor:
+        return self.norm(self.conv(self.pad(x)), weights, stats)
 
 
 class Residual(nn.Module):
@@ -58,8 +93,8 @@ class Residual(nn.Module):
         self.a = ConvCIN(channels, channels, 3, styles)
         self.b = ConvCIN(channels, channels, 3, styles)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return x + self.b(F.relu(self.a(x, weights)), weights)
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, stats=None) -> torch.Tensor:
+        return x + self.b(F.relu(self.a(x, weights, stats)), weights, stats)
 
 
 class StyleNet(nn.Module):
@@ -89,19 +124,22 @@ class StyleNet(nn.Module):
         """Every conditional norm layer (the per-style parameters)."""
         return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, weights: torch.Tensor, stats: NormStats | None = None
+    ) -> torch.Tensor:
+        """Stylise `x`; with `stats`, record the norm statistics or normalise with recorded ones."""
         weights = mix_weights(weights, x.shape[0], self.styles).to(x)
         h, w = x.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:  # two stride-2 levels: work on a multiple of 4, crop afterwards
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")
         for layer in self.down:
-            x = F.relu(layer(x, weights))
+            x = F.relu(layer(x, weights, stats))
         for block in self.res:
-            x = block(x, weights)
+            x = block(x, weights, stats)
         for layer in self.up:
-            x = F.relu(layer(F.interpolate(x, scale_factor=2.0, mode="nearest"), weights))
-        x = torch.sigmoid(self.out(x, weights))
+            x = F.relu(layer(F.interpolate(x, scale_factor=2.0, mode="nearest"), weights, stats))
+        x = torch.sigmoid(self.out(x, weights, stats))
         return x[..., :h, :w]
 
 
