@@ -96,6 +96,7 @@ def run_krita(
                 "results": str(results),
                 "timeout": timeout / 2,
                 "screenshot": str(screenshot) if screenshot else "",
+                "zoom": 2.0,
             }
         )
     )
@@ -213,7 +214,8 @@ def main() -> int:
     """Render the docker screenshot for the README."""
     import tempfile
 
-    from tests.conftest import DaemonProcess, load_rgb
+    from daemon.imageio import read_image
+    from tests.conftest import DaemonProcess
 
     out = Path(sys.argv[1]).resolve()
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,16 +224,17 @@ def main() -> int:
         try:
             home = tmp_path / "home"
             install_into(home)
-            rgb = load_rgb("red_panda.png")
+            rgb = read_image(ROOT / "docs" / "images" / "mont-st-michel.png")[..., :3]
             bgra = np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
             (tmp_path / "photo.raw").write_bytes(np.ascontiguousarray(bgra).tobytes())
             case = {
-                "name": "red panda",
+                "name": "mont-st-michel",
                 "width": rgb.shape[1],
                 "height": rgb.shape[0],
                 "depth": "U8",
                 "pixels": str(tmp_path / "photo.raw"),
                 "kra": str(tmp_path / "shot.kra"),
+                "styles": [["hokusai-great-wave", 0.7], ["vangogh-starry-night", 0.3]],
             }
             report = run_krita(home, tmp_path, [case], daemon.endpoint, screenshot=out)
         finally:

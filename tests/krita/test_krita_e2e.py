@@ -1,8 +1,9 @@
 """END-TO-END: the real Krita (under Xvfb) with the plugin installed by `install.py --krita-dir`,
 its `impasto_apply` action against a real daemon, checked from the saved .kra files.
 
-One Krita start runs three documents: a photo layer in 8 bit, the same with a feathered
-selection, and a 16-bit document. Skipped when Krita is not installed, except with CI=true.
+One Krita start runs four documents: a photo layer in 8 bit, the same with a feathered
+selection, a 16-bit and a 32-bit float document. Skipped when Krita is not installed, except
+with CI=true.
 Setup: `bash tests/editors/setup_krita.sh` (Debian/Ubuntu, root).
 """
 
@@ -37,15 +38,18 @@ def krita_run(daemon, tmp_path_factory):
     install_into(home)
     rgb = load_rgb("chelsea.png")[:H, :W].astype(np.float64) / 255
     bgra = np.concatenate([rgb[..., ::-1], np.ones((H, W, 1))], axis=2)
+    rgba = np.concatenate([rgb, np.ones((H, W, 1))], axis=2)
     photos = {
         "U8": np.round(bgra * 255).astype(np.uint8),
         "U16": np.round(bgra * 65535).astype(np.uint16),
+        "F32": rgba.astype(np.float32),  # float depths come as RGBA
     }
     cases = []
     for name, depth, selection in (
         ("whole", "U8", None),
         ("selection", "U8", SELECTION),
         ("deep", "U16", None),
+        ("float", "F32", None),
     ):
         raw = work / f"{name}.raw"
         raw.write_bytes(photos[depth].tobytes())
@@ -73,7 +77,7 @@ def result_of(krita_run, name: str):
 
 def assert_stylised(new: np.ndarray, photo: np.ndarray, where: np.ndarray) -> None:
     """Different from the photo, yet the same picture: not a copy, not noise, not blank."""
-    top = float(np.iinfo(photo.dtype).max)
+    top = float(np.iinfo(photo.dtype).max) if photo.dtype.kind == "u" else 1.0
     a, b = new[where][:, :3] / top, photo[where][:, :3] / top
     assert np.abs(a - b).mean() > 0.04
     luma_a, luma_b = a.mean(axis=1), b.mean(axis=1)
@@ -81,7 +85,7 @@ def assert_stylised(new: np.ndarray, photo: np.ndarray, where: np.ndarray) -> No
     assert np.corrcoef(luma_a, luma_b)[0, 1] > 0.3
 
 
-@pytest.mark.parametrize("name", ["whole", "selection", "deep"])
+@pytest.mark.parametrize("name", ["whole", "selection", "deep", "float"])
 def test_apply_action_adds_a_stylised_layer_above_an_untouched_source(krita_run, name):
     record, layers, photo = result_of(krita_run, name)
     assert record["saved"] and record["message"].startswith("Added"), record
@@ -98,10 +102,13 @@ def test_apply_action_adds_a_stylised_layer_above_an_untouched_source(krita_run,
     assert record["after_undo"] == ["Background", "photo"]
 
 
-def test_sixteen_bit_result_stays_sixteen_bit(krita_run):
+def test_sixteen_bit_and_float_results_keep_their_depth(krita_run):
     _, layers, _ = result_of(krita_run, "deep")
     assert layers[2].colorspace == "RGBA16"
     assert len(np.unique(layers[2].pixels[..., :3] % 257)) > 1  # real 16-bit values, not 8-bit
+    _, layers, photo = result_of(krita_run, "float")
+    assert layers[2].colorspace == "RGBAF32" and layers[2].pixels.dtype == np.float32
+    np.testing.assert_array_equal(layers[2].pixels[..., 3], photo[..., 3])  # alpha verbatim
 
 
 def test_selection_result_is_transparent_outside_with_feathered_edges(krita_run):

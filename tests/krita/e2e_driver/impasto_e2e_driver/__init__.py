@@ -107,6 +107,16 @@ class Driver:
         if app.activeDocument() != self.doc or self.doc.activeNode() is None:
             later(100, self.apply)  # the new view is not active yet
             return
+        if self.case.get("styles"):  # pick styles in the docker, as a user would
+            controller = impasto_controller()
+            if controller.state != "connected":
+                later(100, self.apply)
+                return
+            from impasto.jobs import StyleChoice
+
+            chosen = [StyleChoice("builtin", name, weight) for name, weight in self.case["styles"]]
+            controller.settings.styles[controller.settings.mode] = chosen
+            controller.changed()
         self.t0 = time.monotonic()
         app.action("impasto_apply").trigger()
         later(100, self.wait)
@@ -140,18 +150,22 @@ class Driver:
         path = CONFIG.get("screenshot")
         if not path:
             finish(0)
-        for dock in Krita.instance().dockers():
-            if dock.objectName() == "impasto_docker":
+        for dock in Krita.instance().dockers():  # the layers and Impasto dockers only
+            if dock.objectName() in ("impasto_docker", "KisLayerBox"):
                 dock.show()
                 dock.raise_()
-        view = Krita.instance().activeWindow().activeView()
-        if view is not None:
-            view.canvas().setZoomLevel(CONFIG.get("zoom", 1.0))
-        later(1500, lambda: self.grab(path))
+            else:
+                dock.hide()
+        window = Krita.instance().activeWindow()
+        window.qwindow().resize(1280, 800)
+        later(1000, lambda: self.zoom(window, path))
 
-    def grab(self, path):
-        window = Krita.instance().activeWindow().qwindow()
-        report["screenshot"] = bool(window.grab().save(path))
+    def zoom(self, window, path):
+        window.activeView().canvas().setZoomLevel(CONFIG.get("zoom", 1.0))
+        later(1000, lambda: self.grab(window, path))
+
+    def grab(self, window, path):
+        report["screenshot"] = bool(window.qwindow().grab().save(path))
         finish(0)
 
 

@@ -1,0 +1,146 @@
+"""Builds the real Impasto docker widget (offscreen, with PyQt5 or PyQt6: whichever qt_compat
+finds) and a minimal fake `krita` module, against a real daemon, and checks what a user sees and
+does. Run by test_krita_docker_widget.py
+with a system Python that has PyQt5 (as Krita 5's does); with PyQt6 on PYTHONPATH it checks the
+Krita 6 path. `python3 docker_widget_check.py ENDPOINT DEAD_ENDPOINT STYLE_IMAGE` prints
+"PyQt<N> OK" and exits 0 when every check passes.
+"""
+
+import os
+import sys
+import time
+import types
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from krita_plugin.impasto.qt_compat import QT_VERSION, QtCore, QtWidgets  # noqa: E402
+
+app = QtWidgets.QApplication([])
+
+
+class Notifier(QtCore.QObject):
+    applicationClosing = QtCore.pyqtSignal()  # noqa: N815 (Krita's name)
+
+
+class FakeKrita:
+    def __init__(self):
+        self.settings = {}
+        self._notifier = Notifier()
+
+    def readSetting(self, group, name, default):  # noqa: N802
+        return self.settings.get((group, name), default)
+
+    def writeSetting(self, group, name, value):  # noqa: N802
+        self.settings[(group, name)] = value
+
+    def notifier(self):
+        return self._notifier
+
+    def documents(self):
+        return []
+
+    def activeDocument(self):  # noqa: N802
+        return None
+
+
+class DockWidget(QtWidgets.QDockWidget):
+    pass
+
+
+krita = types.ModuleType("krita")
+krita.DockWidget = DockWidget
+krita.Extension = QtCore.QObject
+FAKE = FakeKrita()
+krita.Krita = types.SimpleNamespace(instance=lambda: FAKE)
+sys.modules["krita"] = krita
+
+from krita_plugin.impasto import docker as docker_module  # noqa: E402
+from krita_plugin.impasto import plugin  # noqa: E402
+
+
+def pump(until, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; message: {plugin.controller().message!r}")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def check(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+def main():
+    endpoint, dead, style_image = sys.argv[1:4]
+    FAKE.settings[("impasto", "endpoint")] = endpoint
+    dock = docker_module.ImpastoDocker()
+    dock.show()
+    c = plugin.controller()
+    pump(lambda: c.state == "connected")
+    check("Connected" in dock.status.text(), dock.status.text())
+    check(not dock.start_button.isVisible(), "Start daemon button shown while connected")
+
+    # The untouched docker shows the first fast style, with its thumbnail, weight 1.
+    first_fast = next(s["name"] for s in c.catalogue if "fast" in s["engines"])
+    check(dock.styles.rowCount() == 1, "one default style row")
+    check(dock.styles.item(0, 0).text() == first_fast, dock.styles.item(0, 0).text())
+    check(not dock.styles.item(0, 0).icon().isNull(), "thumbnail icon")
+    check(dock.styles.cellWidget(0, 1).value() == 1.0, "weight 1")
+
+    # Modes: hires is listed but greyed, with a tooltip, because the daemon does not run it.
+    items = [dock.mode.itemData(i) for i in range(dock.mode.count())]
+    check(items == ["fast", "gatys", "hires"], items)
+    hires = dock.mode.model().item(2)
+    check(hires.isEnabled() == ("hires" in c.hello["engines"]), "hires availability")
+    check(
+        "coming" in (dock.mode.itemData(2, QtCore.Qt.ItemDataRole.ToolTipRole) or ""),
+        "hires tooltip",
+    )
+    check(not dock.iterations.isEnabled(), "quality is a gatys setting")
+
+    # Adding a fast style and changing weights edits the settings the action uses.
+    names = [dock.add_style.itemData(i) for i in range(dock.add_style.count())]
+    second = next(
+        n
+        for n in names[1:]
+        if n not in (first_fast, docker_module.ADD_LAYER, docker_module.ADD_FILE)
+    )
+    check(all("fast" in s["engines"] for s in c.styles_for("fast")), "fast list")
+    dock._add_chosen(names.index(second))
+    check([s.name for s in c.settings.chosen] == [first_fast, second], "style added")
+    dock.styles.cellWidget(1, 1).setValue(0.25)
+    check(c.settings.chosen[1].weight == 0.25, "weight edited")
+    dock.strength.setValue(60)
+    check(abs(c.settings.strength - 0.6) < 1e-9, "strength edited")
+
+    # An image file as style in fast mode switches to gatys, where pictures are allowed.
+    QtWidgets.QFileDialog.getOpenFileName = staticmethod(lambda *a, **k: (style_image, ""))
+    dock._add_chosen(names.index(docker_module.ADD_FILE))
+    check(c.settings.mode == "gatys" and dock.mode.currentData() == "gatys", "switched to gatys")
+    check(c.settings.chosen[-1].kind == "file", "file style added")
+    check(dock.iterations.isEnabled(), "quality enabled in gatys")
+    check("Gatys" in c.message, c.message)
+    dock.styles.cellWidget(dock.styles.rowCount() - 1, 2).click()
+    check(all(s.kind != "file" for s in c.settings.chosen), "style removed")
+
+    # Apply with no image open says so instead of failing.
+    dock.apply_button.click()
+    check(c.message == "Open an image first.", c.message)
+
+    # A dead daemon address: the status says so and offers the Start daemon button.
+    dock.endpoint.setText(dead)
+    dock._endpoint_edited()
+    check(FAKE.settings[("impasto", "endpoint")] == dead, "endpoint setting saved")
+    pump(lambda: c.state == "offline", timeout=15)
+    check("not running" in dock.status.text(), dock.status.text())
+    check(not dock.start_button.isHidden(), "Start daemon button offered")
+    print(f"PyQt{QT_VERSION} OK")
+
+
+if __name__ == "__main__":
+    main()
