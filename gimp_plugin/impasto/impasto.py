@@ -78,7 +78,7 @@ class ImpastoPlugIn(Gimp.PlugIn):
         )
         proc.add_string_argument(
             "styles",
-            "_Styles",
+            "St_yles",
             "name[:weight],... (a daemon style or an image file); empty = the daemon's first",
             "",
             rw,
@@ -150,13 +150,13 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
     try:
         from shared.client import Client
     except ImportError as exc:  # pyzmq or msgpack missing from GIMP's Python
-        raise ArgumentError(
+        raise RuntimeError(
             f"{exc}. Re-run `python3 install.py` in the Impasto folder to provide pyzmq and "
             "msgpack for GIMP's Python."
         ) from exc
 
     mode = config.get_property("mode")
-    items = request.parse_styles(config.get_property("styles"))
+    items = request.parse_styles(config.get_property("styles") or "")  # unset strings are None
     Gimp.progress_init("Impasto: connecting to the daemon")
     with Client(config.get_property("endpoint") or None) as client:
         hello = client.request("hello", {"client": "impasto-gimp"}, timeout=HELLO_TIMEOUT_S).body
@@ -192,12 +192,8 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
         if job.error is not None:
             raise job.error
         desc, result = job.result.image_bytes(0)
-    if (desc.width, desc.height, desc.dtype, desc.channels) != (
-        region.width,
-        region.height,
-        fmt.dtype,
-        fmt.channels,
-    ):
+    expected = fmt.descriptor(desc.frame, region.width, region.height)
+    if desc.to_wire() != expected:  # the protocol promises the input's own format, tight rows
         raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
     return write_result(image, drawable, region, fmt, result, request.layer_name(items))
 
@@ -287,7 +283,7 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
         def add_style(widget: Gtk.ComboBoxText) -> None:
             name = widget.get_active_id()
             if name:
-                current = config.get_property("styles").strip().rstrip(",")
+                current = (config.get_property("styles") or "").strip().rstrip(",")
                 config.set_property("styles", f"{current}, {name}" if current else name)
                 widget.set_active_id("")
 

@@ -2,7 +2,7 @@
 # Build (or reuse) a Debian 13 "trixie" chroot with GIMP 3 and its Python 3 plug-in support, for
 # the GIMP end-to-end test (tests/gimp/test_gimp_e2e.py). Debian 12 only has GIMP 2.10.
 #
-#   sudo bash tests/editors/setup_gimp.sh      # root: debootstrap, mount and chroot need it
+#   bash tests/editors/setup_gimp.sh      # as root (it re-runs itself with sudo otherwise)
 #
 # Location: $IMPASTO_GIMP_CHROOT, default /var/cache/impasto/gimp3-chroot (the test looks there
 # too). Idempotent: when the chroot is complete (its stamp matches the package list) it only checks
@@ -24,7 +24,10 @@ works() {
 }
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "[setup_gimp] needs root (debootstrap, mount, chroot); run it with sudo" >&2
+    if command -v sudo >/dev/null; then
+        exec sudo IMPASTO_GIMP_CHROOT="$ROOT" IMPASTO_DEBIAN_MIRROR="$MIRROR" bash "$0" "$@"
+    fi
+    echo "[setup_gimp] needs root (debootstrap, mount, chroot); run it as root" >&2
     exit 1
 fi
 

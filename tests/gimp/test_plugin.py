@@ -161,3 +161,22 @@ def test_run_reports_argument_problems_as_calling_errors(plugin, daemon):
     cfg = config(daemon.endpoint, mode="fast", styles="/x/sketch.png")
     status, error = module.run(FakeProcedure(), "noninteractive", image, [source], cfg, None)
     assert status == "calling-error" and "gatys" in error.message
+
+
+def test_unset_styles_mean_the_daemons_first_style(plugin, daemon):
+    module, _ = plugin
+    image, source = photo()
+    with daemon.client() as client:
+        first = client.hello()["styles"][0]
+    layer = module.stylize(image, source, config(daemon.endpoint, styles=None, strength=0.0))
+    assert layer.name == f"Impasto: {first}"
+
+
+def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, monkeypatch):
+    module, _ = plugin
+    offered, problem = module._offered_styles(daemon.endpoint)
+    assert problem == "" and {"image"} <= {style["kind"] for style in offered}
+    assert all(style["name"] and style["engines"] for style in offered)
+    monkeypatch.setattr(module, "HELLO_TIMEOUT_S", 0.3)
+    offered, problem = module._offered_styles(f"tcp://127.0.0.1:{free_port()}")
+    assert offered == [] and "daemon not reachable" in problem
