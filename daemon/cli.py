@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--extend", type=Path, default=None, help="add the styles to this model")
     t.add_argument("--checkpoint-minutes", type=float, default=60.0)
     t.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="autocast for the networks (Gram and losses stay fp32); auto: fp16 on CUDA, else fp32",
+    )
+    t.add_argument(
         "--manifest",
         type=Path,
         default=None,
@@ -392,6 +398,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         extend=args.extend,
         checkpoint_seconds=60 * args.checkpoint_minutes,
         manifest=args.manifest,
+        precision=args.precision,
         command="impasto " + " ".join(sys.argv[1:]),
     )
     bar = tqdm(total=args.steps, file=sys.stderr, unit="step")

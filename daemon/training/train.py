@@ -8,6 +8,7 @@ runs only to relu4_1. `extend` adds styles to an existing model and trains only 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import logging
 import re
@@ -51,12 +52,24 @@ class TrainConfig:
     resume: bool = False
     extend: Path | None = None
     checkpoint_seconds: float = 3600.0
+    precision: str = "auto"  # auto (fp16 on CUDA, fp32 elsewhere), fp32, bf16, fp16
     command: str = ""
     manifest: Path | None = None  # TSV (file, license, note columns) naming each painting's licence
 
 
 def style_name(path: Path) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for training, None for fp32.
+
+    `auto` is fp16 on CUDA and fp32 elsewhere: on this project's 2-core CPU bf16 autocast made
+    the training step slower, not faster (docs/benchmarks.md, "Training speed").
+    """
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def checkpoint_path(out: Path) -> Path:
@@ -152,6 +165,13 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         step, seconds, history = _resume(cfg, net, opt, params, gen, device)
     if not history or history[-1]["command"] != cfg.command:
         history.append({"command": cfg.command, "from_step": step})
+    dtype = precision_dtype(cfg.precision, device)
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+    )
+    # fp16 gradients can underflow: scale them (CUDA); a disabled scaler is a plain pass-through
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    log.info("training in %s on %s", dtype or torch.float32, device)
     ema: dict[str, float] = {}
     last_ckpt = time.monotonic()
     if step >= cfg.steps:
@@ -162,11 +182,13 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         x = random_batch(photos, cfg.size, cfg.batch, gen).to(device)
         weights = torch.zeros(net.styles)
         weights[old + s] = 1
-        y = net(x, weights)
-        feats = vgg(y, STYLE_LAYERS)
-        with torch.no_grad():
-            content = vgg(x, [CONTENT_LAYER])[CONTENT_LAYER]
-        lc = cfg.content_weight * F.mse_loss(feats[CONTENT_LAYER], content)
+        with autocast():  # networks in reduced precision when asked; Gram and losses in fp32
+            y = net(x, weights)
+            feats = vgg(y, STYLE_LAYERS)
+            with torch.no_grad():
+                content = vgg(x, [CONTENT_LAYER])[CONTENT_LAYER]
+        y = y.float()
+        lc = cfg.content_weight * F.mse_loss(feats[CONTENT_LAYER].float(), content.float())
         ls = cfg.style_weight * losses.style_loss(
             {k: losses.gram(v) for k, v in feats.items()},
             {k: g.expand(cfg.batch, -1, -1) for k, g in targets[s].items()},
@@ -174,11 +196,13 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         lt = cfg.tv_weight * losses.tv_loss(y) * 255
         loss = lc + ls + lt
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         if old:  # extending: the existing styles' pairs stay exactly as they were
             for p in params:
                 p.grad[:old] = 0
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         step += 1
         seconds += time.perf_counter() - t0
         for k, v in (("content", lc), ("style", ls), ("tv", lt), ("total", loss)):

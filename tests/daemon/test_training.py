@@ -96,3 +96,14 @@ def test_the_card_names_each_painting_and_its_licence_from_a_manifest(tmp_path):
     assert style["licence"] == "Public domain"
     assert style["painting"] == "Van Gogh, The Night Cafe 1888"
     assert load_model(tmp_path / "m.safetensors")[1]["styles"][0]["licence"] == "Public domain"
+
+
+def test_bf16_autocast_trains_with_fp32_losses(tmp_path):
+    totals = []
+    card = train(
+        config(tmp_path, "b", steps=3, precision="bf16"),
+        lambda s, n, ema: totals.append(ema["total"]),
+    )
+    assert all(torch.isfinite(torch.tensor(totals))) and card["training"]["steps"] == 3
+    net, _, _ = load_model(tmp_path / "b.safetensors")
+    assert next(net.parameters()).dtype == torch.float32
