@@ -64,13 +64,17 @@ def find_gimp_python(system: str, env: Mapping[str, str]) -> list[str] | None:
     if given:
         return [given] if Path(given).is_file() else shlex.split(given)
     if system == "Windows":
-        roots = [env.get("ProgramFiles", r"C:\Program Files"), env.get("LOCALAPPDATA", "")]
+        # All-users installs go to Program Files, per-user ones to %LOCALAPPDATA%\Programs.
+        local = env.get("LOCALAPPDATA", "")
+        roots = [
+            env.get("ProgramFiles", r"C:\Program Files"),
+            local and str(Path(local, "Programs")),
+        ]
         for root in filter(None, roots):
             for folder in sorted(Path(root).glob("GIMP 3*"), reverse=True):
-                if (folder / "bin" / "python.exe").is_file():
-                    return [str(folder / "bin" / "python.exe")]
-                if (folder / "bin" / "python3.exe").is_file():
-                    return [str(folder / "bin" / "python3.exe")]
+                for exe in ("python.exe", "python3.exe"):
+                    if (folder / "bin" / exe).is_file():
+                        return [str(folder / "bin" / exe)]
         return None
     if system == "Darwin":
         for app in (Path("/Applications/GIMP.app"), Path.home() / "Applications" / "GIMP.app"):

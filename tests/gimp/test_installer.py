@@ -55,6 +55,11 @@ def test_windows_finds_the_python_gimp_bundles(tmp_path):
     exe.write_text("")
     assert installer.find_gimp_python("Windows", {"ProgramFiles": str(tmp_path)}) == [str(exe)]
     assert installer.find_gimp_python("Windows", {"ProgramFiles": str(tmp_path / "no")}) is None
+    user = tmp_path / "Local" / "Programs" / "GIMP 3" / "bin" / "python3.exe"
+    user.parent.mkdir(parents=True)
+    user.write_text("")
+    env = {"ProgramFiles": str(tmp_path / "no"), "LOCALAPPDATA": str(tmp_path / "Local")}
+    assert installer.find_gimp_python("Windows", env) == [str(user)]
 
 
 def test_probe_reports_this_python_and_the_plugin_finds_the_same_vendor_folder():
