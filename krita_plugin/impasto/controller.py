@@ -102,6 +102,7 @@ class Controller:
         self._starting_until = 0.0
         self._last_ping = 0.0
         self._listeners: list[Callable[[], None]] = []
+        self._ticking = False
 
     # -- observers --------------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -231,6 +232,15 @@ class Controller:
     # -- the timer --------------------------------------------------------------------------------
     def tick(self) -> None:
         """Do whatever is due; called every few tens of milliseconds from the UI thread."""
+        if self._ticking:  # Krita may run the event loop while it adds a layer: no re-entry
+            return
+        self._ticking = True
+        try:
+            self._tick()
+        finally:
+            self._ticking = False
+
+    def _tick(self) -> None:
         now = self.clock()
         if self._client is None:
             if now >= self._next_try:
@@ -390,32 +400,34 @@ class Controller:
                 self.changed()
         if not handle.finished:
             return
-        job, self.job = self.job, None
+        job = self.job
         if handle.state == "done":
-            self._finish(job)
+            message = self._finish(job)  # busy until the layer is in: Apply stays disabled
         elif handle.state == "cancelled":
-            self._say("Cancelled; nothing was changed.")
+            message = "Cancelled; nothing was changed."
         else:
             error = handle.error or Unavailable("the job failed")
+            message = f"{error.message} Nothing was changed."
             if isinstance(error, Unavailable):
-                self._offline(f"{error.message} Nothing was changed.")
-            else:
-                self._say(f"{error.message} Nothing was changed.")
+                self.job = None
+                self._offline(message)
+                return
+        self.job = None
+        self._say(message)
 
-    def _finish(self, job: ActiveJob) -> None:
+    def _finish(self, job: ActiveJob) -> str:
+        """Write the result into the document; returns what to tell the user."""
         assert job.handle.result is not None
         document = job.capture.document
         if not any(d == document for d in self.app.documents()):
-            self._say("The image was closed before the result arrived; nothing was added.")
-            return
+            return "The image was closed before the result arrived; nothing was added."
         _, data = job.handle.result.image_bytes(0)
         try:
             self.last_layer = write_result(job.capture, data, job.name)
         except RuntimeError as exc:
-            self._say(f"Could not add the result: {exc}")
-            return
+            return f"Could not add the result: {exc}"
         self.fraction, self.stage = 1.0, "done"
-        self._say(f"Added '{job.name}' ({self.clock() - job.started:.1f} s).")
+        return f"Added '{job.name}' ({self.clock() - job.started:.1f} s)."
 
     def _fail_job(self, reason: str) -> None:
         if self.job is not None:

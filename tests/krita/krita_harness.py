@@ -81,11 +81,14 @@ def run_krita(
     home: Path,
     work: Path,
     cases: list[dict],
+    size: tuple[int, int],
     endpoint: str,
     screenshot: Path | None = None,
     timeout: float = 240.0,
 ) -> dict:
-    """Start Krita with the driver, which runs `cases` and exits; returns the driver's report."""
+    """Start Krita with the driver, which runs `cases` (documents of `size`) and exits; returns
+    the driver's report."""
+    width, height = size
     results = work / "results.json"
     results.unlink(missing_ok=True)
     config = work / "config.json"
@@ -93,6 +96,8 @@ def run_krita(
         json.dumps(
             {
                 "cases": cases,
+                "width": width,
+                "height": height,
                 "results": str(results),
                 "timeout": timeout / 2,
                 "screenshot": str(screenshot) if screenshot else "",
@@ -229,14 +234,13 @@ def main() -> int:
             (tmp_path / "photo.raw").write_bytes(np.ascontiguousarray(bgra).tobytes())
             case = {
                 "name": "mont-st-michel",
-                "width": rgb.shape[1],
-                "height": rgb.shape[0],
                 "depth": "U8",
                 "pixels": str(tmp_path / "photo.raw"),
                 "kra": str(tmp_path / "shot.kra"),
                 "styles": [["hokusai-great-wave", 0.7], ["vangogh-starry-night", 0.3]],
             }
-            report = run_krita(home, tmp_path, [case], daemon.endpoint, screenshot=out)
+            size = (rgb.shape[1], rgb.shape[0])
+            report = run_krita(home, tmp_path, [case], size, daemon.endpoint, screenshot=out)
         finally:
             daemon.stop()
     print(json.dumps(report, indent=1))

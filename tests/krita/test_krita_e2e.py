@@ -1,8 +1,9 @@
 """END-TO-END: the real Krita (under Xvfb) with the plugin installed by `install.py --krita-dir`,
 its `impasto_apply` action against a real daemon, checked from the saved .kra files.
 
-One Krita start runs four documents: a photo layer in 8 bit, the same with a feathered
-selection, a 16-bit and a 32-bit float document. Skipped when Krita is not installed, except
+One Krita start runs the cases: a photo layer in 8 bit, the same with a feathered selection, a
+16-bit and a 32-bit float document, a CMYK document (refused with a message) and a Gatys job
+whose style is a layer of another open document. Skipped when Krita is not installed, except
 with CI=true.
 Setup: `bash tests/editors/setup_krita.sh` (Debian/Ubuntu, root).
 """
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import load_rgb
-from tests.krita.krita_harness import krita_available, read_kra, run_krita
+from tests.krita.krita_harness import install_into, krita_available, read_kra, run_krita
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +26,12 @@ SELECTION = (32, 24, 64, 48, 6)  # x, y, w, h, feather radius
 
 @pytest.fixture(scope="module")
 def krita_run(daemon, tmp_path_factory):
-    """Install, run the three cases in one Krita session, and return (report, cases, photos)."""
+    """Install, run every case in one Krita session, and return (report, cases, photos)."""
     if not krita_available():
         reason = "Krita or Xvfb is not installed (bash tests/editors/setup_krita.sh)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    from tests.krita.krita_harness import install_into
-
     work = tmp_path_factory.mktemp("krita_e2e")
     home = work / "home"
     install_into(home)
@@ -44,33 +43,36 @@ def krita_run(daemon, tmp_path_factory):
         "U16": np.round(bgra * 65535).astype(np.uint16),
         "F32": rgba.astype(np.float32),  # float depths come as RGBA
     }
+    painting = load_rgb("night_cafe.png")[:H, :W]
+    style = work / "style.raw"
+    style.write_bytes(np.concatenate([painting[..., ::-1], np.full((H, W, 1), 255, np.uint8)], 2))
     cases = []
-    for name, depth, selection in (
-        ("whole", "U8", None),
-        ("selection", "U8", SELECTION),
-        ("deep", "U16", None),
-        ("float", "F32", None),
+    for name, depth, extra in (
+        ("whole", "U8", {}),
+        ("selection", "U8", {"selection": SELECTION}),
+        ("deep", "U16", {}),
+        ("float", "F32", {}),
+        ("cmyk", "U8", {"model": "CMYKA"}),
+        ("layer style", "U8", {"style_pixels": str(style), "iterations": 25}),
     ):
         raw = work / f"{name}.raw"
         raw.write_bytes(photos[depth].tobytes())
-        cases.append(
-            {
-                "name": name,
-                "width": W,
-                "height": H,
-                "depth": depth,
-                "pixels": str(raw),
-                "selection": selection,
-                "kra": str(work / f"{name}.kra"),
-            }
-        )
-    report = run_krita(home, work, cases, daemon.endpoint)
+        case = {"name": name, "depth": depth, "pixels": str(raw), "kra": str(work / f"{name}.kra")}
+        if name == "cmyk":
+            case["pixels"] = ""  # an empty CMYK layer
+        cases.append(case | extra)
+    report = run_krita(home, work, cases, (W, H), daemon.endpoint)
     return report, {c["name"]: c for c in cases}, photos
 
 
+def record_of(krita_run, name: str) -> dict:
+    """What the driver saw in Krita for one case."""
+    return next(r for r in krita_run[0]["cases"] if r["name"] == name)
+
+
 def result_of(krita_run, name: str):
-    report, cases, photos = krita_run
-    record = next(r for r in report["cases"] if r["name"] == name)
+    _, cases, photos = krita_run
+    record = record_of(krita_run, name)
     layers = read_kra(cases[name]["kra"])
     return record, layers, photos[cases[name]["depth"]]
 
@@ -85,7 +87,7 @@ def assert_stylised(new: np.ndarray, photo: np.ndarray, where: np.ndarray) -> No
     assert np.corrcoef(luma_a, luma_b)[0, 1] > 0.3
 
 
-@pytest.mark.parametrize("name", ["whole", "selection", "deep", "float"])
+@pytest.mark.parametrize("name", ["whole", "selection", "deep", "float", "layer style"])
 def test_apply_action_adds_a_stylised_layer_above_an_untouched_source(krita_run, name):
     record, layers, photo = result_of(krita_run, name)
     assert record["saved"] and record["message"].startswith("Added"), record
@@ -123,3 +125,14 @@ def test_selection_result_is_transparent_outside_with_feathered_edges(krita_run)
     edge = alpha[y + h // 2, x - feather : x + feather]
     assert ((edge > 0) & (edge < 255)).any()  # soft, feathered edge
     assert (alpha[:, : x - feather] == 0).all() and (alpha[: y - feather] == 0).all()
+
+
+def test_a_layer_of_another_open_document_works_as_a_gatys_style(krita_run):
+    record, layers, _ = result_of(krita_run, "layer style")
+    assert layers[2].name == "Impasto: style layer", record
+
+
+def test_cmyk_document_gets_a_message_and_no_new_layer(krita_run):
+    record = record_of(krita_run, "cmyk")
+    assert "CMYK" in record["message"] and "Convert" in record["message"], record
+    assert record["layers"] == ["Background", "photo"]
