@@ -94,6 +94,7 @@ class Controller:
         self.stage = ""
         self.preview: tuple[int, int, bytes] | None = None  # RGBA u8 width, height, pixels
         self.last_layer: Any = None
+        self.started_daemon: subprocess.Popen | None = None  # the daemon Start daemon launched
         self._client: Client | None = None
         self._waiting: dict[str, str] = {}  # request id → request type
         self._sent_at = 0.0
@@ -103,6 +104,10 @@ class Controller:
         self._last_ping = 0.0
         self._listeners: list[Callable[[], None]] = []
         self._ticking = False
+        try:
+            self._install_info = json.loads(INSTALL_INFO.read_text())
+        except (OSError, ValueError):
+            self._install_info = {}
 
     # -- observers --------------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -194,11 +199,7 @@ class Controller:
 
     def daemon_command(self) -> tuple[list[str], str] | None:
         """The command (and folder) that starts the daemon of the checkout that installed us."""
-        try:
-            info = json.loads(INSTALL_INFO.read_text())
-        except (OSError, ValueError):
-            return None
-        python, repo = info.get("python"), info.get("repo")
+        python, repo = self._install_info.get("python"), self._install_info.get("repo")
         if not python or not repo or not Path(python).exists():
             return None
         return [python, "-m", "daemon", "daemon", "--endpoint", self.endpoint], repo
@@ -214,7 +215,7 @@ class Controller:
         if os.name == "nt":
             kw = {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW}
         try:
-            subprocess.Popen(
+            self.started_daemon = subprocess.Popen(
                 cmd,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,

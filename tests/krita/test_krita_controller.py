@@ -3,6 +3,7 @@ Apply, selections, depths, layer styles, cancel, a dead daemon, colour spaces it
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from krita_plugin.impasto import controller as controller_module
 from krita_plugin.impasto.controller import Controller
 from krita_plugin.impasto.jobs import StyleChoice
-from tests.conftest import DaemonProcess, free_port, load_rgb
+from tests.conftest import ROOT, DaemonProcess, free_port, load_rgb
 from tests.krita import fake_krita
 
 SIDE = 64
@@ -193,3 +194,24 @@ def test_daemon_dying_mid_job_shows_a_message_and_changes_nothing(app, monkeypat
         daemon.stop()
     assert c.state == "offline" and "Nothing was changed" in c.message
     assert len(doc.root.children) == 1
+
+
+def test_start_daemon_button_starts_the_installed_checkouts_daemon(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # the daemon's user folders
+    c = Controller(app, f"tcp://127.0.0.1:{free_port()}")
+    c._install_info = {"python": sys.executable, "repo": str(ROOT)}  # as install.json says
+    try:
+        assert c.daemon_command() is not None
+        c.start_daemon()
+        assert "Starting the daemon" in c.message
+        run(c, lambda: c.state == "connected", timeout=90)
+        assert c.started_daemon.poll() is None
+    finally:
+        c.close()
+        if c.started_daemon is not None:
+            c.started_daemon.terminate()
+            c.started_daemon.wait(30)
+    no_install = Controller(app)
+    no_install._install_info = {}
+    assert no_install.daemon_command() is None
+    assert "install.py" in no_install.offline_message()
