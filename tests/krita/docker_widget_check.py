@@ -40,10 +40,41 @@ class FakeKrita:
         return self._notifier
 
     def documents(self):
-        return []
+        return [SKETCHBOOK]
 
     def activeDocument(self):  # noqa: N802
         return None
+
+
+class FakeNode:
+    def __init__(self, name, node_type, children=()):
+        self._name, self._type, self._children = name, node_type, list(children)
+
+    def name(self):
+        return self._name
+
+    def type(self):
+        return self._type
+
+    def childNodes(self):  # noqa: N802
+        return self._children
+
+
+class FakeDocument:
+    def __init__(self, path, root):
+        self.path, self.root = path, root
+
+    def fileName(self):  # noqa: N802
+        return self.path
+
+    def rootNode(self):  # noqa: N802
+        return self.root
+
+
+SKETCH = FakeNode("sketch", "paintlayer")
+SKETCHBOOK = FakeDocument(
+    "/art/sketchbook.kra", FakeNode("root", "grouplayer", [FakeNode("paper", "paintlayer"), SKETCH])
+)
 
 
 class DockWidget(QtWidgets.QDockWidget):
@@ -127,6 +158,21 @@ def main():
     check("Gatys" in c.message, c.message)
     dock.styles.cellWidget(dock.styles.rowCount() - 1, 2).click()
     check(all(s.kind != "file" for s in c.settings.chosen), "style removed")
+
+    # "This layer as style" lists the layers of the open documents and adds the chosen one.
+    offered = []
+
+    def pick(parent, title, label, entries, current, editable):
+        offered.extend(entries)
+        return entries[1], True
+
+    QtWidgets.QInputDialog.getItem = staticmethod(pick)
+    names = [dock.add_style.itemData(i) for i in range(dock.add_style.count())]  # gatys menu
+    dock._add_chosen(names.index(docker_module.ADD_LAYER))
+    check(offered == ["sketchbook.kra: paper", "sketchbook.kra: sketch"], offered)
+    layer_style = c.settings.chosen[-1]
+    check(layer_style.kind == "layer" and layer_style.source == (SKETCHBOOK, SKETCH), "layer")
+    check(dock.styles.item(dock.styles.rowCount() - 1, 0).text() == "layer: sketch", "row")
 
     # Apply with no image open says so instead of failing.
     dock.apply_button.click()
