@@ -99,7 +99,6 @@ class Controller:
         self._waiting: dict[str, str] = {}  # request id → request type
         self._sent_at = 0.0
         self._next_try = 0.0
-        self._retry = RETRY_SECONDS
         self._starting_until = 0.0
         self._last_ping = 0.0
         self._listeners: list[Callable[[], None]] = []
@@ -185,7 +184,7 @@ class Controller:
         self.hello = {}
         now = self.clock()
         self._next_try = now + (
-            STARTING_RETRY_SECONDS if now < self._starting_until else self._retry
+            STARTING_RETRY_SECONDS if now < self._starting_until else RETRY_SECONDS
         )
         if self.pending is not None:
             self.pending = None
@@ -276,7 +275,6 @@ class Controller:
         elif kind == "styles":
             self.catalogue = list(body.get("styles", []))
             self.state = "connected"
-            self._retry = RETRY_SECONDS
             self._starting_until = 0.0
             for mode in MODES:
                 if not self.settings.styles[mode]:
