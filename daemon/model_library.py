@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from daemon.engines.fast_net import StyleNet
 from daemon.models import card_path, load_model
@@ -38,6 +41,7 @@ class FastStyle:
     painting: str
     licence: str
     thumbnail_png: bytes
+    painting_jpeg: bytes  # the painting at ~512 px, for gatys and hires (empty in old cards)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,19 @@ class ModelLibrary:
             + ", ".join(q for q, _ in queries)
         )
 
+    def painting(self, query: str) -> torch.Tensor:
+        """The painting a fast style was trained on, RGB 0..1 [1,3,H,W] (for gatys and hires)."""
+        model, weights = self.resolve([(query, 1.0)])
+        style = model.styles[int(weights.argmax())]
+        if not style.painting_jpeg:
+            raise UnknownStyle(
+                f"model {model.name} does not carry the painting of {style.name}; "
+                "use fast mode or send the picture"
+            )
+        with Image.open(io.BytesIO(style.painting_jpeg)) as im:
+            arr = np.asarray(im.convert("RGB"))
+        return torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].float() / 255
+
     def _known(self) -> str:
         names = [f"{m.name}/{s.name}" for m in self.models().values() for s in m.styles]
         return "fast styles: " + (", ".join(names) or "none")
@@ -190,6 +207,7 @@ def _entry(path: Path, source: str) -> ModelEntry:
             painting=str(s.get("painting", "")),
             licence=str(s.get("licence", "")),
             thumbnail_png=base64.b64decode(s.get("thumbnail_png_base64", "")),
+            painting_jpeg=base64.b64decode(s.get("painting_jpeg_base64", "")),
         )
         for i, s in enumerate(card["styles"])
     )

@@ -57,7 +57,7 @@ def run(
         result = original
     else:
         engine = get_engine(spec.engine)
-        styles = _load_styles(spec, frames, library) if engine.uses_style_images else []
+        styles = _load_styles(spec, frames, library, models) if engine.uses_style_images else []
         side = engine.working_side(spec, (h, w), profile)
         clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
         work = resize_long_side(clean, side).clamp(0, 1)
@@ -85,7 +85,7 @@ def run(
 
 
 def _load_styles(
-    spec: JobSpec, frames: list, library: StyleLibrary
+    spec: JobSpec, frames: list, library: StyleLibrary, models: ModelLibrary | None = None
 ) -> list[tuple[torch.Tensor, float]]:
     """Style images as RGB 0..1 with weights normalised to sum 1."""
     total = sum(s.weight for s in spec.styles)
@@ -95,7 +95,9 @@ def _load_styles(
             continue
         if ref.image is not None:
             img = pixels.decode(ref.image, frame_bytes(frames, ref.image)).rgb.clamp(0, 1)
-        else:
+        elif ref.name in library.entries() or models is None:
             img = library.load(ref.name)
+        else:  # a fast style's name: the painting its model was trained on
+            img = models.painting(ref.name)
         out.append((img, ref.weight / total))
     return out

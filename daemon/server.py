@@ -323,19 +323,29 @@ class Daemon:
 
     def _check_styles(self, spec: JobSpec) -> None:
         """Named styles must exist for the job's engine (cheap: cards and names only)."""
-        if spec.engine == "fast":
+        fast = spec.engine == "fast" or (spec.engine == "hires" and spec.base == "fast")
+        if fast:
             if any(ref.name is None for ref in spec.styles):
                 raise BadRequest(
                     "fast mode uses a model's styles; send a picture as the style with gatys mode"
                 )
             self.models.resolve([(ref.name, ref.weight) for ref in spec.styles])
+        if spec.engine == "fast":
             return
         for ref in spec.styles:
-            if ref.name is not None and ref.name not in self.library.entries():
-                hint = " (a fast-mode style)" if ref.name in self.models.names() else ""
+            if ref.name is None or ref.name in self.library.entries():
+                continue
+            try:
+                model, weights = self.models.resolve([(ref.name, 1.0)])
+            except ImpastoError:
                 raise UnknownStyle(
-                    f"unknown style {ref.name!r}{hint} for {spec.engine} mode; "
-                    f"style images: {', '.join(self.library.names())}"
+                    f"unknown style {ref.name!r}; style images: {', '.join(self.library.names())}"
+                    f"; fast styles: {', '.join(self.models.names())}"
+                ) from None
+            if not model.styles[int(weights.argmax())].painting_jpeg:
+                raise UnknownStyle(
+                    f"{ref.name!r} is a fast-mode style whose model does not carry its painting; "
+                    f"use fast mode or one of the style images: {', '.join(self.library.names())}"
                 )
 
     def _check_limits(self, spec: JobSpec, buffers: list) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 from shared.errors import BadRequest
 from shared.protocol import ImageDesc, _is_int
 
-ENGINES = ("gatys", "fast")
+ENGINES = ("gatys", "fast", "hires")
+BASES = ("gatys", "fast")  # how hires stylises its thumbnail
+UPSCALERS = ("lanczos", "bicubic")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
@@ -73,6 +75,8 @@ class JobSpec:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     preview: bool = False
+    base: str = "gatys"
+    upscaler: str = "lanczos"
 
     @property
     def images(self) -> list[ImageDesc]:
@@ -94,6 +98,8 @@ class JobSpec:
             "style_weight": self.style_weight,
             "tv_weight": self.tv_weight,
             "preview": self.preview,
+            "base": self.base,
+            "upscaler": self.upscaler,
         }
         for key in ("size", "scales", "seed"):
             if getattr(self, key) is not None:
@@ -125,6 +131,8 @@ class JobSpec:
             "preserve_color": _choice(body, "preserve_color", PRESERVE_COLOR, "none"),
             "optimizer": _choice(body, "optimizer", OPTIMIZERS, "lbfgs"),
             "init": _choice(body, "init", INITS, "content"),
+            "base": _choice(body, "base", BASES, "gatys"),
+            "upscaler": _choice(body, "upscaler", UPSCALERS, "lanczos"),
             "strength": _number(body, "strength", 1.0, 0.0, 1.0),
             "style_scale": _number(body, "style_scale", 1.0, 0.05, 16.0),
             "content_weight": _number(body, "content_weight", DEFAULT_CONTENT_WEIGHT, 0.0, 1e9),

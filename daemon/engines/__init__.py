@@ -52,6 +52,11 @@ def get_engine(name: str) -> Engine:
     """The engine registered under `name`."""
     from daemon.engines.fast import FastEngine
     from daemon.engines.gatys import GatysEngine
+    from daemon.engines.hires import HiresEngine
 
-    engines: dict[str, Engine] = {"gatys": GatysEngine(), "fast": FastEngine()}
+    engines: dict[str, Engine] = {
+        "gatys": GatysEngine(),
+        "fast": FastEngine(),
+        "hires": HiresEngine(),
+    }
     return engines[name]

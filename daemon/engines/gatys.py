@@ -43,14 +43,10 @@ class GatysEngine:
     uses_style_images = True
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
-        long, short = max(shape), min(shape)
+        long = max(shape)
         default = DEFAULT_SIDE_CPU if profile.device.type == "cpu" else DEFAULT_SIDE_GPU
-        side = spec.size or min(long, default)
-        # VGG19 forward+backward must fit the memory budget (the hires engine will tile instead)
-        fits = int(math.sqrt(profile.max_vgg_pixels() * long / short))
-        if side > fits:
-            log.warning("working size %d px exceeds the memory budget; using %d px", side, fits)
-        return min(side, fits)
+        # Sizes beyond the memory budget run on the tiled objective (see `run`), so no cap here.
+        return spec.size or min(long, default)
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         spec, device = inputs.spec, inputs.profile.device
@@ -79,6 +75,19 @@ class GatysEngine:
             else:
                 start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
             targets = style_targets(vgg, inputs, (h, w), digests)
+            if h * w > inputs.profile.max_vgg_pixels():  # too large for VGG19 at once: tiles
+                from daemon.engines.hires import tile_for
+                from daemon.engines.tiled_gatys import refine
+
+                def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
+                    report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)
+
+                image = refine(
+                    vgg, start, scaled.cpu(), targets, spec, inputs.profile,
+                    spec.iterations, tile_for(inputs.profile), on_fraction, cancelled,
+                )  # fmt: skip
+                done += h * w * spec.iterations
+                continue
             with torch.no_grad(), inputs.profile.autocast():
                 content_target = vgg(scaled, CONTENT_LAYERS)[CONTENT_LAYERS[0]].float()
             x = vgg.preprocess(start.to(device).clamp(0, 1)).detach().requires_grad_(True)

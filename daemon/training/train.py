@@ -95,12 +95,15 @@ def read_manifest(path: Path | None) -> dict[str, dict[str, str]]:
     return out
 
 
-def _thumbnail(rgb: torch.Tensor) -> str:
+def _thumbnail(rgb: torch.Tensor, side: int = 96, fmt: str = "PNG") -> str:
     img = Image.fromarray(rgb[0].mul(255).round().byte().permute(1, 2, 0).numpy())
-    img.thumbnail((96, 96))
+    img.thumbnail((side, side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    img.save(buf, "PNG")
+    img.save(buf, fmt, **({"quality": 92} if fmt == "JPEG" else {}))
     return base64.b64encode(buf.getvalue()).decode()
+
+
+PAINTING_SIDE = 512  # the painting travels in the card, so gatys and hires can use the style
 
 
 def train(cfg: TrainConfig, on_step=None) -> dict:
@@ -142,6 +145,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                 "painting": info.get("painting", ""),
                 "licence": info.get("licence") or "unknown: not in a manifest",
                 "thumbnail_png_base64": _thumbnail(rgb),
+                "painting_jpeg_base64": _thumbnail(rgb, PAINTING_SIDE, "JPEG"),
             }
         )
     net = net.to(device).train()

@@ -1,0 +1,73 @@
+"""Hires mode through the real daemon: base, upscale, tiled refinement, in the input's format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from daemon.devices import DeviceProfile
+from daemon.engines.tiled_gatys import TiledObjective
+from shared.errors import JobCancelled
+from tests.conftest import load_rgb
+from tests.daemon.test_tiled_gatys import setup
+
+
+def u16_job(rgb: np.ndarray, **fields) -> tuple[dict, list]:
+    h, w, _ = rgb.shape
+    arr = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2).astype(np.uint16) * 257
+    arr[..., 3] = np.arange(w, dtype=np.uint16)[None, :] * 97  # a gradient alpha
+    body = {
+        "engine": "hires",
+        "content": {"frame": 1, "width": w, "height": h, "channels": 4, "dtype": "u16"},
+    }
+    body.update(fields)
+    return body, [arr.tobytes()]
+
+
+def run(daemon, body, frames):
+    events = []
+    with daemon.client(timeout=30) as c:
+        result = c.run(body, frames, on_event=events.append, timeout=600)
+    stages = [e.body.get("stage", "") for e in events if e.type == "progress"]
+    desc, data = result.image_bytes(0)
+    out = np.frombuffer(data, "<u2").reshape(desc.height, desc.width, desc.channels)
+    return out, stages, frames[0]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"styles": [{"name": "night-cafe"}]},
+        {"styles": [{"name": "starry"}], "base": "fast", "upscaler": "bicubic"},
+    ],
+    ids=["gatys-base", "fast-base"],
+)
+def test_hires_stylises_a_thumbnail_then_refines_at_full_size_in_16_bits(daemon, fields):
+    photo = np.asarray(Image.fromarray(load_rgb("chelsea.png")).resize((640, 424)))
+    body, frames = u16_job(photo, iterations=5, seed=0, **fields)
+    out, stages, raw = run(daemon, body, frames)
+    src = np.frombuffer(raw, np.uint16).reshape(out.shape)
+    assert out.shape == (424, 640, 4)
+    assert np.array_equal(out[..., 3], src[..., 3])  # alpha verbatim, 16 bits
+    assert any(s.startswith("base: ") for s in stages)
+    assert any(s.startswith("refine 1/1 (640x424)") for s in stages), stages
+    assert np.abs(out[..., :3].astype(float) - src[..., :3]).mean() > 0.04 * 65535
+    assert len(np.unique(out[..., :3])) > 4096  # real 16-bit output, not 8-bit steps
+
+
+def test_cancel_is_checked_between_tiles():
+    vgg, content, targets, start = setup()
+    objective = TiledObjective(
+        vgg, content, targets, 10.0, 1.0, DeviceProfile(torch.device("cpu"), 1 << 30), 32, 64
+    )
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(JobCancelled):
+        objective(vgg.preprocess(start), cancelled)
+    assert len(calls) == 4  # stopped at the fourth tile of six

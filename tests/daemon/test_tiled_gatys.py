@@ -1,0 +1,91 @@
+"""Tiled Gatys: whole-image statistics tile by tile give the untiled loss, gradient and steps;
+the tile size does not matter; jobs beyond the memory budget take the tiled path."""
+
+from __future__ import annotations
+
+import torch
+
+from daemon import losses
+from daemon.devices import VGG_BYTES_PER_PIXEL, DeviceProfile
+from daemon.engines import EngineInput
+from daemon.engines.gatys import GatysEngine
+from daemon.engines.hires import ladder
+from daemon.engines.tiled_gatys import TiledObjective, refine, tiled_grams
+from daemon.imageio import to_tensor
+from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
+from shared.job import JobSpec
+from shared.protocol import ImageDesc
+from tests.conftest import load_rgb
+
+CPU = DeviceProfile(torch.device("cpu"), 1 << 30)
+SPEC = JobSpec(content=ImageDesc(1, 1, 1), styles=(), content_weight=10.0)
+
+
+def setup(side=96):
+    vgg = get_vgg(CPU.device)
+    content = losses.resize_long_side(to_tensor(load_rgb("red_panda.png")), side).clamp(0, 1)
+    style = losses.resize_long_side(to_tensor(load_rgb("night_cafe.png")), side)
+    with torch.no_grad():
+        targets = {k: losses.gram(v) for k, v in vgg(style, STYLE_LAYERS).items()}
+    torch.manual_seed(0)
+    start = (content + 0.1 * torch.randn_like(content)).clamp(0, 1)
+    return vgg, content, targets, start
+
+
+def test_tiled_loss_and_gradient_equal_the_untiled_ones():
+    vgg, content, targets, start = setup()
+    x = vgg.preprocess(start).requires_grad_(True)
+    feats = vgg.run(x, CONTENT_LAYERS + STYLE_LAYERS)
+    with torch.no_grad():
+        target = vgg(content, CONTENT_LAYERS)[CONTENT_LAYERS[0]]
+    loss = 10 * losses.content_loss(feats[CONTENT_LAYERS[0]], target) + losses.style_loss(
+        {k: losses.gram(feats[k]) for k in STYLE_LAYERS}, targets
+    )
+    loss.backward()
+    objective = TiledObjective(vgg, content, targets, 10.0, 1.0, CPU, tile=32, margin=64)
+    assert len(objective.tiles) == 6
+    tiled_loss, grad = objective(x.detach(), lambda: False)
+    assert abs(tiled_loss - loss.item()) <= 1e-4 * loss.item()
+    assert (grad - x.grad).norm() <= 1e-3 * x.grad.norm()
+
+
+def test_the_same_steps_give_the_same_image_whatever_the_tiles():
+    vgg, content, targets, start = setup()
+    runs = {
+        tile: refine(
+            vgg, start, content, targets, SPEC, CPU, 3, tile, lambda f: None, lambda: False
+        )
+        for tile in (512, 32, 48)  # 512: one tile, the untiled computation
+    }
+    assert (runs[32] - runs[512]).abs().max() < 2 / 255
+    assert (runs[48] - runs[32]).abs().max() < 2 / 255
+    assert (runs[512] - start).abs().mean() > 0.01  # and the steps did change the image
+
+
+def test_tiled_grams_equal_whole_image_grams():
+    vgg, content, _, _ = setup(128)
+    with torch.no_grad():
+        whole = {k: losses.gram(v) for k, v in vgg(content, STYLE_LAYERS).items()}
+    tiled = tiled_grams(vgg, content, STYLE_LAYERS, CPU, 32)
+    for k in STYLE_LAYERS:
+        assert (tiled[k] - whole[k]).norm() <= 1e-3 * whole[k].norm(), k
+
+
+def test_a_gatys_job_beyond_the_memory_budget_runs_in_tiles():
+    _, content, _, _ = setup(96)
+    small = DeviceProfile(torch.device("cpu"), 64 * 64 * VGG_BYTES_PER_PIXEL)
+    style = to_tensor(load_rgb("night_cafe.png"))
+    spec = JobSpec(content=ImageDesc(1, 1, 1), styles=(), iterations=2, scales=1)
+    stages = []
+    out = GatysEngine().run(
+        EngineInput(spec, content, [(style, 1.0)], small),
+        lambda stage, f, p=None: stages.append(stage),
+        lambda: False,
+    )
+    assert out.shape == content.shape and any("tiled" in s for s in stages)
+    assert (out - content).abs().mean() > 0.005
+
+
+def test_the_hires_ladder_doubles_from_the_base_to_full_size():
+    assert ladder((2160, 3840), 512) == [(270, 480), (540, 960), (1080, 1920), (2160, 3840)]
+    assert ladder((300, 400), 512) == [(300, 400)]
