@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.conftest import ROOT
 
 DRIVER = Path(__file__).resolve().parent / "e2e_driver"
 SCREEN = ("-screen", "0", "1280x800x24")
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def krita_available() -> bool:
@@ -112,22 +114,48 @@ def run_krita(
         IMPASTO_E2E_CONFIG=str(config),
         LANG="C.UTF-8",
     )
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "PYTHONPATH", "VIRTUAL_ENV"):
+    # Krita embeds the system Python, which finds its home from the first `python3` on PATH: a
+    # virtual environment's or pyenv's would hide the system's PyQt5 from it.
+    env["PATH"] = f"{Path(shutil.which('krita') or '/usr/bin/krita').parent}:{SYSTEM_PATH}"
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
         env.pop(var, None)
     log = work / "krita.log"
     with log.open("w") as out, virtual_display() as display:
-        proc = subprocess.run(
+        krita = subprocess.Popen(
             ["krita", "--nosplash"],
             env=dict(env, DISPLAY=display),
             stdout=out,
             stderr=subprocess.STDOUT,
-            timeout=timeout,
         )
+        try:
+            returncode = _wait_for_krita(krita, log, timeout)
+        finally:
+            if krita.poll() is None:
+                krita.kill()
+                krita.wait()
     report = json.loads(results.read_text()) if results.exists() else {}
-    if proc.returncode != 0 or "error" in report or not report:
+    if returncode != 0 or "error" in report or not report:
         tail = log.read_text(errors="replace")[-3000:]
-        raise AssertionError(f"Krita run failed ({proc.returncode}): {report}\n{tail}")
+        raise AssertionError(f"Krita run failed ({returncode}): {report}\n{tail}")
     return report
+
+
+# Krita keeps running without its scripting (the driver never loads) when it says one of these.
+SCRIPTING_BROKEN = ("Could not import krita", "Cannot load the PyKrita module")
+
+
+def _wait_for_krita(krita: subprocess.Popen, log: Path, timeout: float) -> int | str:
+    """Krita's exit code; a reason instead when it hangs or its Python plugins cannot load."""
+    deadline = time.monotonic() + timeout
+    while krita.poll() is None:
+        text = log.read_text(errors="replace")
+        broken = next((line for line in SCRIPTING_BROKEN if line in text), None)
+        if broken:
+            return f"Krita's Python failed: {broken}"
+        if time.monotonic() > deadline:
+            return f"timed out after {timeout:g} s"
+        time.sleep(0.5)
+    return krita.returncode
 
 
 # -- reading .kra files -------------------------------------------------------------------------
