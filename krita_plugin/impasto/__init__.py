@@ -4,6 +4,7 @@ modules importable."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,12 +18,29 @@ try:
 except ImportError:
     krita = None
 
-if krita is not None and hasattr(krita, "DockWidgetFactory"):
-    from .docker import DOCKER_ID, ImpastoDocker
-    from .plugin import ImpastoExtension
 
+def _missing_package() -> str:
+    """The first package the plugin needs that Krita's Python cannot import, or ''."""
+    for module, package in (("zmq", "pyzmq"), ("msgpack", "msgpack")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return package
+    return ""
+
+
+if krita is not None and hasattr(krita, "DockWidgetFactory"):
     _app = krita.Krita.instance()
-    _app.addExtension(ImpastoExtension(_app))
+    _missing = _missing_package()
+    if _missing:
+        from .missing import missing_docker
+
+        _Docker = missing_docker(_missing)
+    else:
+        from .docker import ImpastoDocker as _Docker
+        from .plugin import ImpastoExtension
+
+        _app.addExtension(ImpastoExtension(_app))
     _app.addDockWidgetFactory(
-        krita.DockWidgetFactory(DOCKER_ID, krita.DockWidgetFactoryBase.DockRight, ImpastoDocker)
+        krita.DockWidgetFactory("impasto_docker", krita.DockWidgetFactoryBase.DockRight, _Docker)
     )

@@ -19,7 +19,7 @@ MODES = ("fast", "gatys", "hires")
 MODE_TITLES = {
     "fast": "Fast (trained styles, instant)",
     "gatys": "Gatys (any painting, slow)",
-    "hires": "High resolution (coming)",
+    "hires": "High resolution (full size, tiled)",
 }
 # Style kinds that are pictures sent with the job: only the optimising engines can use them.
 PICTURE_KINDS = ("layer", "file")
@@ -73,7 +73,10 @@ class Settings:
 
 
 def daemon_styles_for(mode: str, catalogue: list[dict]) -> list[dict]:
-    """The daemon's styles (its `styles` reply) that `mode` can use, in the daemon's order."""
+    """The daemon's styles (its `styles` reply) that `mode` can use, in the daemon's order.
+
+    Hires starts from a gatys thumbnail, so it takes gatys's styles.
+    """
     engine = "fast" if mode == "fast" else "gatys"
     return [s for s in catalogue if engine in s.get("engines", ())]
 
@@ -93,7 +96,7 @@ def check_styles(mode: str, styles: list[StyleChoice]) -> str | None:
     if mode == "fast" and any(s.is_picture for s in styles):
         return (
             "Fast mode only knows its trained styles; layers and image files as styles need "
-            "Gatys mode."
+            "Gatys (or High resolution) mode."
         )
     return None
 
@@ -132,7 +135,7 @@ def build_job(
         else:
             refs.append({"name": style.name, "weight": style.weight})
     body: dict = {
-        "engine": "fast" if settings.mode == "fast" else "gatys",
+        "engine": settings.mode,  # hires refines a gatys thumbnail up to full size
         "content": content.to_wire(),
         "styles": refs,
         "strength": settings.strength,

@@ -150,10 +150,23 @@ def test_cancel_leaves_the_document_as_it_was(app, controller):
     assert controller.message.startswith("Cancelled") and len(doc.root.children) == 1
 
 
-def test_hires_is_offered_only_when_the_daemon_runs_it(app, controller):
+def test_hires_runs_when_the_daemon_offers_it_and_is_refused_otherwise(app, controller):
     run(controller, lambda: controller.state == "connected")
     assert controller.mode_available("fast") and controller.mode_available("gatys")
-    assert controller.mode_available("hires") == ("hires" in controller.hello["engines"])
+    served = "hires" in controller.hello["engines"]
+    assert controller.mode_available("hires") == served
+    doc, _ = open_photo(app)
+    controller.set_mode("hires")
+    controller.settings.iterations = 5
+    assert controller.apply()
+    run(controller, lambda: finished(controller), timeout=300)
+    if served:
+        assert controller.message.startswith("Added"), controller.message
+        first_image_style = next(s["name"] for s in controller.catalogue if s["kind"] == "image")
+        assert doc.root.children[1].name() == f"Impasto: {first_image_style}"
+    else:
+        assert "does not offer the hires mode" in controller.message
+        assert len(doc.root.children) == 1
 
 
 def test_cmyk_documents_get_a_message_and_no_job(app, controller):

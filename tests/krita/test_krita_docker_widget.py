@@ -43,3 +43,38 @@ def test_docker_widget_shows_and_edits_the_settings(daemon, tmp_path):
         timeout=120,
     )
     assert run.returncode == 0 and run.stdout.strip().endswith(" OK"), run.stdout + run.stderr
+
+
+MISSING_CHECK = """
+import sys, types
+sys.modules["zmq"] = None  # a Krita whose Python has no pyzmq
+from PyQt5 import QtWidgets
+app = QtWidgets.QApplication([])
+registered = []
+k = types.ModuleType("krita")
+k.DockWidget = type("DockWidget", (QtWidgets.QDockWidget,), {})
+k.DockWidgetFactory = lambda *args: registered.append(args)
+k.DockWidgetFactoryBase = types.SimpleNamespace(DockRight=2)
+app_api = types.SimpleNamespace(addDockWidgetFactory=lambda f: None,
+                                addExtension=lambda e: registered.append("extension"))
+k.Krita = types.SimpleNamespace(instance=lambda: app_api)
+sys.modules["krita"] = k
+import impasto
+docker_id, _, docker_class = registered[0]
+docker = docker_class()
+print(docker_id, "extension" in registered, docker.widget().text())
+"""
+
+
+def test_without_pyzmq_the_docker_says_how_to_get_it(tmp_path):
+    if not qt_python_available():
+        pytest.skip(f"{QT_PYTHON} lacks PyQt5, pyzmq or msgpack")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
+    env["PYTHONPATH"] = str(CHECK.parents[2] / "krita_plugin")  # as pykrita is on Krita's path
+    run = subprocess.run(
+        [QT_PYTHON, "-c", MISSING_CHECK], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    docker_id, extension, text = run.stdout.split(" ", 2)
+    assert docker_id == "impasto_docker" and extension == "False"  # no action without pyzmq
+    assert "<b>pyzmq</b>" in text and "install.py" in text

@@ -80,3 +80,14 @@ def test_layer_names_say_styles_and_their_share():
         StyleChoice("builtin", "unused", 0.0),
     ]
     assert layer_name(blend) == "Impasto: starry-night 75% + sketch 25%"
+
+
+def test_hires_body_uses_the_hires_engine_with_gatys_styles_and_pictures():
+    settings = Settings(mode="hires", iterations=40)
+    styles = [StyleChoice("builtin", "starry-night"), StyleChoice("file", "paper.png")]
+    pics = {1: StyleImage(pixel_format("RGBA", "U8"), 3, 3, b"\0" * 36)}
+    body, order = build_job(settings, styles, CONTENT, pics)
+    spec = JobSpec.from_wire(body)
+    assert (spec.engine, spec.iterations, order) == ("hires", 40, [1])
+    assert check_styles("hires", styles) is None
+    assert default_style("hires", CATALOGUE).name == "starry-night"
