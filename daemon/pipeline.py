@@ -59,8 +59,11 @@ def run(
         engine = get_engine(spec.engine)
         styles = _load_styles(spec, frames, library, models) if engine.uses_style_images else []
         side = engine.working_side(spec, (h, w), profile)
-        clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
-        work = resize_long_side(clean, side).clamp(0, 1)
+        # Integer samples are finite and within 0..1 already: no copy (large layers are large).
+        clean = original
+        if content.desc.dtype not in pixels.INT_MAX:
+            clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0, 1)
+        work = resize_long_side(clean, side)
         mode = spec.preserve_color
         prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
         timings["prepare_s"] = time.perf_counter() - t0
@@ -70,14 +73,21 @@ def run(
             report,
             cancelled,
         )
+        del work, prepared
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
         if tuple(out.shape[-2:]) != (h, w):
-            out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-        out = color.finish(out, clean, mode, styles_matched=engine.uses_style_images).clamp(0, 1)
-        result = torch.lerp(original, out, spec.strength)
+            out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
+        out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=engine.uses_style_images)
+        out = out.clamp_(0, 1)
+        if spec.strength < 1:  # in place: out·strength + original·(1 − strength)
+            out = out.lerp_(original, 1 - spec.strength)
+        result = out
+        del clean
     t2 = time.perf_counter()
-    images = [pixels.encode(result, content)]
+    del original
+    content.rgb = torch.empty(0)  # the decoded input is not needed any more
+    images = [pixels.encode(result, content, consume=True)]
     timings["encode_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
     meta["timings"] = timings

@@ -17,7 +17,7 @@ import logging
 
 import torch
 
-from daemon.devices import DeviceProfile, is_out_of_memory
+from daemon.devices import FAST_BYTES_PER_PIXEL, DeviceProfile, is_out_of_memory
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.fast_net import NormStats, StyleNet
 from daemon.losses import resize_long_side
@@ -34,6 +34,9 @@ THUMBNAIL_SIDE = 1024
 # 3x3 convs, six 3x3 convs at 1/4 scale, two upsampling 3x3 convs, 5x5 conv); a multiple of 4.
 TILE_MARGIN = 48
 ALIGN = 4  # two stride-2 levels
+# What a job keeps at full size besides the network (decoded input, result, wire buffers), per
+# pixel: the tiles get the rest of the memory budget.
+RESIDENT_BYTES_PER_PIXEL = 40
 MIN_TILE = 64
 
 
@@ -58,11 +61,10 @@ class FastEngine:
             raise JobCancelled("cancelled")
         x = inputs.content
         weights = weights.to(profile.device)
-        pixels = x.shape[-2] * x.shape[-1]
-        if pixels <= profile.max_fast_pixels():
+        side = tile_plan(x.shape[-2] * x.shape[-1], profile)
+        if side is None:
             report(f"stylising with {model.name}", 0.0, None)
             return _forward(net, x, weights, profile)
-        side = tile_side(profile.max_fast_pixels(), TILE_MARGIN, ALIGN, MIN_TILE)
         while True:
             try:
                 return stylise_tiled(net, x, weights, profile, side, report, cancelled)
@@ -73,6 +75,13 @@ class FastEngine:
                 log.warning("out of memory in a tile; retrying with %d px tiles", side)
                 if profile.device.type == "cuda":
                     torch.cuda.empty_cache()
+
+
+def tile_plan(pixels: int, profile: DeviceProfile) -> int | None:
+    """None when the network can take the whole image within the budget, else the tile side."""
+    budget = profile.memory_budget - pixels * RESIDENT_BYTES_PER_PIXEL
+    fits = max(64 * 64, budget // FAST_BYTES_PER_PIXEL)
+    return None if pixels <= fits else tile_side(fits, TILE_MARGIN, ALIGN, MIN_TILE)
 
 
 def _forward(net: StyleNet, x: torch.Tensor, weights, profile, stats=None) -> torch.Tensor:
