@@ -153,10 +153,26 @@ def test_fast_mode_errors_are_typed_and_the_daemon_keeps_serving(daemon):
     body["styles"] = [{"image": dict(body["content"], frame=2)}]
     with pytest.raises(BadRequest, match="gatys"), daemon.client() as c:
         c.run(body, frames + frames, timeout=30)
-    body, frames = fast_job(content, [("vangogh-starry-night", 1.0)], engine="gatys")
-    with pytest.raises(UnknownStyle, match="fast-mode style"), daemon.client() as c:
+    body, frames = fast_job(content, [("monet", 1.0)], engine="gatys")
+    with pytest.raises(UnknownStyle, match="style images: .*fast styles: "), daemon.client() as c:
         c.run(body, frames, timeout=30)
     assert run_fast(daemon, content, [("wave", 1.0)])[0].shape == content.shape
+
+
+def test_gatys_can_use_a_fast_style_through_the_painting_its_model_carries(daemon, shipped):
+    lib, model = shipped
+    painting = lib.painting("vangogh-night-cafe")
+    assert painting.shape[1] == 3 and max(painting.shape[-2:]) == 512
+    photo = load_rgb("chelsea.png")
+    out, meta = run_fast(
+        daemon, rgba_u8(photo), [("night-cafe", 1.0)], engine="gatys", iterations=50, size=128
+    )
+    assert meta["engine"] == "gatys" and out.shape[:2] == photo.shape[:2]
+    vgg = get_vgg(torch.device("cpu"))
+    gain = style_distance(vgg, to_tensor(photo), painting, side=128) / style_distance(
+        vgg, to_tensor(out[..., :3]), painting, side=128
+    )
+    assert gain > 2.0
 
 
 def test_styles_list_the_models_and_a_new_model_appears_without_a_restart(daemon):

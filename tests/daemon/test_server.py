@@ -72,7 +72,7 @@ def test_hello_reports_version_devices_engines_styles_and_limits(daemon):
     with daemon.client() as c:
         hello = c.hello()
     assert hello["protocol"] == protocol.PROTOCOL_VERSION
-    assert "cpu" in hello["devices"] and hello["engines"] == ["gatys", "fast"]
+    assert "cpu" in hello["devices"] and hello["engines"] == ["gatys", "fast", "hires"]
     assert "starry-night" in hello["styles"]
     assert hello["limits"]["max_pixels"] > 0
 
