@@ -19,7 +19,7 @@ import zmq
 
 from shared.client import Client, Event, default_endpoint
 from shared.errors import BadImage, BadRequest, ImpastoError
-from shared.job import ENGINES, MAX_SIDE, OPTIMIZERS, PRESERVE_COLOR
+from shared.job import BASES, ENGINES, MAX_SIDE, OPTIMIZERS, PRESERVE_COLOR, UPSCALERS
 from shared.protocol import ImageDesc
 
 log = logging.getLogger("impasto")
@@ -112,8 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ENGINES,
         default="gatys",
         help="gatys: any picture as the style, optimised (slow, best); "
-        "fast: a trained model's styles in one pass (see `impasto styles`)",
+        "fast: a trained model's styles in one pass (see `impasto styles`); "
+        "hires: a stylised thumbnail refined up to full size in tiles (4K, 8K and beyond)",
     )
+    s.add_argument(
+        "--base", choices=BASES, default="gatys", help="hires: how the thumbnail is made"
+    )
+    s.add_argument("--upscaler", choices=UPSCALERS, default="lanczos", help="hires: upscaling")
     s.add_argument("--size", type=int, default=None, help="long side of the output in pixels")
     s.add_argument("--iterations", type=int, default=None)
     s.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none")
@@ -310,6 +315,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         "style_scale": args.style_scale,
         "optimizer": args.optimizer,
         "init": args.init,
+        "base": args.base,
+        "upscaler": args.upscaler,
     }
     for key in ("size", "iterations", "seed"):
         if getattr(args, key) is not None:
