@@ -7,6 +7,7 @@ input buffer into the output buffer sample for sample.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,9 @@ def decode(desc: ImageDesc, buffer: memoryview | bytes) -> Decoded:
     arr = as_array(desc, buffer)
     channels = [2, 1, 0] if desc.order == "BGRA" else [0, 1, 2]
     src = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
-    view = torch.from_numpy(src).permute(2, 0, 1)
+    with warnings.catch_warnings():  # read-only wire buffers: torch warns, but we only read
+        warnings.simplefilter("ignore", UserWarning)
+        view = torch.from_numpy(src).permute(2, 0, 1)
     rgb = torch.empty((1, 3, desc.height, desc.width), dtype=torch.float32)
     for i, c in enumerate(channels):
         rgb[0, i].copy_(view[c])
