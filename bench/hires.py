@@ -199,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         "hires: gatys base at 512 px with "
         f"{args.iterations} iterations per scale, then refinement steps per doubling "
         "(`refine_steps`: a fifth of the iterations, halved per doubling, at least 4). *seam "
-        "ratio*: gradient energy in 4 px bands on the tile borders / over the whole image; "
-        "*floor*: the same ratio for bands halfway between borders (what no seam looks like).",
+        "ratio*: gradient energy in 4 px bands on the tile borders / in bands 8–40 px beside them "
+        "(target <= 1.05); *floor*: the same ratio for bands halfway between borders (what no "
+        "seam looks like).",
         "",
     ]
     crops = [m for m in rows if m.get("crop")]
