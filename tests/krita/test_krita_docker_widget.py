@@ -26,12 +26,17 @@ def qt_python_available() -> bool:
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
-def test_docker_widget_shows_and_edits_the_settings(daemon, tmp_path):
+def require_qt_python() -> None:
+    """Skip (with how to fix it) where the system Python has no PyQt5; fail under CI=true."""
     if not qt_python_available():
         reason = f"{QT_PYTHON} lacks PyQt5, pyzmq or msgpack (bash tests/editors/setup_krita.sh)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
+
+
+def test_docker_widget_shows_and_edits_the_settings(daemon, tmp_path):
+    require_qt_python()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
     env.pop("PYTHONPATH", None)
     dead = f"tcp://127.0.0.1:{free_port()}"
@@ -67,11 +72,7 @@ print(docker_id, "extension" in registered, docker.widget().text())
 
 
 def test_without_pyzmq_the_docker_says_how_to_get_it(tmp_path):
-    if not qt_python_available():
-        reason = f"{QT_PYTHON} lacks PyQt5, pyzmq or msgpack (bash tests/editors/setup_krita.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+    require_qt_python()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
     env["PYTHONPATH"] = str(CHECK.parents[2] / "krita_plugin")  # as pykrita is on Krita's path
     run = subprocess.run(
