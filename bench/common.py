@@ -69,6 +69,14 @@ def loadavg() -> str:
         return "?"
 
 
+def publish(text: str, markdown: Path | None, begin: str, end: str) -> None:
+    """Print a benchmark's generated section and, unless `markdown` is None, write it there."""
+    print(text)
+    if markdown:
+        write_section(markdown, begin, end, text)
+        print(f"wrote {markdown}", file=sys.stderr)
+
+
 def write_section(path: Path, begin: str, end: str, section: str) -> None:
     """Replace the text between `begin` and `end` in `path` (or append it), keeping the rest.
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, machine, revision, write_section
+from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
 from daemon.imageio import read_image, to_tensor
@@ -190,10 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rel = Path("gallery") / args.sheet.name
     lines += ["", f"Contact sheet (the same outputs): [{rel}]({rel})", "", END, ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, BEGIN, END, text)
+    publish("\n".join(lines), args.markdown, BEGIN, END)
     return 0
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, BenchDaemon, loadavg, machine, revision, write_section
+from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from PIL import Image
 
 from daemon.imageio import read_image
@@ -265,10 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure_speed(args, model, args.net, args.style)
     training = measure_training(args, model) if args.train_steps else None
     text = markdown(args, info, rows, training, model, started, time.perf_counter() - t0)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, BEGIN, END, text)
-        log.info("wrote %s", args.markdown)
+    publish(text, args.markdown, BEGIN, END)
     return 0
 
 

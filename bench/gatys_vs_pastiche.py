@@ -49,7 +49,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import loadavg, machine, revision, write_section
+from common import loadavg, machine, publish, revision
 from PIL import Image, ImageDraw
 
 from daemon import losses
@@ -699,10 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     quality = [equal_time(args, c, s, per_step) for c, s in args.pairs]
     elapsed, load_after = time.perf_counter() - t_start, loadavg()
     text = report_markdown(args, info, timings, quality, started, elapsed, load_before, load_after)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, BEGIN, END, text)
-        log.info("wrote %s", args.markdown)
+    publish(text, args.markdown, BEGIN, END)
     return 0
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, BenchDaemon, loadavg, machine, revision, write_section
+from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from PIL import Image
 
 from daemon.cli import _memory as parse_size
@@ -213,10 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"![{m['mode']} {m['w']}x{m['h']}]({rel})")
         lines.append("")
     lines += [END, ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, BEGIN, END, text)
+    publish("\n".join(lines), args.markdown, BEGIN, END)
     return 0
 
 
