@@ -39,7 +39,7 @@ from PIL import Image
 from daemon.cli import _memory as parse_size
 from daemon.devices import DeviceProfile
 from daemon.engines.fast import tile_plan
-from daemon.engines.hires import tile_for
+from daemon.engines.tiled_gatys import tile_for
 from daemon.imageio import read_image
 from shared.client import Client
 

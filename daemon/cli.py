@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import signal
 import sys
@@ -19,7 +18,20 @@ import zmq
 
 from shared.client import Client, Event, default_endpoint
 from shared.errors import BadImage, BadRequest, ImpastoError
-from shared.job import BASES, ENGINES, MAX_SIDE, OPTIMIZERS, PRESERVE_COLOR, UPSCALERS
+from shared.job import (
+    BASES,
+    DEFAULT_ENGINE,
+    ENGINES,
+    INITS,
+    MAX_SIDE,
+    OPTIMIZERS,
+    PRESERVE_COLOR,
+    UPSCALERS,
+    JobSpec,
+    StyleRef,
+    is_picture_path,
+    parse_style,
+)
 from shared.protocol import ImageDesc
 
 log = logging.getLogger("impasto")
@@ -104,13 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="STYLE[:WEIGHT]",
-        help="image file or built-in style name, optionally with a weight; repeat to blend",
+        help="a style name (`impasto styles`) or an image file, optionally with a weight; "
+        "repeat to blend",
     )
     s.add_argument("-o", "--output", type=Path, required=True, help=".png, .jpg or .tif")
     s.add_argument(
         "--mode",
         choices=ENGINES,
-        default="gatys",
+        default=DEFAULT_ENGINE,
         help="gatys: any picture as the style, optimised (slow, best); "
         "fast: a trained model's styles in one pass (see `impasto styles`); "
         "hires: a stylised thumbnail refined up to full size in tiles (4K, 8K and beyond)",
@@ -125,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strength", type=float, default=1.0)
     s.add_argument("--style-scale", type=float, default=1.0)
     s.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
-    s.add_argument("--init", choices=("content", "noise"), default="content")
+    s.add_argument("--init", choices=INITS, default="content")
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     s.add_argument("--endpoint", default=None)
@@ -164,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None)
     t.set_defaults(func=cmd_train)
 
-    st = sub.add_parser("styles", help="list the daemon's built-in styles")
+    st = sub.add_parser("styles", help="list the daemon's styles and the modes that can use them")
     st.add_argument("--endpoint", default=None)
     st.set_defaults(func=cmd_styles)
 
@@ -228,28 +241,11 @@ def _user_data_dir() -> Path:
 
 
 # -- stylize --------------------------------------------------------------------------------------
-def parse_style(text: str) -> tuple[str, float]:
-    """`STYLE[:WEIGHT]` → (style, weight); a colon inside a path is kept when no number follows."""
-    style, weight = text, 1.0
-    head, sep, tail = text.rpartition(":")
-    if sep:
-        try:
-            weight = float(tail)
-            style = head
-        except ValueError:
-            pass
-    if not math.isfinite(weight) or weight < 0:
-        raise BadRequest(f"style weight must be a number >= 0, not {tail!r} in {text!r}")
-    if not style:
-        raise BadRequest(f"empty style name in {text!r}")
-    return style, weight
-
-
-def _image_frame(arr: np.ndarray, frame: int) -> tuple[dict, bytes]:
+def _image_frame(arr: np.ndarray, frame: int) -> tuple[ImageDesc, bytes]:
     dtype = "u16" if arr.dtype == np.uint16 else "u8"
     h, w, c = arr.shape
     desc = ImageDesc(frame, w, h, c, dtype, "RGBA", 0)
-    return desc.to_wire(), np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+    return desc, np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
 
 
 def resize_array(arr: np.ndarray, side: int) -> np.ndarray:
@@ -291,36 +287,34 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     styles = []
     for text in args.style:
         name, weight = parse_style(text)
-        path = Path(name)
+        path = Path(name).expanduser()
         if path.is_file():
             arr = read_image(path)
             if max(arr.shape[:2]) > MAX_STYLE_SIDE:
                 arr = resize_array(arr, MAX_STYLE_SIDE)
             sdesc, sdata = _image_frame(arr[..., :3], len(frames) + 1)
             frames.append(sdata)
-            styles.append({"image": sdesc, "weight": weight, "label": path.stem})
-        elif (
-            path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
-            or os.sep in name
-        ):
+            styles.append(StyleRef(weight=weight, image=sdesc, label=path.stem))
+        elif is_picture_path(name):
             raise BadRequest(f"style image {name} does not exist")
         else:
-            styles.append({"name": name, "weight": weight})
-    body = {
-        "engine": args.mode,
-        "content": desc,
-        "styles": styles,
-        "strength": args.strength,
-        "preserve_color": args.preserve_color,
-        "style_scale": args.style_scale,
-        "optimizer": args.optimizer,
-        "init": args.init,
-        "base": args.base,
-        "upscaler": args.upscaler,
-    }
-    for key in ("size", "iterations", "seed"):
-        if getattr(args, key) is not None:
-            body[key] = getattr(args, key)
+            styles.append(StyleRef(weight=weight, name=name))
+    spec = JobSpec(
+        content=desc,
+        styles=tuple(styles),
+        engine=args.mode,
+        strength=args.strength,
+        preserve_color=args.preserve_color,
+        style_scale=args.style_scale,
+        optimizer=args.optimizer,
+        init=args.init,
+        base=args.base,
+        upscaler=args.upscaler,
+        size=args.size,
+        seed=args.seed,
+        **({"iterations": args.iterations} if args.iterations is not None else {}),
+    )
+    body = spec.to_wire()
     with Client(args.endpoint, timeout=args.timeout) as client:
         client.hello()  # fails fast, with a clear message, when no daemon answers
         result = _run_with_progress(client, body, frames)
@@ -438,9 +432,9 @@ def cmd_styles(args: argparse.Namespace) -> int:
     width = max((len(s["name"]) for s in styles), default=4)
     for s in styles:
         who = f"{s['title']}, {s['artist']}" if s.get("artist") else s.get("title", "")
-        where = f"model {s['model']}" if s.get("model") else "image"
-        engines = "/".join(s.get("engines", []))
-        print(f"{s['name']:<{width}}  {engines:<5}  {where:<16} {who}")
+        engines = ",".join(s.get("engines", []))
+        models = f"model {','.join(s['models'])}" if s.get("models") else "no fast model"
+        print(f"{s['name']:<{width}}  {engines:<16} {models:<18} {who}")
     return 0
 
 

@@ -14,6 +14,9 @@ from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures
 # 10·MSE of the C·H·W-normalised Gram per style layer.
 CONTENT_SCALE = 0.01
 STYLE_SCALE = 10.0
+# Adam's step for images optimised in VGG input space (0..255 units; ≈ 0.02 in 0..1 units, as
+# crowsonkb/style-transfer-pytorch), for gatys' Adam option and the tiled objective.
+ADAM_LR = 5.0
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

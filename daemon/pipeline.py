@@ -1,8 +1,12 @@
-"""One job from wire pixels to wire pixels, around whichever engine it names.
+"""One job from wire pixels to wire pixels, around the engine its plan names.
 
-decode → choose working size → colour preparation → engine → resample to the input size →
-colour finish → strength blend with the original pixels → encode in the input's format.
-Strength 0 skips the engine: the result is the content, re-encoded.
+decode → resize to the plan's working size → colour preparation → engine → resample to the
+input size → colour finish → strength blend with the original pixels → mask → encode in the
+input's format. Strength 0 skips the engine: the result is the content, re-encoded.
+
+The mask (a selection, optional) is composited with its feather kept: with an alpha channel it
+scales the result's alpha (transparent outside, soft at the edge); without one, the result fades
+into the original pixels.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from daemon import color, pixels
+from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report, get_engine
 from daemon.losses import resize_long_side
 from daemon.model_library import ModelLibrary
-from daemon.styles import StyleLibrary
-from shared.job import JobSpec
+from daemon.plan import Plan
 from shared.protocol import ImageDesc
 
 log = logging.getLogger(__name__)
@@ -38,15 +42,16 @@ def frame_bytes(frames: list, desc: ImageDesc) -> memoryview:
 
 
 def run(
-    spec: JobSpec,
+    plan: Plan,
     frames: list,
-    library: StyleLibrary,
+    catalogue: Catalogue,
     profile: DeviceProfile,
     report: Report,
     cancelled: Cancelled,
     models: ModelLibrary | None = None,
 ) -> Output:
-    """Run one validated job (frames already checked against their descriptors)."""
+    """Run one planned job (frames already checked against their descriptors)."""
+    spec = plan.spec
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     content = pixels.decode(spec.content, frame_bytes(frames, spec.content))
@@ -56,35 +61,39 @@ def run(
     if spec.strength == 0:
         result = original
     else:
-        engine = get_engine(spec.engine)
-        styles = _load_styles(spec, frames, library, models) if engine.uses_style_images else []
-        side = engine.working_side(spec, (h, w), profile)
+        styles = _load_styles(plan, frames, catalogue) if plan.uses_pictures else []
         # Integer samples are finite and within 0..1 already: no copy (large layers are large).
         clean = original
         if content.desc.dtype not in pixels.INT_MAX:
             clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0, 1)
-        work = resize_long_side(clean, side)
+        work = resize_long_side(clean, plan.side)
         mode = spec.preserve_color
         prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
         timings["prepare_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        out = engine.run(
-            EngineInput(spec, color.prepare_content(work, mode), prepared, profile, models),
-            report,
-            cancelled,
+        inputs = EngineInput(
+            spec, color.prepare_content(work, mode), prepared, profile, plan, models
         )
-        del work, prepared
+        out = get_engine(spec.engine).run(inputs, report, cancelled)
+        del work, prepared, inputs
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
         if tuple(out.shape[-2:]) != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
-        out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=engine.uses_style_images)
+        out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=plan.uses_pictures)
         out = out.clamp_(0, 1)
         if spec.strength < 1:  # in place: out·strength + original·(1 − strength)
             out = out.lerp_(original, 1 - spec.strength)
         result = out
         del clean
     t2 = time.perf_counter()
+    if spec.mask is not None:
+        mask = pixels.decode_mask(spec.mask, frame_bytes(frames, spec.mask))
+        if content.alpha is not None:
+            content.alpha = pixels.mask_alpha(content.alpha, mask, spec.content.dtype)
+        elif result is not original:  # no alpha to carry the feather: fade into the original
+            result = result.lerp_(original, 1 - mask)
+        del mask
     del original
     content.rgb = torch.empty(0)  # the decoded input is not needed any more
     images = [pixels.encode(result, content, consume=True)]
@@ -95,19 +104,14 @@ def run(
 
 
 def _load_styles(
-    spec: JobSpec, frames: list, library: StyleLibrary, models: ModelLibrary | None = None
+    plan: Plan, frames: list, catalogue: Catalogue
 ) -> list[tuple[torch.Tensor, float]]:
-    """Style images as RGB 0..1 with weights normalised to sum 1."""
-    total = sum(s.weight for s in spec.styles)
+    """The plan's style pictures as RGB 0..1 with their shares of the blend."""
     out = []
-    for ref in spec.styles:
-        if ref.weight == 0:
-            continue
-        if ref.image is not None:
-            img = pixels.decode(ref.image, frame_bytes(frames, ref.image)).rgb.clamp(0, 1)
-        elif ref.name in library.entries() or models is None:
-            img = library.load(ref.name)
-        else:  # a fast style's name: the painting its model was trained on
-            img = models.painting(ref.name)
-        out.append((img, ref.weight / total))
+    for source in plan.styles:
+        if source.image is not None:
+            img = pixels.decode(source.image, frame_bytes(frames, source.image)).rgb.clamp(0, 1)
+        else:
+            img = catalogue.picture(source.painting)
+        out.append((img, source.share))
     return out

@@ -88,6 +88,25 @@ def encode(rgb: torch.Tensor, like: Decoded, consume: bool = False) -> tuple[Ima
     return wire, out.tobytes()
 
 
+def decode_mask(desc: ImageDesc, buffer: memoryview | bytes) -> torch.Tensor:
+    """A one-channel mask buffer as coverage 0..1, [1,1,H,W] float32 (floats clipped)."""
+    arr = as_array(desc, buffer)[..., 0]
+    src = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+    m = torch.from_numpy(src.astype(np.float32))
+    if desc.dtype in INT_MAX:
+        m.div_(INT_MAX[desc.dtype])
+    return torch.nan_to_num(m, nan=0.0).clamp_(0, 1)[None, None]
+
+
+def mask_alpha(alpha: np.ndarray, mask: torch.Tensor, dtype: str) -> np.ndarray:
+    """Alpha samples times mask coverage, in the samples' own type (integers rounded): the
+    selection's feather becomes the result's transparency."""
+    scaled = alpha.astype(np.float32) * mask[0, 0].numpy()
+    if dtype in INT_MAX:
+        return np.round(scaled).astype(alpha.dtype)
+    return scaled.astype(alpha.dtype)
+
+
 def to_rgba8(rgb: torch.Tensor) -> tuple[ImageDesc, bytes]:
     """An opaque 8-bit RGBA buffer (previews, thumbnails)."""
     x = rgb[0].detach().float().clamp(0, 1).mul(255).round().byte().cpu().numpy().transpose(1, 2, 0)

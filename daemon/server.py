@@ -1,9 +1,14 @@
-"""The daemon: a ROUTER socket and an I/O loop that validates, queues and forwards; never computes.
+"""The daemon: a ROUTER socket and an I/O loop that validates, plans, queues and forwards.
 
-Requests are answered at once; jobs go to the worker of the daemon's device. A client is alive
-while it sends anything (the client pings every 2 s while it has jobs); when it has been silent
-for `client_timeout` seconds, or the socket reports it unreachable, its jobs are cancelled and
-whatever they still produce is dropped.
+The loop never computes: requests are answered at once from what is in memory (the style
+catalogue is rescanned by its own thread), a submitted job is resolved into a plan
+(daemon.plan: names, model, working size) and queued for the worker of the daemon's device.
+
+A client is alive while it sends anything (the client pings every 2 s while it has jobs); when it
+has been silent for `client_timeout` seconds, or the socket reports it unreachable, its jobs are
+cancelled, whatever they still produce is dropped, and why is remembered: a client's ping names
+the jobs it waits for, and each one the daemon no longer holds gets an `error` (`job_lost`) with
+that reason, or saying the daemon does not know it (it was restarted).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,22 +25,24 @@ import torch
 import zmq
 
 from daemon import __version__
+from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile, available_devices
 from daemon.devices import profile as make_profile
 from daemon.model_library import ModelLibrary
+from daemon.plan import make_plan
 from daemon.styles import StyleLibrary
 from daemon.vgg import get_vgg
 from daemon.worker import Job, Worker
 from shared import protocol
-from shared.client import HEARTBEAT_SECONDS
+from shared.client import HEARTBEAT_SECONDS, MAX_PING_JOBS
 from shared.errors import (
     BadRequest,
     ImpastoError,
     InternalError,
+    JobLost,
     NotFound,
     QueueFull,
     TooLarge,
-    UnknownStyle,
 )
 from shared.job import ENGINES, MAX_STYLES, JobSpec
 
@@ -42,6 +50,8 @@ log = logging.getLogger(__name__)
 
 PIPE = "inproc://impasto-events"
 MAX_REQUESTS_PER_TURN = 100
+# Why recently dropped jobs were dropped, told to their client when it asks about them again.
+MAX_DROPPED = 1024
 
 
 @dataclass
@@ -94,8 +104,8 @@ class Daemon:
             config.device, config.memory_budget, config.vgg_weights
         )
         get_vgg(self.profile.device, config.vgg_weights)  # load now: fail at start, not mid-job
-        self.library = StyleLibrary(config.style_dirs)
         self.models = ModelLibrary(config.model_dirs)
+        self.catalogue = Catalogue(StyleLibrary(config.style_dirs), self.models)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -106,9 +116,10 @@ class Daemon:
         self.events.bind(PIPE)
         self.sock.bind(config.endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.worker = Worker(self.ctx, PIPE, self.profile, self.library, self.models)
+        self.worker = Worker(self.ctx, PIPE, self.profile, self.catalogue, self.models)
         self.jobs: dict[tuple[bytes, str], Job] = {}
         self.last_seen: dict[bytes, float] = {}
+        self.dropped: OrderedDict[str, JobLost] = OrderedDict()  # job id → why
         self.started = time.monotonic()
         self.served = 0
         self._running = False
@@ -116,6 +127,7 @@ class Daemon:
     # -- loop -------------------------------------------------------------------------------------
     def serve(self) -> None:
         """Serve until `stop()`."""
+        self.catalogue.start()
         self.worker.start()
         self._running = True
         poller = zmq.Poller()
@@ -139,8 +151,9 @@ class Daemon:
             for job in self.jobs.values():
                 job.cancel.set()
             self.worker.stop()
-            self.worker.join(timeout=5)
-            self.ctx.destroy(linger=0)  # also if the worker is still inside a long step
+            self.worker.join()  # a cancelled job ends within one step; its socket closes with it
+            self.catalogue.stop()
+            self.ctx.destroy(linger=0)
             log.info("daemon stopped")
 
     def stop(self) -> None:
@@ -159,15 +172,13 @@ class Daemon:
     def _drain_events(self) -> None:
         while True:
             try:
-                kind, client, job_id, serial, *msg = self.events.recv_multipart(
-                    zmq.NOBLOCK, copy=False
-                )
+                kind, client, job_id, *msg = self.events.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             key = (client.bytes, job_id.bytes.decode())
             job = self.jobs.get(key)
-            if job is None or job.serial != int.from_bytes(serial.bytes, "little"):
-                continue  # a finished job whose id the client has since reused
+            if job is None:
+                continue
             if kind.bytes == b"final":
                 del self.jobs[key]
             if job.silent:
@@ -179,7 +190,11 @@ class Daemon:
             self.sock.send_multipart([client, *msg], zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # EHOSTUNREACH: the client is gone; EAGAIN: it stopped reading
             log.info("client %s unreachable (%s); cancelling its jobs", client.hex(), exc)
-            self._forget_client(client)
+            self._forget_client(
+                client,
+                "The daemon could not reach this client (it stopped reading its messages), "
+                "so it stopped the job",
+            )
 
     def _reply(
         self, client: bytes, msg_type: str, msg_id: str, body: dict, frames: list = ()
@@ -189,15 +204,23 @@ class Daemon:
     def _error(self, client: bytes, msg_id: str, exc: ImpastoError) -> None:
         self._reply(client, "error", msg_id, exc.to_wire())
 
-    def _forget_client(self, client: bytes) -> None:
+    def _forget_client(self, client: bytes, why: str) -> None:
+        """Cancel the client's jobs, drop what they still say, and remember why for the client."""
         for key, job in list(self.jobs.items()):
             if key[0] == client:
+                if not job.silent:
+                    self._remember_dropped(key[1], why)
                 job.silent = True
                 with job.lock:
                     job.cancel.set()
                     queued = job.state == "queued"
                 if queued:  # the worker skips it without a final event
                     del self.jobs[key]
+
+    def _remember_dropped(self, job_id: str, why: str) -> None:
+        self.dropped[job_id] = JobLost(f"{why}. Nothing was changed; apply again.")
+        while len(self.dropped) > MAX_DROPPED:
+            self.dropped.popitem(last=False)
 
     def _reap_silent_clients(self) -> None:
         now = time.monotonic()
@@ -206,13 +229,15 @@ class Daemon:
             if now - self.last_seen[client] > self.config.client_timeout:
                 del self.last_seen[client]  # idle clients (status, styles…) are forgotten
         for client in owners:
-            if now - self.last_seen.get(client, 0.0) > self.config.client_timeout:
-                log.info(
-                    "client %s silent for %.0f s; cancelling its jobs",
-                    client.hex(),
-                    self.config.client_timeout,
+            silent = now - self.last_seen.get(client, 0.0)
+            if silent > self.config.client_timeout:
+                log.info("client %s silent for %.0f s; cancelling its jobs", client.hex(), silent)
+                self._forget_client(
+                    client,
+                    f"The daemon heard nothing from this client for {silent:.0f} s (its limit "
+                    f"is {self.config.client_timeout:g} s: was the editor busy or the computer "
+                    "asleep?), so it stopped the job",
                 )
-                self._forget_client(client)
 
     # -- requests ---------------------------------------------------------------------------------
     def _handle(self, client: bytes, frames: list) -> None:
@@ -244,9 +269,28 @@ class Daemon:
         }
 
     def _on_ping(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
+        """Pong; then an `error` event for each job the client still waits for that this
+        daemon no longer holds, so no client waits for a job that will never end."""
+        waiting = body.get("jobs", [])
+        if (
+            not isinstance(waiting, list)
+            or len(waiting) > MAX_PING_JOBS
+            or not all(isinstance(j, str) and 0 < len(j) <= 128 for j in waiting)
+        ):
+            raise BadRequest(f"'jobs' must be a list of at most {MAX_PING_JOBS} job ids")
         self._reply(client, "pong", msg_id, {})
+        for job_id in waiting:
+            if (client, job_id) in self.jobs:
+                continue
+            lost = self.dropped.get(job_id) or JobLost(
+                f"The daemon has no job {job_id}: it was restarted since the job was sent, "
+                "or it stopped the job while this client was not answering. Nothing was "
+                "changed; apply again."
+            )
+            self._reply(client, "error", job_id, lost.to_wire())
 
     def _on_hello(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
+        catalogue = self.catalogue.snapshot
         self._reply(
             client,
             "hello",
@@ -259,15 +303,16 @@ class Daemon:
                 "devices": available_devices(),
                 "device": self.profile.to_wire(),
                 "engines": list(ENGINES),
-                "styles": self.library.names(),
-                "fast_styles": self.models.names(),
-                "models": sorted(self.models.models()),
+                "styles": catalogue.names(),
+                "engine_styles": {e: catalogue.names(e) for e in ENGINES},
+                "models": sorted(catalogue.models),
                 "limits": self.limits(),
             },
         )
 
     def _on_styles(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
-        styles = self.library.describe() + self.models.describe()
+        paintings = self.catalogue.snapshot.paintings
+        styles = [paintings[name].to_wire() for name in sorted(paintings)]
         self._reply(client, "styles", msg_id, {"styles": styles})
 
     def _on_status(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
@@ -311,42 +356,15 @@ class Daemon:
             raise BadRequest(f"job id {msg_id!r} is already in use")
         spec = JobSpec.from_wire(body)
         self._check_limits(spec, buffers)
-        self._check_styles(spec)
+        plan = make_plan(spec, self.catalogue.snapshot, self.profile)
         if len(self.jobs) >= self.config.max_queue:
             raise QueueFull(
                 f"{len(self.jobs)} jobs are already queued or running; try again shortly"
             )
-        job = Job(client, msg_id, spec, buffers)
+        job = Job(client, msg_id, plan, buffers)
         self.jobs[(client, msg_id)] = job
         self._reply(client, "accepted", msg_id, {"position": len(self.jobs) - 1})
         self.worker.jobs.put(job)
-
-    def _check_styles(self, spec: JobSpec) -> None:
-        """Named styles must exist for the job's engine (cheap: cards and names only)."""
-        fast = spec.engine == "fast" or (spec.engine == "hires" and spec.base == "fast")
-        if fast:
-            if any(ref.name is None for ref in spec.styles):
-                raise BadRequest(
-                    "fast mode uses a model's styles; send a picture as the style with gatys mode"
-                )
-            self.models.resolve([(ref.name, ref.weight) for ref in spec.styles])
-        if spec.engine == "fast":
-            return
-        for ref in spec.styles:
-            if ref.name is None or ref.name in self.library.entries():
-                continue
-            try:
-                model, weights = self.models.resolve([(ref.name, 1.0)])
-            except ImpastoError:
-                raise UnknownStyle(
-                    f"unknown style {ref.name!r}; style images: {', '.join(self.library.names())}"
-                    f"; fast styles: {', '.join(self.models.names())}"
-                ) from None
-            if not model.styles[int(weights.argmax())].painting_jpeg:
-                raise UnknownStyle(
-                    f"{ref.name!r} is a fast-mode style whose model does not carry its painting; "
-                    f"use fast mode or one of the style images: {', '.join(self.library.names())}"
-                )
 
     def _check_limits(self, spec: JobSpec, buffers: list) -> None:
         """Every claim in the job checked against the frames and the limits, before decoding."""
@@ -354,8 +372,9 @@ class Daemon:
         if total > self.config.max_message_bytes:
             raise TooLarge(f"message of {total} bytes exceeds {self.config.max_message_bytes}")
         used = set()
+        names = ["content"] + (["mask"] if spec.mask is not None else [])
         for i, desc in enumerate(spec.images):
-            what = "content" if i == 0 else f"style image {i}"
+            what = names[i] if i < len(names) else f"style image {i - len(names) + 1}"
             if desc.pixels > self.config.max_pixels:
                 raise TooLarge(
                     f"{what} claims {desc.width}x{desc.height} pixels; the limit is "

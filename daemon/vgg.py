@@ -125,6 +125,12 @@ class VGGFeatures(nn.Module):
         x = rgb * self.scale - self.shift
         return x.flip(1) if self.flip else x
 
+    def to_rgb(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's input space → RGB 0..1 (clamped), without gradients."""
+        with torch.no_grad():
+            x = x.detach().flip(1) if self.flip else x.detach()
+            return ((x + self.shift) / self.scale).clamp(0, 1)
+
     def forward(self, rgb: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations at the named layers (e.g. relu4_2) for an RGB 0..1 batch."""
         return self.run(self.preprocess(rgb), names)

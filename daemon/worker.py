@@ -7,7 +7,6 @@ kind is b"event" or b"final" (the job's last message).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -19,28 +18,27 @@ import torch.nn.functional as F
 import zmq
 
 from daemon import pipeline, pixels
+from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile, is_out_of_memory
 from daemon.model_library import ModelLibrary
-from daemon.styles import StyleLibrary
+from daemon.plan import Plan
 from shared import protocol
 from shared.errors import ImpastoError, InternalError, JobCancelled, OutOfMemory
-from shared.job import JobSpec
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1
 PREVIEW_INTERVAL = 1.0
 PREVIEW_SIDE = 128
-_SERIALS = itertools.count(1)
 
 
 @dataclass
 class Job:
-    """A job in the daemon: its spec, its pixel frames, and its cancel flag."""
+    """A job in the daemon: its plan, its pixel frames, and its cancel flag."""
 
     client: bytes
     id: str
-    spec: JobSpec
+    plan: Plan
     frames: list
     submitted: float = field(default_factory=time.monotonic)
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -49,13 +47,12 @@ class Job:
     fraction: float = 0.0
     started: float | None = None
     silent: bool = False  # client gone: drop whatever the job still has to say
-    serial: int = field(default_factory=lambda: next(_SERIALS))  # tells reused ids apart
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards queued → running
 
     def summary(self) -> dict:
         now = time.monotonic()
         return {
-            "engine": self.spec.engine,
+            "engine": self.plan.spec.engine,
             "state": self.state,
             "stage": self.stage,
             "fraction": self.fraction,
@@ -72,14 +69,13 @@ class Worker(threading.Thread):
         ctx: zmq.Context,
         pipe: str,
         profile: DeviceProfile,
-        library: StyleLibrary,
-        models: ModelLibrary | None = None,
+        catalogue: Catalogue,
+        models: ModelLibrary,
     ) -> None:
         super().__init__(name=f"worker-{profile.device}", daemon=True)
-        self.ctx, self.pipe, self.profile, self.library = ctx, pipe, profile, library
+        self.ctx, self.pipe, self.profile, self.catalogue = ctx, pipe, profile, catalogue
         self.models = models
         self.jobs: queue.Queue[Job | None] = queue.Queue()
-        self.current: Job | None = None
         self._out: zmq.Socket | None = None
 
     def run(self) -> None:
@@ -95,11 +91,7 @@ class Worker(threading.Thread):
                     if job.cancel.is_set():
                         continue  # cancelled while queued: the I/O loop already told the client
                     job.state, job.started = "running", time.monotonic()
-                self.current = job
-                try:
-                    self._run(job)
-                finally:
-                    self.current = None
+                self._run(job)
         finally:
             self._out.close()
 
@@ -111,20 +103,14 @@ class Worker(threading.Thread):
     ) -> None:
         kind = b"final" if final else b"event"
         msg = protocol.encode(msg_type, job.id, body, frames)
-        serial = job.serial.to_bytes(8, "little")
         try:
-            self._out.send_multipart([kind, job.client, job.id.encode(), serial, *msg], copy=False)
+            self._out.send_multipart([kind, job.client, job.id.encode(), *msg], copy=False)
         except zmq.ZMQError as exc:  # the daemon is shutting down: nobody to tell
             log.info("dropping %s of job %s: %s", msg_type, job.id, exc)
 
     def _run(self, job: Job) -> None:
-        log.info(
-            "job %s: %s, %dx%d",
-            job.id,
-            job.spec.engine,
-            job.spec.content.width,
-            job.spec.content.height,
-        )
+        spec = job.plan.spec
+        log.info("job %s: %s, %dx%d", job.id, spec.engine, spec.content.width, spec.content.height)
         last = {"progress": 0.0, "preview": 0.0}
 
         def report(stage: str, fraction: float, preview=None) -> None:
@@ -141,11 +127,7 @@ class Worker(threading.Thread):
                 "eta": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
             }
             frames = []
-            if (
-                job.spec.preview
-                and preview is not None
-                and now - last["preview"] >= PREVIEW_INTERVAL
-            ):
+            if spec.preview and preview is not None and now - last["preview"] >= PREVIEW_INTERVAL:
                 last["preview"] = now
                 small = _shrink(preview())
                 desc, data = pixels.to_rgba8(small)
@@ -158,9 +140,9 @@ class Worker(threading.Thread):
                 job, "progress", {"stage": "starting", "fraction": 0.0, "elapsed": 0.0, "eta": None}
             )
             out = pipeline.run(
-                job.spec,
+                job.plan,
                 job.frames,
-                self.library,
+                self.catalogue,
                 self.profile,
                 report,
                 job.cancel.is_set,

@@ -24,6 +24,7 @@ from shared.errors import ImpastoError, JobCancelled, Timeout, Unavailable, erro
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+MAX_PING_JOBS = 64  # job ids one ping may name (the daemon refuses more)
 
 
 def default_endpoint() -> str:
@@ -88,8 +89,8 @@ class Client:
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the socket (flushing a last cancel for up to 0.5 s); the daemon then notices
-        the client is gone and cancels whatever it still runs for it."""
+        """Close the socket, giving messages still queued (a cancel just sent) up to 0.5 s to
+        leave; the daemon then stops hearing from this client and cancels its jobs."""
         self._sock.close(linger=500)
 
     def __enter__(self) -> Client:
@@ -142,6 +143,8 @@ class Client:
             if event.id in self._awaited:
                 self._replies[event.id] = event
             return
+        if job.finished:  # its fate is known; a later `job_lost` for it is an echo
+            return
         if event.type == "accepted":
             job.state = "accepted"
         elif event.type == "progress":
@@ -161,7 +164,8 @@ class Client:
         active = [j for j in self.jobs.values() if not j.finished]
         if active and now - self._last_ping >= HEARTBEAT_SECONDS:
             self._last_ping = now
-            self.send("ping")
+            # Naming the jobs we wait for lets the daemon say when it no longer has one.
+            self.send("ping", {"jobs": [j.id for j in active[:MAX_PING_JOBS]]})
         events = self._receive(wait)
         for event in events:
             self._dispatch(event)

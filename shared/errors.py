@@ -94,6 +94,13 @@ class Timeout(ImpastoError):
     code = "timeout"
 
 
+class JobLost(ImpastoError):
+    """The daemon no longer runs a job its client still waits for: it stopped the job while the
+    client was silent or unreachable, or it was restarted since the job was submitted."""
+
+    code = "job_lost"
+
+
 class JobCancelled(ImpastoError):
     """The job was cancelled before it finished."""
 
@@ -121,6 +128,7 @@ _BY_CODE = {
         OutOfMemory,
         Unavailable,
         Timeout,
+        JobLost,
         JobCancelled,
         InternalError,
     )

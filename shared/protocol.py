@@ -71,8 +71,11 @@ class ImageDesc:
         }
 
     @classmethod
-    def from_wire(cls, raw: Any, what: str = "image") -> ImageDesc:
-        """Validate a descriptor map (types and ranges only; sizes are checked against frames)."""
+    def from_wire(
+        cls, raw: Any, what: str = "image", channels: tuple[int, ...] = (3, 4)
+    ) -> ImageDesc:
+        """Validate a descriptor map (types and ranges only; sizes are checked against frames).
+        `channels` are the channel counts allowed: colour images have 3 or 4, masks 1."""
         if not isinstance(raw, dict):
             raise BadRequest(f"{what} must be a map describing a pixel buffer")
         unknown = set(raw) - {"frame", "width", "height", "channels", "dtype", "order", "stride"}
@@ -81,11 +84,13 @@ class ImageDesc:
         for key in ("frame", "width", "height"):
             if not _is_int(raw.get(key)):
                 raise BadRequest(f"{what}.{key} must be an integer")
-        channels = raw.get("channels", 4)
+        allowed = channels
+        channels = raw.get("channels", allowed[-1])
         dtype = raw.get("dtype", "u8")
         order = raw.get("order", "RGBA")
-        if channels not in (3, 4) or not _is_int(channels):
-            raise BadRequest(f"{what}.channels must be 3 or 4, not {channels!r}")
+        if not _is_int(channels) or channels not in allowed:
+            options = " or ".join(map(str, allowed))
+            raise BadRequest(f"{what}.channels must be {options}, not {channels!r}")
         if not isinstance(dtype, str) or dtype not in SAMPLE_BYTES:
             raise BadRequest(
                 f"{what}.dtype must be one of {', '.join(SAMPLE_BYTES)}, not {dtype!r}"
@@ -110,6 +115,26 @@ class ImageDesc:
                 f"{what} claims {self.width}x{self.height} {self.channels}x{self.dtype} "
                 f"(stride {self.stride}) but its frame has {nbytes} bytes"
             )
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """How an editor lays out a layer's pixels: sample type, channel order and count. Each
+    plugin maps its editor's formats onto these; `describe` makes the wire descriptor."""
+
+    dtype: str
+    order: str = "RGBA"
+    channels: int = 4
+
+    @property
+    def pixel_bytes(self) -> int:
+        return self.channels * SAMPLE_BYTES[self.dtype]
+
+    def describe(self, frame: int, width: int, height: int) -> ImageDesc:
+        """The descriptor of a tightly packed `width`×`height` buffer in buffer frame `frame`."""
+        return ImageDesc(
+            frame, width, height, self.channels, self.dtype, self.order, width * self.pixel_bytes
+        )
 
 
 def _is_int(value: Any) -> bool:

@@ -28,8 +28,9 @@ def free_port() -> int:
 class DaemonProcess:
     """`impasto daemon` in a subprocess; stopped with SIGTERM (SIGKILL if it hangs)."""
 
-    def __init__(self, tmp: Path, *extra: str) -> None:
-        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+    def __init__(self, tmp: Path, *extra: str, endpoint: str | None = None) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
         self.log = tmp / "daemon.log"
         self.data = tmp / "data"
         self.output = tmp / "daemon.out"
@@ -100,9 +101,10 @@ def rgba_u8(arr: np.ndarray) -> np.ndarray:
 
 
 def image_job(content: np.ndarray, style: np.ndarray | None = None, **fields) -> tuple[dict, list]:
-    """Submit body and frames for RGB(A) u8 arrays; `style` None means built-in starry-night."""
+    """A gatys submit body and frames for RGB(A) u8 arrays; `style` None means starry-night."""
     h, w, c = content.shape
     body = {
+        "engine": "gatys",
         "content": {
             "frame": 1,
             "width": w,
@@ -110,7 +112,7 @@ def image_job(content: np.ndarray, style: np.ndarray | None = None, **fields) ->
             "channels": c,
             "dtype": "u8",
             "order": "RGBA",
-        }
+        },
     }
     frames = [np.ascontiguousarray(content).tobytes()]
     if style is None:

@@ -1,14 +1,20 @@
 """Engines behind one interface: `engine.run(inputs, report, cancelled) -> RGB tensor`.
 
-An engine receives the content (RGB 0..1, [1,3,H,W], at its working size, colour-prepared)
-and the style images with normalised weights; it reports progress through `report` and checks
+An engine receives the job's plan (daemon.plan: styles resolved, the fast model and blend, the
+working size), the content (RGB 0..1, [1,3,H,W], at the working size, colour-prepared) and the
+style pictures with their shares of the blend; it reports progress through `report` and checks
 `cancelled()` at least once per optimisation step or tile, raising JobCancelled when it is set.
 Everything before (decoding, colour preparation, sizing) and after (resampling, colour finish,
-strength, encoding) belongs to daemon.pipeline, so engines stay small.
+strength, mask, encoding) belongs to daemon.pipeline, so engines stay small. An engine that needs
+another (hires' thumbnail) gets it from `get_engine`; engines never import each other.
+
+Adding an engine: a module here with a class following `Engine`, registered in `ENGINES` below,
+and its name in shared.job.ENGINES.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -20,10 +26,18 @@ from shared.job import JobSpec
 
 if TYPE_CHECKING:
     from daemon.model_library import ModelLibrary
+    from daemon.plan import Plan
 
 PreviewFn = Callable[[], torch.Tensor]
 Report = Callable[[str, float, "PreviewFn | None"], None]
 Cancelled = Callable[[], bool]
+
+# name → "module:Class"
+ENGINES = {
+    "fast": "daemon.engines.fast:FastEngine",
+    "gatys": "daemon.engines.gatys:GatysEngine",
+    "hires": "daemon.engines.hires:HiresEngine",
+}
 
 
 @dataclass
@@ -32,14 +46,15 @@ class EngineInput:
 
     spec: JobSpec
     content: torch.Tensor
-    styles: list[tuple[torch.Tensor, float]]  # style images; empty for model-based engines
+    styles: list[tuple[torch.Tensor, float]]  # style pictures and shares; empty for fast mode
     profile: DeviceProfile
+    plan: Plan | None = None
     models: ModelLibrary | None = None
 
 
 class Engine(Protocol):
     name: str
-    uses_style_images: bool  # False: the styles are named in the spec and live in a model
+    uses_pictures: bool  # works from the styles' pictures (False: only from a fast model)
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         """Long side (px) the engine will work at for an input of `shape` (h, w)."""
@@ -50,13 +65,5 @@ class Engine(Protocol):
 
 def get_engine(name: str) -> Engine:
     """The engine registered under `name`."""
-    from daemon.engines.fast import FastEngine
-    from daemon.engines.gatys import GatysEngine
-    from daemon.engines.hires import HiresEngine
-
-    engines: dict[str, Engine] = {
-        "gatys": GatysEngine(),
-        "fast": FastEngine(),
-        "hires": HiresEngine(),
-    }
-    return engines[name]
+    module, _, cls = ENGINES[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()

@@ -1,6 +1,6 @@
 """Fast mode: one forward pass of a multi-style network, any blend of its styles.
 
-The styles are the model's own (daemon.model_library resolves the names and the blend); style
+The styles are the model's own (the job's plan names the model and the blend); style
 scale runs the network at a different input scale (the pipeline resamples the result back), so
 `style_scale` 2 makes brush strokes twice as large relative to the picture.
 
@@ -42,25 +42,21 @@ MIN_TILE = 64
 
 class FastEngine:
     name = "fast"
-    uses_style_images = False  # the styles live in the model
+    uses_pictures = False  # the styles live in the model
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         return max(MIN_SIDE, round((spec.size or max(shape)) / spec.style_scale))
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
-        spec, profile = inputs.spec, inputs.profile
-        if inputs.models is None:
-            raise BadRequest("fast mode needs the model library")
-        if any(ref.name is None for ref in spec.styles):
-            raise BadRequest(
-                "fast mode uses a model's styles; send a picture as the style with gatys mode"
-            )
-        model, weights = inputs.models.resolve([(r.name, r.weight) for r in spec.styles])
+        profile, plan = inputs.profile, inputs.plan
+        if plan is None or plan.model is None or inputs.models is None:
+            raise BadRequest("fast mode needs a plan naming its model")
+        model = plan.model
         net = inputs.models.load(model, profile.device)
         if cancelled():
             raise JobCancelled("cancelled")
         x = inputs.content
-        weights = weights.to(profile.device)
+        weights = torch.tensor(plan.blend, device=profile.device)
         side = tile_plan(x.shape[-2] * x.shape[-1], profile)
         if side is None:
             report(f"stylising with {model.name}", 0.0, None)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
+from daemon.engines.tiled_gatys import refine, tile_for
 from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures, get_vgg
 from shared.errors import JobCancelled
 from shared.job import JobSpec
@@ -33,14 +34,13 @@ MAX_SCALES = 5
 # Working long side when the job does not say: ~3 s/step on a 2-core CPU, seconds on a GPU.
 DEFAULT_SIDE_CPU = 512
 DEFAULT_SIDE_GPU = 1024
-ADAM_LR = 5.0  # in 0..255 units; ≈ 0.02 in 0..1 units (crowsonkb/style-transfer-pytorch)
 LBFGS_HISTORY = 50
 STYLE_TARGET_CACHE = 32
 
 
 class GatysEngine:
     name = "gatys"
-    uses_style_images = True
+    uses_pictures = True
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         long = max(shape)
@@ -76,8 +76,6 @@ class GatysEngine:
                 start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
             targets = style_targets(vgg, inputs, (h, w), digests)
             if h * w > inputs.profile.max_vgg_pixels():  # too large for VGG19 at once: tiles
-                from daemon.engines.hires import tile_for
-                from daemon.engines.tiled_gatys import refine
 
                 def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
                     report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)
@@ -100,8 +98,8 @@ class GatysEngine:
                 if not math.isfinite(loss):
                     log.warning("loss became %s at %s step %d; stopping this scale", loss, stage, i)
                     break
-                report(stage, done / total, lambda x=x: _to_rgb(vgg, x))
-            image = _to_rgb(vgg, x)
+                report(stage, done / total, lambda x=x: vgg.to_rgb(x))
+            image = vgg.to_rgb(x)
         assert image is not None
         return image.cpu()
 
@@ -118,12 +116,6 @@ def scale_sizes(shape: tuple[int, int] | torch.Size, scales: int | None) -> list
         f = 0.5 ** (scales - 1 - i)
         out.append((max(16, round(h * f)), max(16, round(w * f))))
     return out
-
-
-def _to_rgb(vgg: VGGFeatures, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        x = x.detach().flip(1) if vgg.flip else x.detach()
-        return ((x + vgg.shift) / vgg.scale).clamp(0, 1)
 
 
 def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfile, cancelled):
@@ -145,7 +137,7 @@ def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfil
     if spec.optimizer == "lbfgs":
         opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY)
     else:
-        opt = torch.optim.Adam([x], lr=ADAM_LR)
+        opt = torch.optim.Adam([x], lr=losses.ADAM_LR)
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)

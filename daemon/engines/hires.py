@@ -15,7 +15,6 @@ picture instead of turning into tiny repeated patterns at 8K.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import math
 
@@ -24,7 +23,7 @@ import torch
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.tiled_gatys import DEFAULT_MARGIN, VGG_STRIDE, refine, tiled_grams
+from daemon.engines.tiled_gatys import refine, tile_for, tiled_grams
 from daemon.upscale import UPSCALERS
 from daemon.vgg import STYLE_LAYERS, get_vgg
 from shared.job import JobSpec
@@ -53,22 +52,15 @@ def ladder(shape: tuple[int, int], base_side: int) -> list[tuple[int, int]]:
     return [(max(16, round(h * s / long)), max(16, round(w * s / long))) for s in sides]
 
 
-def tile_for(profile: DeviceProfile) -> int:
-    """The inner tile side whose crop (margins included) fits VGG19 in the budget."""
-    crop = int(math.isqrt(profile.max_vgg_pixels()))
-    return max(VGG_STRIDE * 4, (crop - 2 * DEFAULT_MARGIN) // VGG_STRIDE * VGG_STRIDE)
-
-
 class HiresEngine:
     name = "hires"
-    uses_style_images = True
+    uses_pictures = True
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         return spec.size or max(shape)  # the full resolution: memory is bounded by tiles
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
-        from daemon.engines.fast import FastEngine
-        from daemon.engines.gatys import GatysEngine
+        from daemon.engines import get_engine
 
         spec, profile = inputs.spec, inputs.profile
         content = inputs.content
@@ -86,14 +78,9 @@ class HiresEngine:
         ).clamp(0, 1)
         base_spec = dataclasses.replace(spec, engine=spec.base)
         base_inputs = dataclasses.replace(inputs, spec=base_spec, content=base_content)
-        engine = FastEngine() if spec.base == "fast" else GatysEngine()
-        image = engine.run(base_inputs, base_report, cancelled)
+        image = get_engine(spec.base).run(base_inputs, base_report, cancelled)
         vgg = get_vgg(profile.device, profile.vgg_weights)
         tile = tile_for(profile)
-        digests = [
-            hashlib.sha1(s.contiguous().numpy().tobytes()).hexdigest()[:12]
-            for s, _ in inputs.styles
-        ]
         done = 0.0
         for level, (h, w) in enumerate(sizes[1:]):
             stage = f"refine {level + 1}/{len(sizes) - 1} ({w}x{h})"
@@ -103,9 +90,8 @@ class HiresEngine:
             ).clamp(0, 1)
             side = max(32, round(max(h, w) * spec.style_scale))
             targets: dict[str, torch.Tensor] = {}
-            for (style, weight), digest in zip(inputs.styles, digests, strict=True):
+            for style, weight in inputs.styles:
                 resized = losses.resize_long_side(style, side).clamp(0, 1)
-                log.debug("style %s at %d px", digest, side)
                 for k, g in tiled_grams(vgg, resized, STYLE_LAYERS, profile, tile).items():
                     targets[k] = targets.get(k, 0) + weight * g
             steps = refine_steps(spec, level)

@@ -20,6 +20,7 @@ Transfer").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -33,6 +34,12 @@ from shared.errors import JobCancelled
 VGG_STRIDE = 16  # four 2x2 poolings before relu5_1
 LAYER_STRIDE = {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 8, "relu5_1": 16}
 DEFAULT_MARGIN = 128
+
+
+def tile_for(profile: DeviceProfile) -> int:
+    """The inner tile side whose crop (margins included) fits VGG19 in the memory budget."""
+    crop = int(math.isqrt(profile.max_vgg_pixels()))
+    return max(VGG_STRIDE * 4, (crop - 2 * DEFAULT_MARGIN) // VGG_STRIDE * VGG_STRIDE)
 
 
 def _owned(features: torch.Tensor, tile: Tile, stride: int, full: tuple[int, int]) -> torch.Tensor:
@@ -76,13 +83,11 @@ def refine(
     cancelled: Callable[[], bool],
 ) -> torch.Tensor:
     """`steps` Adam steps of the tiled objective from `start` (RGB 0..1); returns RGB 0..1."""
-    from daemon.engines.gatys import ADAM_LR, _to_rgb
-
     objective = TiledObjective(
         vgg, content, targets, spec.content_weight, spec.style_weight, profile, tile
     )
     x = vgg.preprocess(start.float().to(profile.device)).cpu().detach().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=ADAM_LR)
+    opt = torch.optim.Adam([x], lr=losses.ADAM_LR)
     for step in range(steps):
 
         def on_tile(i: int, n: int, step: int = step) -> None:
@@ -95,7 +100,7 @@ def refine(
                 grad += torch.autograd.grad(tv, x)[0]
         x.grad = grad
         opt.step()
-    return _to_rgb(vgg, x.detach().to(profile.device)).cpu()
+    return vgg.to_rgb(x.detach().to(profile.device)).cpu()
 
 
 class TiledObjective:

@@ -1,4 +1,4 @@
-"""The library of built-in styles: named paintings the daemon offers to every client.
+"""Style folders: named painting files (daemon.catalogue merges them with the fast models).
 
 Each folder scanned (the shipped one here and the user's, `~/.local/share/impasto/styles` unless
 configured) holds images and a `styles.json` card naming them with their licences. Folders are
@@ -7,7 +7,6 @@ rescanned when their contents change, so a style added by the user appears witho
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -15,18 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from daemon.folders import WatchedFolders
 from daemon.imageio import read_image, to_tensor
 from shared.errors import UnknownStyle
+from shared.job import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).parent
-THUMBNAIL_SIDE = 96
 IMAGE_CACHE = 16  # decoded style images kept in memory
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -38,18 +35,6 @@ class StyleEntry:
     licence: str
     source: str  # "built-in" or "user"
 
-    def to_wire(self, thumbnail: bytes) -> dict:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "artist": self.artist,
-            "licence": self.licence,
-            "kind": "image",
-            "engines": ["gatys"],
-            "source": self.source,
-            "thumbnail_png": thumbnail,
-        }
-
 
 class StyleLibrary:
     """Named style images from the shipped folder and the user's folders."""
@@ -58,7 +43,6 @@ class StyleLibrary:
         self.folders = [SHIPPED_DIR] + [Path(f) for f in folders or []]
         self._lock = threading.Lock()
         self._watch = WatchedFolders(self.folders, self._scan, {})
-        self._thumbs: dict[Path, bytes] = {}
         self._images: dict[tuple[Path, int], torch.Tensor] = {}
 
     def entries(self) -> dict[str, StyleEntry]:
@@ -96,9 +80,6 @@ class StyleLibrary:
                 )
         return entries
 
-    def names(self) -> list[str]:
-        return sorted(self.entries())
-
     def get(self, name: str) -> StyleEntry:
         entries = self.entries()
         if name not in entries:
@@ -119,25 +100,3 @@ class StyleLibrary:
                     self._images.pop(next(iter(self._images)))
                 self._images[key] = cached
         return cached
-
-    def describe(self) -> list[dict]:
-        """Wire descriptions of every style, with PNG thumbnails."""
-        out = []
-        for entry in sorted(self.entries().values(), key=lambda e: e.name):
-            if entry.path not in self._thumbs:
-                try:
-                    self._thumbs[entry.path] = _thumbnail(entry.path)
-                except (OSError, ValueError) as exc:  # one broken user file must not hide the rest
-                    log.warning("skipping style %s: %s", entry.name, exc)
-                    continue
-            out.append(entry.to_wire(self._thumbs[entry.path]))
-        return out
-
-
-def _thumbnail(path: Path) -> bytes:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.LANCZOS)
-        buf = io.BytesIO()
-        im.save(buf, "PNG")
-    return buf.getvalue()

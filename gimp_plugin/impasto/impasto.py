@@ -18,7 +18,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # request.py and the copied shared/
 
 import request  # noqa: E402
-from request import ArgumentError, PixelFormat, Region  # noqa: E402
+from request import ArgumentError, GimpFormat, Region  # noqa: E402
+
+from shared.job import (  # noqa: E402
+    DEFAULT_ENGINE,
+    DEFAULT_ITERATIONS,
+    ENGINES,
+    MAX_ITERATIONS,
+    PRESERVE_COLOR,
+    StyleRef,
+    result_layer_name,
+)
+from shared.protocol import ImageDesc  # noqa: E402
 
 # Wheels the installer downloaded for this very Python (Windows, macOS), after the system's own.
 sys.path.append(
@@ -74,7 +85,7 @@ class ImpastoPlugIn(Gimp.PlugIn):
         proc.set_attribution("Impasto", "Impasto", "2026")
         rw = GObject.ParamFlags.READWRITE
         proc.add_choice_argument(
-            "mode", "_Mode", "fast, gatys or hires", _choice(request.MODES), "fast", rw
+            "mode", "_Mode", ", ".join(ENGINES), _choice(ENGINES), DEFAULT_ENGINE, rw
         )
         proc.add_string_argument(
             "styles",
@@ -90,7 +101,7 @@ class ImpastoPlugIn(Gimp.PlugIn):
             "preserve-color",
             "_Preserve color",
             "none, luminance or histogram",
-            _choice(request.PRESERVE_COLOR),
+            _choice(PRESERVE_COLOR),
             "none",
             rw,
         )
@@ -98,7 +109,13 @@ class ImpastoPlugIn(Gimp.PlugIn):
             "style-scale", "Brush si_ze", "Style scale (0.05..16)", 0.05, 16.0, 1.0, rw
         )
         proc.add_int_argument(
-            "iterations", "_Iterations", "Optimiser steps per scale (gatys)", 1, 10000, 100, rw
+            "iterations",
+            "_Iterations",
+            "Optimiser steps per scale (gatys, hires)",
+            1,
+            MAX_ITERATIONS,
+            DEFAULT_ITERATIONS,
+            rw,
         )
         proc.add_string_argument(
             "endpoint",
@@ -165,25 +182,23 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
         frames = [pixels]
         styles = []
         for item in items:
-            ref: dict = {"weight": item.weight}
             if item.path:
-                ref["image"], data = read_style_file(item.path, len(frames) + 1)
-                ref["label"] = item.title
+                desc, data = read_style_file(item.path, len(frames) + 1)
+                styles.append(StyleRef(weight=item.weight, image=desc, label=item.title))
                 frames.append(data)
             else:
-                ref["name"] = item.name
-            styles.append(ref)
-        body = request.job_body(
+                styles.append(StyleRef(weight=item.weight, name=item.name))
+        spec = request.build_spec(
             mode,
             styles,
-            fmt.descriptor(1, region.width, region.height),
+            fmt.pixels.describe(1, region.width, region.height),
             config.get_property("strength"),
             config.get_property("preserve-color"),
             config.get_property("style-scale"),
             config.get_property("iterations"),
         )
         Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
-        job = client.submit(body, frames)
+        job = client.submit(spec.to_wire(), frames)
         while not job.finished:
             for event in client.poll(POLL_S):
                 if event.id == job.id and event.type == "progress":
@@ -192,13 +207,13 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
         if job.error is not None:
             raise job.error
         desc, result = job.result.image_bytes(0)
-    expected = fmt.descriptor(desc.frame, region.width, region.height)
-    if desc.to_wire() != expected:  # the protocol promises the input's own format, tight rows
+    expected = fmt.pixels.describe(desc.frame, region.width, region.height)
+    if desc != expected:  # the protocol promises the input's own format, tight rows
         raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
-    return write_result(image, drawable, region, fmt, result, request.layer_name(items))
+    return write_result(image, drawable, region, fmt, result, result_layer_name(spec.styles))
 
 
-def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, PixelFormat, bytes]:
+def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, GimpFormat, bytes]:
     """The region to stylise (the selection's bounds, else the whole layer) and its pixels."""
     intersects, x, y, width, height = drawable.mask_intersect()
     region = request.selection_region(
@@ -210,7 +225,7 @@ def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, PixelF
     return region, fmt, pixels
 
 
-def read_style_file(path: str, frame: int) -> tuple[dict, bytes]:
+def read_style_file(path: str, frame: int) -> tuple[ImageDesc, bytes]:
     """A style picture opened by GIMP itself, flattened, as an 8-bit RGB descriptor and bytes."""
     if not os.path.isfile(path):
         raise ArgumentError(f"style image {path!r} does not exist")
@@ -225,19 +240,19 @@ def read_style_file(path: str, frame: int) -> tuple[dict, bytes]:
         data = layer.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
     finally:
         style.delete()
-    return fmt.descriptor(frame, width, height), data
+    return fmt.pixels.describe(frame, width, height), data
 
 
 def write_result(
     image: Gimp.Image,
     source: Gimp.Layer,
     region: Region,
-    fmt: PixelFormat,
+    fmt: GimpFormat,
     pixels: bytes,
     name: str,
 ) -> Gimp.Layer:
     """A new layer right above `source` holding `pixels`, masked by the selection if any."""
-    layer_type = Gimp.ImageType.RGBA_IMAGE if fmt.channels == 4 else Gimp.ImageType.RGB_IMAGE
+    layer_type = Gimp.ImageType.RGBA_IMAGE if fmt.pixels.channels == 4 else Gimp.ImageType.RGB_IMAGE
     image.undo_group_start()
     try:
         layer = Gimp.Layer.new(

@@ -21,9 +21,9 @@ import zmq
 
 from shared.client import Client, JobHandle, default_endpoint
 from shared.errors import ImpastoError, Unavailable
+from shared.job import ENGINES, result_layer_name
 
 from .jobs import (
-    MODES,
     Settings,
     StyleChoice,
     StyleImage,
@@ -31,7 +31,6 @@ from .jobs import (
     check_styles,
     daemon_styles_for,
     default_style,
-    layer_name,
 )
 from .krita_io import Capture, capture_layer, read_style_layer, write_result
 from .pixels import UnsupportedColorSpace
@@ -103,6 +102,7 @@ class Controller:
         self._last_ping = 0.0
         self._listeners: list[Callable[[], None]] = []
         self._ticking = False
+        self._writing = False  # a result is being written into the document
         try:
             self._install_info = json.loads(INSTALL_INFO.read_text())
         except (OSError, ValueError):
@@ -130,7 +130,7 @@ class Controller:
     # -- what the daemon offers -------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.job is not None or self.pending is not None
+        return self.job is not None or self.pending is not None or self._writing
 
     def mode_available(self, mode: str) -> bool:
         """Whether the daemon runs this mode (`hello.engines` is the source of truth)."""
@@ -141,7 +141,7 @@ class Controller:
         return daemon_styles_for(mode, self.catalogue)
 
     def set_mode(self, mode: str) -> None:
-        if mode not in MODES:
+        if mode not in ENGINES:
             raise ValueError(f"unknown mode {mode!r}")
         self.settings.mode = mode
         self.changed()
@@ -276,7 +276,7 @@ class Controller:
             self.catalogue = list(body.get("styles", []))
             self.state = "connected"
             self._starting_until = 0.0
-            for mode in MODES:
+            for mode in ENGINES:
                 if not self.settings.styles[mode]:
                     first = default_style(mode, self.catalogue)
                     if first is not None:
@@ -365,13 +365,13 @@ class Controller:
         capture = pending.capture
         content = capture.fmt.describe(1, capture.region.width, capture.region.height)
         try:
-            body, order = build_job(settings, styles, content, pending.pictures)
+            spec, order = build_job(settings, styles, content, pending.pictures)
         except ImpastoError as exc:
             self._say(exc.message)
             return
         frames = [capture.data] + [pending.pictures[i].data for i in order]
-        handle = self._client.submit(body, frames)
-        self.job = ActiveJob(handle, capture, layer_name(styles), self.clock())
+        handle = self._client.submit(spec.to_wire(), frames)
+        self.job = ActiveJob(handle, capture, result_layer_name(spec.styles), self.clock())
         self.stage = "queued"
         log.info("submitted %s (%s)", handle.id, self.job.name)
         self.changed()
@@ -399,19 +399,21 @@ class Controller:
                 self.changed()
         if not handle.finished:
             return
-        job = self.job
+        job, self.job = self.job, None  # the job ends here, whatever writing its result does
         if handle.state == "done":
-            message = self._finish(job)  # busy until the layer is in: Apply stays disabled
+            self._writing = True  # busy until the layer is in: Apply stays disabled
+            try:
+                message = self._finish(job)
+            finally:
+                self._writing = False
         elif handle.state == "cancelled":
             message = "Cancelled; nothing was changed."
         else:
             error = handle.error or Unavailable("the job failed")
             message = f"{error.message} Nothing was changed."
             if isinstance(error, Unavailable):
-                self.job = None
                 self._offline(message)
                 return
-        self.job = None
         self._say(message)
 
     def _finish(self, job: ActiveJob) -> str:
@@ -423,7 +425,8 @@ class Controller:
         _, data = job.handle.result.image_bytes(0)
         try:
             self.last_layer = write_result(job.capture, data, job.name)
-        except RuntimeError as exc:
+        except Exception as exc:  # reported once: the job is over and is never written twice
+            log.exception("writing the result of %s failed", job.handle.id)
             return f"Could not add the result: {exc}"
         self.fraction, self.stage = 1.0, "done"
         return f"Added '{job.name}' ({self.clock() - job.started:.1f} s)."

@@ -8,8 +8,10 @@ from typing import Any
 
 from krita import DockWidget, Krita
 
+from shared.job import ENGINES
+
 from . import plugin
-from .jobs import MODE_TITLES, MODES, StyleChoice
+from .jobs import MODE_TITLES, StyleChoice
 from .qt_compat import (
     ALIGN_CENTER,
     FORMAT_RGBA8888,
@@ -88,7 +90,7 @@ class ImpastoDocker(DockWidget):
         self.endpoint.editingFinished.connect(plugin.guarded(self._endpoint_edited))
         form.addRow("Daemon", self.endpoint)
         self.mode = QtWidgets.QComboBox()
-        for mode in MODES:
+        for mode in ENGINES:
             self.mode.addItem(MODE_TITLES[mode], mode)
         self.mode.currentIndexChanged.connect(plugin.guarded(self._mode_chosen))
         form.addRow("Mode", self.mode)
@@ -179,8 +181,8 @@ class ImpastoDocker(DockWidget):
         if not self.endpoint.hasFocus():
             self.endpoint.setText(c.endpoint)
         s = c.settings
-        self._quietly(self.mode, lambda: self.mode.setCurrentIndex(MODES.index(s.mode)))
-        for i, mode in enumerate(MODES):
+        self._quietly(self.mode, lambda: self.mode.setCurrentIndex(ENGINES.index(s.mode)))
+        for i, mode in enumerate(ENGINES):
             available = c.mode_available(mode)
             self.mode.model().item(i).setEnabled(available)
             tip = "" if available else "coming: this daemon does not offer it yet"
@@ -277,7 +279,7 @@ class ImpastoDocker(DockWidget):
         self.controller.set_endpoint(text)
 
     def _mode_chosen(self, index: int) -> None:
-        self.controller.set_mode(MODES[index])
+        self.controller.set_mode(ENGINES[index])
 
     def _settings_edited(self, *_: Any) -> None:
         s = self.controller.settings

@@ -1,7 +1,7 @@
-"""The docker's settings and how they become a submit body: styles, weights, modes, layer names.
+"""The docker's settings and how they become a job: styles, weights, modes.
 
-No Qt and no Krita here: the docker edits a `Settings`, Apply turns it into a job with
-`build_job`, and the new layer is named with `layer_name`.
+No Qt and no Krita here: the docker edits a `Settings`, Apply turns it into a `shared.job.JobSpec`
+with `build_job`. The job vocabulary (engines, what each accepts, layer names) is `shared.job`'s.
 """
 
 from __future__ import annotations
@@ -9,19 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.job import DEFAULT_ITERATIONS, PRESERVE_COLOR, JobSpec
-from shared.protocol import ImageDesc
+from shared.job import (
+    DEFAULT_ENGINE,
+    DEFAULT_ITERATIONS,
+    ENGINES,
+    PRESERVE_COLOR,
+    JobSpec,
+    StyleRef,
+    pictures_refused,
+    takes_pictures,
+)
+from shared.protocol import ImageDesc, PixelFormat
 
-from .pixels import PixelFormat
-
-# Modes the docker offers, in menu order; the daemon's `hello.engines` says which ones it runs.
-MODES = ("fast", "gatys", "hires")
 MODE_TITLES = {
     "fast": "Fast (trained styles, instant)",
     "gatys": "Gatys (any painting, slow)",
     "hires": "High resolution (full size, tiled)",
 }
-# Style kinds that are pictures sent with the job: only the optimising engines can use them.
+# Style kinds that are pictures sent with the job.
 PICTURE_KINDS = ("layer", "file")
 
 
@@ -53,9 +58,9 @@ class StyleChoice:
 class Settings:
     """Everything the docker lets the user choose; the defaults are what the action uses."""
 
-    mode: str = "fast"
+    mode: str = DEFAULT_ENGINE
     styles: dict[str, list[StyleChoice]] = field(
-        default_factory=lambda: {mode: [] for mode in MODES}
+        default_factory=lambda: {mode: [] for mode in ENGINES}
     )
     strength: float = 1.0
     preserve_color: str = "none"
@@ -73,12 +78,8 @@ class Settings:
 
 
 def daemon_styles_for(mode: str, catalogue: list[dict]) -> list[dict]:
-    """The daemon's styles (its `styles` reply) that `mode` can use, in the daemon's order.
-
-    Hires starts from a gatys thumbnail, so it takes gatys's styles.
-    """
-    engine = "fast" if mode == "fast" else "gatys"
-    return [s for s in catalogue if engine in s.get("engines", ())]
+    """The daemon's styles (its `styles` reply) that `mode` can use, in the daemon's order."""
+    return [s for s in catalogue if mode in s.get("engines", ())]
 
 
 def default_style(mode: str, catalogue: list[dict]) -> StyleChoice | None:
@@ -93,21 +94,9 @@ def check_styles(mode: str, styles: list[StyleChoice]) -> str | None:
         return "Add a style first."
     if sum(s.weight for s in styles) <= 0:
         return "Give at least one style a weight above 0."
-    if mode == "fast" and any(s.is_picture for s in styles):
-        return (
-            "Fast mode only knows its trained styles; layers and image files as styles need "
-            "Gatys (or High resolution) mode."
-        )
+    if not takes_pictures(mode) and any(s.is_picture for s in styles):
+        return pictures_refused(mode).capitalize() + "."
     return None
-
-
-def layer_name(styles: list[StyleChoice]) -> str:
-    """The new layer's name: the styles, with their share of the blend when there are several."""
-    live = [s for s in styles if s.weight > 0]
-    if len(live) == 1:
-        return f"Impasto: {live[0].name}"
-    total = sum(s.weight for s in live)
-    return "Impasto: " + " + ".join(f"{s.name} {round(100 * s.weight / total)}%" for s in live)
 
 
 def build_job(
@@ -116,34 +105,31 @@ def build_job(
     content: ImageDesc,
     pictures: dict[int, StyleImage],
     preview: bool = True,
-) -> tuple[dict, list[int]]:
-    """The submit body for `settings`, and which style pictures go in frames 2, 3, …
+) -> tuple[JobSpec, list[int]]:
+    """The job for `settings`, and which style pictures go in the frames after the content.
 
     `content` describes frame 1; `pictures` maps an index into `styles` to the pixels of a layer
-    or file style. The body is validated with the protocol's own `JobSpec` before it is sent.
-    """
-    refs: list[dict] = []
+    or file style. Building the `JobSpec` validates it (raises BadRequest)."""
+    refs: list[StyleRef] = []
     order: list[int] = []
     for i, style in enumerate(styles):
         if style.weight <= 0:
             continue
         if style.is_picture:
             pic = pictures[i]
-            desc = pic.fmt.describe(2 + len(order), pic.width, pic.height)
-            refs.append({"image": desc.to_wire(), "weight": style.weight, "label": style.name})
+            desc = pic.fmt.describe(content.frame + 1 + len(order), pic.width, pic.height)
+            refs.append(StyleRef(weight=style.weight, image=desc, label=style.name))
             order.append(i)
         else:
-            refs.append({"name": style.name, "weight": style.weight})
-    body: dict = {
-        "engine": settings.mode,  # hires refines a gatys thumbnail up to full size
-        "content": content.to_wire(),
-        "styles": refs,
-        "strength": settings.strength,
-        "preserve_color": settings.preserve_color,
-        "style_scale": settings.style_scale,
-        "preview": preview,
-    }
-    if settings.mode != "fast":
-        body["iterations"] = settings.iterations
-    JobSpec.from_wire(body)
-    return body, order
+            refs.append(StyleRef(weight=style.weight, name=style.name))
+    spec = JobSpec(
+        content=content,
+        styles=tuple(refs),
+        engine=settings.mode,
+        strength=settings.strength,
+        preserve_color=settings.preserve_color,
+        style_scale=settings.style_scale,
+        iterations=settings.iterations,
+        preview=preview,
+    )
+    return spec, order

@@ -9,8 +9,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from shared.protocol import PixelFormat
+
 from .jobs import StyleImage
-from .pixels import PixelFormat, mask_alpha, pixel_format
+from .pixels import pixel_format
 from .selection import NothingToStylise, Rect, stylise_region
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ class Capture:
     fmt: PixelFormat
     color_space: tuple[str, str, str]  # model, depth, profile of the source layer
     data: bytes
-    mask: bytes | None  # the selection inside `region` (8 bit), None when all is selected
+    selection: Any  # a copy of the document's selection at Apply, None when there was none
 
 
 def canvas_rect(document: Any) -> Rect:
@@ -51,13 +53,10 @@ def capture_layer(document: Any, node: Any) -> Capture:
     selection = document.selection()
     sel_rect = Rect.of(selection) if selection is not None else None
     region = stylise_region(Rect.of(node.bounds()), canvas_rect(document), sel_rect)
-    mask = None
     if selection is not None:
-        mask = bytes(selection.pixelData(region.x, region.y, region.width, region.height))
-        if not mask.strip(b"\x00"):
+        inside = bytes(selection.pixelData(region.x, region.y, region.width, region.height))
+        if not inside.strip(b"\x00"):
             raise NothingToStylise("Nothing of the layer is selected; change the selection.")
-        if mask.count(255) == len(mask):
-            mask = None
     return Capture(
         document=document,
         node=node,
@@ -65,7 +64,7 @@ def capture_layer(document: Any, node: Any) -> Capture:
         fmt=fmt,
         color_space=(node.colorModel(), node.colorDepth(), node.colorProfile()),
         data=read_pixels(node, region, fmt),
-        mask=mask,
+        selection=selection.duplicate() if selection is not None else None,
     )
 
 
@@ -81,20 +80,24 @@ def read_style_layer(document: Any, node: Any) -> StyleImage:
 def write_result(capture: Capture, data: bytes, name: str) -> Any:
     """Put the daemon's pixels into a new paint layer right above the source; returns the layer.
 
-    The layer is filled before it joins the image, so adding it is the only undoable change:
-    one undo removes it and leaves the document as it was.
+    With a selection, the layer gets a transparency mask made from it: Krita feathers and
+    composites, and the user can still paint on the mask. The layer (and its mask) are made
+    before the layer joins the image, so adding it is the only undoable change: one undo
+    removes it and leaves the document as it was.
     """
     region, fmt = capture.region, capture.fmt
     if len(data) != region.pixels * fmt.pixel_bytes:
         raise RuntimeError("the daemon's result does not match the layer's size and format")
-    if capture.mask is not None:
-        data = mask_alpha(data, fmt, capture.mask)
     doc = capture.document
     layer = doc.createNode(name, "paintlayer")
     model, depth, profile = capture.color_space
     if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) != capture.color_space:
         layer.setColorSpace(model, depth, profile)
     layer.setPixelData(data, region.x, region.y, region.width, region.height)
+    if capture.selection is not None:
+        mask = doc.createTransparencyMask(f"{name} (selection)")
+        mask.setSelection(capture.selection)
+        layer.addChildNode(mask, None)
     parent = capture.node.parentNode()
     if parent is None:  # the source layer was deleted while the job ran
         log.info("source layer gone; adding the result at the top of the image")

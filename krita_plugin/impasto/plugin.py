@@ -10,9 +10,10 @@ from typing import Any
 
 from krita import Extension, Krita
 
+from shared.protocol import PixelFormat
+
 from .controller import Controller
 from .jobs import StyleImage
-from .pixels import PixelFormat
 from .qt_compat import FORMAT_RGBA8888, QImage, QTimer
 
 log = logging.getLogger(__name__)

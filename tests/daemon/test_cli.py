@@ -8,9 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from daemon.cli import parse_style
 from daemon.imageio import read_image, write_image
-from shared.errors import BadRequest
 from tests.conftest import DATA, ROOT, free_port
 
 
@@ -22,16 +20,6 @@ def impasto(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
-
-
-def test_parse_style_splits_weights_but_keeps_colons_in_paths():
-    assert parse_style("starry-night:0.7") == ("starry-night", 0.7)
-    assert parse_style("starry-night") == ("starry-night", 1.0)
-    assert parse_style(r"C:\art\wave.png") == (r"C:\art\wave.png", 1.0)
-    assert parse_style(r"C:\art\wave.png:2") == (r"C:\art\wave.png", 2.0)
-    for bad in ("x:-1", "x:nan", "x:inf", ":1"):
-        with pytest.raises(BadRequest):
-            parse_style(bad)
 
 
 def test_stylize_writes_an_8bit_png_of_the_requested_size(daemon, tmp_path):

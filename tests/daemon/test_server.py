@@ -18,6 +18,7 @@ from shared.errors import (
     ERROR_CODES,
     BadRequest,
     JobCancelled,
+    JobLost,
     QueueFull,
     Unavailable,
     UnknownStyle,
@@ -72,16 +73,20 @@ def test_hello_reports_version_devices_engines_styles_and_limits(daemon):
     with daemon.client() as c:
         hello = c.hello()
     assert hello["protocol"] == protocol.PROTOCOL_VERSION
-    assert "cpu" in hello["devices"] and hello["engines"] == ["gatys", "fast", "hires"]
-    assert "starry-night" in hello["styles"]
+    assert "cpu" in hello["devices"] and hello["engines"] == ["fast", "gatys", "hires"]
+    assert "vangogh-starry-night" in hello["styles"]
+    assert hello["engine_styles"]["fast"] == hello["engine_styles"]["gatys"] == hello["styles"]
     assert hello["limits"]["max_pixels"] > 0
 
 
 def test_styles_come_with_png_thumbnails_and_licences(daemon):
     with daemon.client() as c:
         styles = c.styles()
-    starry = next(s for s in styles if s["name"] == "starry-night")
+    names = [s["name"] for s in styles]
+    assert names == sorted(set(names)), "each painting is listed once"
+    starry = next(s for s in styles if s["name"] == "vangogh-starry-night")
     assert starry["thumbnail_png"].startswith(b"\x89PNG") and "public domain" in starry["licence"]
+    assert starry["engines"] == ["fast", "gatys", "hires"] and starry["models"] == ["impasto-8"]
 
 
 def test_submit_streams_progress_then_a_result_in_the_input_format(daemon):
@@ -372,3 +377,56 @@ def test_a_job_id_can_be_reused_once_its_job_was_cancelled(daemon):
 def test_too_many_frames_are_refused_before_anything_is_decoded(daemon):
     msg_type, body = raw_request(daemon.endpoint, [header("hello", {})] + [b"x"] * 100)
     assert (msg_type, body["code"]) == ("error", "malformed")
+
+
+def test_a_stalled_client_learns_why_its_job_was_dropped_within_seconds_of_resuming(
+    daemon, tmp_path
+):
+    """SIGSTOP a real `impasto stylize` past the daemon's silence limit (3 s), then SIGCONT."""
+    import signal
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from tests.conftest import ROOT
+
+    Image.fromarray(load_rgb("chelsea.png")).save(tmp_path / "in.png")
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "stylize", str(tmp_path / "in.png"), "-s", "starry-night",
+         "-o", str(tmp_path / "out.png"), "--size", "96", "--iterations", "5000", "--mode", "gatys",
+         "--endpoint", daemon.endpoint],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: running_jobs(daemon) >= 1, 60), "the job never started"
+        cli.send_signal(signal.SIGSTOP)
+        assert wait_until(lambda: running_jobs(daemon) == 0, 15), "the stalled job kept running"
+        cli.send_signal(signal.SIGCONT)
+        resumed = time.monotonic()
+        _, err = cli.communicate(timeout=30)
+        waited = time.monotonic() - resumed
+    finally:
+        cli.kill()
+    assert cli.returncode != 0
+    assert "heard nothing from this client" in err and "3 s" in err, err
+    assert waited < 8, f"the client learned its job's fate {waited:.1f} s after resuming"
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_job_the_daemon_lost_in_a_restart_fails_instead_of_waiting_forever(tmp_path):
+    first = DaemonProcess(tmp_path / "a")
+    body, frames = image_job(rgba_u8(load_rgb("chelsea.png")), **LONG)
+    with first.client(timeout=30) as c:
+        job = c.submit(body, frames)
+        assert wait_until(lambda: polled(c, lambda: job.state == "running"), 60)
+        endpoint = first.endpoint
+        first.stop()
+        second = DaemonProcess(tmp_path / "b", endpoint=endpoint)  # same address
+        try:
+            started = time.monotonic()
+            with pytest.raises(JobLost, match="restarted"):
+                c.wait(job, timeout=30)
+            assert time.monotonic() - started < 10
+        finally:
+            second.stop()

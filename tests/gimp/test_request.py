@@ -9,17 +9,23 @@ import pytest
 from gimp_plugin.impasto.request import (
     ArgumentError,
     StyleItem,
-    job_body,
-    layer_name,
+    build_spec,
     parse_styles,
     pixel_format,
     resolve_styles,
     selection_region,
     vendor_tag,
 )
-from shared.job import JobSpec
+from shared.job import JobSpec, StyleRef
+from shared.protocol import ImageDesc
 
-HELLO = {"styles": ["langlois-bridge", "starry-night"], "fast_styles": ["hokusai-wave", "x-y"]}
+HELLO = {
+    "engine_styles": {
+        "fast": ["hokusai-wave", "x-y"],
+        "gatys": ["langlois-bridge", "starry-night"],
+        "hires": ["langlois-bridge"],
+    }
+}
 
 
 def test_styles_are_names_with_optional_weights():
@@ -72,7 +78,7 @@ def test_empty_styles_default_to_the_daemons_first_style_for_the_mode():
 
 def test_no_style_to_default_to_is_a_clear_error():
     with pytest.raises(ArgumentError, match="no styles for mode fast"):
-        resolve_styles("fast", [], {"styles": ["a"], "fast_styles": []})
+        resolve_styles("fast", [], {"engine_styles": {"gatys": ["a"], "fast": []}})
 
 
 def test_fast_mode_refuses_style_files_and_names_gatys():
@@ -105,14 +111,9 @@ def test_pixel_format_keeps_the_precision_and_always_reads_perceptual(
     nick, alpha, babl, dtype, size
 ):
     fmt = pixel_format(nick, alpha)
-    assert (fmt.babl, fmt.dtype, fmt.sample_bytes, fmt.channels) == (
-        babl,
-        dtype,
-        size,
-        4 if alpha else 3,
-    )
-    desc = fmt.descriptor(1, 10, 7)
-    assert desc["stride"] == 10 * fmt.channels * size and desc["order"] == "RGBA"
+    assert (fmt.babl, fmt.pixels.dtype, fmt.pixels.channels) == (babl, dtype, 4 if alpha else 3)
+    desc = fmt.pixels.describe(1, 10, 7)
+    assert desc.stride == 10 * desc.channels * size and desc.order == "RGBA"
 
 
 def test_unknown_precision_is_refused():
@@ -134,24 +135,17 @@ def test_selection_region_is_the_intersection_and_says_whether_it_is_masked():
         selection_region(False, 0, 0, 0, 0, False)
 
 
-def test_job_body_is_a_valid_submit_for_the_daemon():
-    content = pixel_format("u16-linear", True).descriptor(1, 8, 4)
-    styles = [{"name": "starry", "weight": 0.7}, {"image": {"frame": 2, "width": 3, "height": 3}}]
-    gatys = job_body("gatys", styles, content, 0.5, "luminance", 2.0, 25)
-    spec = JobSpec.from_wire(gatys)
+def test_the_job_is_a_valid_submit_for_the_daemon():
+    content = pixel_format("u16-linear", True).pixels.describe(1, 8, 4)
+    styles = [StyleRef(0.7, name="starry"), StyleRef(image=ImageDesc(2, 3, 3))]
+    gatys = build_spec("gatys", styles, content, 0.5, "luminance", 2.0, 25)
+    spec = JobSpec.from_wire(gatys.to_wire())
     assert (spec.engine, spec.strength, spec.preserve_color) == ("gatys", 0.5, "luminance")
     assert (spec.style_scale, spec.iterations, spec.content.dtype) == (2.0, 25, "u16")
-    fast = job_body("fast", styles[:1], content, 1.0, "none", 1.0, 25)
-    assert "iterations" not in fast and JobSpec.from_wire(fast).engine == "fast"
-    assert job_body("hires", styles, content, 1.0, "none", 1.0, 5)["engine"] == "hires"
-    with pytest.raises(ArgumentError, match="preserve-color"):
-        job_body("fast", styles, content, 1.0, "all", 1.0, 5)
-
-
-def test_layer_names_say_which_styles_were_used():
-    assert layer_name([StyleItem(name="starry")]) == "Impasto: starry"
-    blend = [StyleItem(0.7, name="starry"), StyleItem(0.3, path="/a/sketch.png")]
-    assert layer_name(blend) == "Impasto: starry 0.7 + sketch 0.3"
+    assert build_spec("fast", styles[:1], content, 1.0, "none", 1.0, 25).engine == "fast"
+    assert build_spec("hires", styles, content, 1.0, "none", 1.0, 5).engine == "hires"
+    with pytest.raises(ArgumentError, match="preserve_color"):
+        build_spec("fast", styles[:1], content, 1.0, "all", 1.0, 5)
 
 
 def test_vendor_tag_names_one_python():

@@ -104,8 +104,15 @@ class Node:
         index = self.children.index(above) + 1 if above is not None else len(self.children)
         self.children.insert(index, child)
         child.parent = self
-        self.doc.undo_steps += 1
+        if self._attached():  # changing nodes not yet in the image is no undo step
+            self.doc.undo_steps += 1
         return True
+
+    def _attached(self) -> bool:
+        node: Node | None = self
+        while node is not None and node is not self.doc.root:
+            node = node.parent
+        return node is self.doc.root
 
     def remove(self) -> bool:
         if self.parent is not None:
@@ -114,11 +121,28 @@ class Node:
         return True
 
 
+class TransparencyMask(Node):
+    """A transparency mask: its selection hides the parent layer where it is 0."""
+
+    def __init__(self, doc: Document, name: str) -> None:
+        super().__init__(doc, name, "transparencymask")
+        self._selection: Selection | None = None
+
+    def selection(self) -> Selection | None:
+        return self._selection
+
+    def setSelection(self, selection: Selection) -> None:  # noqa: N802
+        self._selection = selection
+
+
 class Selection:
     """A global selection: an 8-bit mask over the canvas."""
 
     def __init__(self, mask: np.ndarray) -> None:
         self.mask = mask
+
+    def duplicate(self) -> Selection:
+        return Selection(self.mask.copy())
 
     def _rect(self) -> tuple[int, int, int, int]:
         ys, xs = np.nonzero(self.mask)
@@ -167,6 +191,9 @@ class Document:
 
     def createNode(self, name: str, node_type: str) -> Node:  # noqa: N802
         return Node(self, name, node_type)
+
+    def createTransparencyMask(self, name: str) -> TransparencyMask:  # noqa: N802
+        return TransparencyMask(self, name)
 
     def add_layer(self, name: str, pixels: np.ndarray | None = None) -> Node:
         """Test helper: a paint layer at the top holding `pixels` (H×W×C in Krita's layout)."""

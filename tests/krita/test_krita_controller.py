@@ -99,19 +99,26 @@ def test_deep_documents_come_back_in_their_own_depth(app, controller, depth):
     assert diff > 0.05
 
 
-def test_selection_stylises_only_inside_with_feathered_edges(app, controller):
+def test_a_selection_becomes_an_editable_transparency_mask_on_the_new_layer(app, controller):
     doc, source = open_photo(app)
+    before = source.pixels.copy()
     mask = np.zeros((SIDE, SIDE), np.uint8)
     mask[16:48, 20:52] = 255
     mask[16:48, 20] = 100  # a soft (feathered) column at the left edge
     doc.setSelection(fake_krita.Selection(mask))
     assert controller.apply()
+    mask[:] = 0  # the user changes the selection while the job runs: the capture keeps its own
     run(controller, lambda: finished(controller))
     assert controller.message.startswith("Added"), controller.message
-    alpha = doc.root.children[1].pixels[..., 3].astype(int)
-    assert (alpha[mask == 0] == 0).all()  # transparent outside the selection
-    assert (alpha[16:48, 21:52] == 255).all()
-    assert (np.abs(alpha[16:48, 20] - 100) <= 1).all()
+    layer = doc.root.children[1]
+    (transparency,) = layer.childNodes()
+    assert transparency.type() == "transparencymask"
+    assert transparency.selection().mask[16:48, 20].tolist() == [100] * 32
+    assert transparency.selection().mask[16:48, 21:52].min() == 255
+    assert transparency.selection().mask.sum() == 255 * 32 * 31 + 100 * 32
+    # the layer holds the stylised selection bounds, opaque: the mask alone decides what shows
+    assert (layer.pixels[16:48, 20:52, 3] == 255).all() and (layer.pixels[:16, :, 3] == 0).all()
+    assert np.array_equal(source.pixels, before) and doc.undo_steps == 1
 
 
 def test_a_layer_of_another_document_as_gatys_style(app, controller):
@@ -148,6 +155,46 @@ def test_cancel_leaves_the_document_as_it_was(app, controller):
     controller.cancel()
     run(controller, lambda: not controller.busy, timeout=30)
     assert controller.message.startswith("Cancelled") and len(doc.root.children) == 1
+
+
+def test_an_error_while_writing_the_result_is_reported_once_and_adds_one_layer_at_most(
+    app, controller, monkeypatch
+):
+    doc, source = open_photo(app)
+    calls = []
+    real_write = controller_module.write_result
+
+    def write_then_fail(capture, data, name):
+        calls.append(name)
+        real_write(capture, data, name)  # the layer goes in…
+        raise ValueError("disk full")  # … and then something unforeseen fails
+
+    monkeypatch.setattr(controller_module, "write_result", write_then_fail)
+    assert controller.apply()
+    run(controller, lambda: finished(controller) and calls)
+    for _ in range(20):  # further ticks must not write again
+        controller.tick()
+        time.sleep(0.02)
+    assert len(calls) == 1 and len(doc.root.children) == 2
+    assert controller.message == "Could not add the result: disk full"
+    assert not controller.busy
+
+
+def test_a_docker_that_stalls_past_the_daemons_limit_learns_why_and_is_free_again(app, controller):
+    """Krita's UI thread busy longer than the daemon's silence limit (3 s): no tick, no ping."""
+    doc, _ = open_photo(app)
+    controller.set_mode("gatys")
+    controller.settings.iterations = 10000
+    assert controller.apply()
+    run(controller, lambda: controller.job is not None and controller.stage != "queued")
+    time.sleep(5)  # the editor is frozen: nothing is sent
+    resumed = time.monotonic()
+    run(controller, lambda: not controller.busy, timeout=10)
+    assert time.monotonic() - resumed < 6
+    assert "heard nothing from this client" in controller.message, controller.message
+    assert len(doc.root.children) == 1
+    controller.set_endpoint("tcp://127.0.0.1:1")  # no longer refused as busy
+    assert controller.endpoint == "tcp://127.0.0.1:1"
 
 
 def test_hires_runs_when_the_daemon_offers_it_and_is_refused_otherwise(app, controller):

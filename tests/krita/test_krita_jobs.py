@@ -9,15 +9,14 @@ from krita_plugin.impasto.jobs import (
     build_job,
     check_styles,
     default_style,
-    layer_name,
 )
 from krita_plugin.impasto.pixels import pixel_format
 from shared.job import JobSpec
 
 CATALOGUE = [
-    {"name": "starry-night", "kind": "image", "engines": ["gatys"]},
-    {"name": "hokusai-great-wave", "kind": "model", "engines": ["fast"], "model": "m"},
-    {"name": "vangogh-night-cafe", "kind": "model", "engines": ["fast"], "model": "m"},
+    {"name": "starry-night", "engines": ["gatys", "hires"]},
+    {"name": "hokusai-great-wave", "engines": ["fast", "gatys", "hires"]},
+    {"name": "vangogh-night-cafe", "engines": ["fast", "gatys", "hires"]},
 ]
 CONTENT = pixel_format("RGBA", "U16").describe(1, 32, 24)
 
@@ -25,6 +24,7 @@ CONTENT = pixel_format("RGBA", "U16").describe(1, 32, 24)
 def test_untouched_docker_uses_the_first_style_of_the_mode():
     assert default_style("fast", CATALOGUE).name == "hokusai-great-wave"
     assert default_style("gatys", CATALOGUE).name == "starry-night"
+    assert default_style("hires", CATALOGUE).name == "starry-night"
     assert default_style("fast", CATALOGUE[:1]) is None
 
 
@@ -34,9 +34,9 @@ def test_fast_body_names_model_styles_and_sends_no_iterations():
         StyleChoice("builtin", "hokusai-great-wave", 3.0),
         StyleChoice("builtin", "vangogh-night-cafe", 1.0),
     ]
-    body, order = build_job(settings, styles, CONTENT, {})
-    spec = JobSpec.from_wire(body)
-    assert spec.engine == "fast" and "iterations" not in body and order == []
+    spec, order = build_job(settings, styles, CONTENT, {})
+    assert JobSpec.from_wire(spec.to_wire()) == spec
+    assert spec.engine == "fast" and order == []
     assert [(s.name, s.weight) for s in spec.styles] == [
         ("hokusai-great-wave", 3.0),
         ("vangogh-night-cafe", 1.0),
@@ -56,38 +56,23 @@ def test_gatys_body_sends_layer_and_file_pictures_in_later_frames():
         0: StyleImage(pixel_format("RGBA", "F32"), 5, 4, b"\0" * 320),
         2: StyleImage(pixel_format("RGBA", "U8"), 3, 3, b"\0" * 36),
     }
-    body, order = build_job(settings, styles, CONTENT, pics)
-    spec = JobSpec.from_wire(body)
+    spec, order = build_job(settings, styles, CONTENT, pics)
     assert spec.engine == "gatys" and spec.iterations == 7 and order == [0, 2]
     assert [s.label for s in spec.styles] == ["sketch", "paper.png"]  # weight 0 left out
     assert [(s.image.frame, s.image.dtype) for s in spec.styles] == [(2, "f32"), (3, "u8")]
 
 
 def test_fast_mode_refuses_pictures_and_empty_or_zero_weights():
-    assert "Gatys" in check_styles("fast", [StyleChoice("layer", "x")])
+    assert "gatys" in check_styles("fast", [StyleChoice("layer", "x")])
     assert check_styles("gatys", [StyleChoice("layer", "x")]) is None
     assert check_styles("fast", []) == "Add a style first."
     assert "weight" in check_styles("fast", [StyleChoice("builtin", "a", 0.0)])
-
-
-def test_layer_names_say_styles_and_their_share():
-    assert layer_name([StyleChoice("builtin", "hokusai-great-wave", 2.0)]) == (
-        "Impasto: hokusai-great-wave"
-    )
-    blend = [
-        StyleChoice("builtin", "starry-night", 3.0),
-        StyleChoice("layer", "sketch", 1.0),
-        StyleChoice("builtin", "unused", 0.0),
-    ]
-    assert layer_name(blend) == "Impasto: starry-night 75% + sketch 25%"
 
 
 def test_hires_body_uses_the_hires_engine_with_gatys_styles_and_pictures():
     settings = Settings(mode="hires", iterations=40)
     styles = [StyleChoice("builtin", "starry-night"), StyleChoice("file", "paper.png")]
     pics = {1: StyleImage(pixel_format("RGBA", "U8"), 3, 3, b"\0" * 36)}
-    body, order = build_job(settings, styles, CONTENT, pics)
-    spec = JobSpec.from_wire(body)
+    spec, order = build_job(settings, styles, CONTENT, pics)
     assert (spec.engine, spec.iterations, order) == ("hires", 40, [1])
     assert check_styles("hires", styles) is None
-    assert default_style("hires", CATALOGUE).name == "starry-night"

@@ -1,0 +1,70 @@
+"""A job resolved once, at admission, into what the worker runs: the plan.
+
+`make_plan` turns a validated `JobSpec` into the engine to run, each style as a catalogue painting
+or a picture sent with the job (with its share of the blend), the fast model and blend when the
+engine runs one, and the working size. It reads only names, cards and descriptors, so the I/O loop
+can call it: a job with an unknown style or a blend no model holds is refused before it is queued.
+The worker then runs exactly this plan (daemon.pipeline); nothing resolves a name again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daemon.catalogue import Painting, Snapshot
+from daemon.devices import DeviceProfile
+from daemon.engines import get_engine
+from daemon.model_library import ModelEntry
+from shared.errors import UnknownStyle
+from shared.job import JobSpec
+from shared.protocol import ImageDesc
+
+
+@dataclass(frozen=True)
+class StyleSource:
+    """One style of the blend: a catalogue painting or a picture sent with the job."""
+
+    share: float  # of the blend; the plan's shares add up to 1
+    title: str
+    painting: Painting | None = None
+    image: ImageDesc | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the worker runs for one job."""
+
+    spec: JobSpec
+    styles: tuple[StyleSource, ...]  # styles with a weight above 0
+    side: int  # long side the engine works at
+    uses_pictures: bool  # the engine works from the styles' pictures (else only a model)
+    model: ModelEntry | None = None  # the fast model (fast mode, or hires from a fast base)
+    blend: tuple[float, ...] = ()  # weights over the model's styles
+
+
+def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Plan:
+    """Resolve every style name once and size the work; raises the user's error."""
+    live = [s for s in spec.styles if s.weight > 0]
+    total = sum(s.weight for s in live)
+    engine = get_engine(spec.engine)
+    runs_model = spec.engine == "fast" or (spec.engine == "hires" and spec.base == "fast")
+    sources, named = [], []
+    for ref in live:
+        if ref.image is not None:
+            sources.append(StyleSource(ref.weight / total, ref.title, image=ref.image))
+            continue
+        painting, pinned = catalogue.resolve(ref.name)
+        if engine.uses_pictures and "gatys" not in painting.engines:
+            raise UnknownStyle(
+                f"{painting.name} has no picture for {spec.engine} mode (its model card carries "
+                "none); use fast mode, or add the painting to your styles folder"
+            )
+        sources.append(StyleSource(ref.weight / total, painting.name, painting=painting))
+        named.append((painting, pinned, ref.weight))
+    model, blend = None, ()
+    if runs_model:
+        model, weights = catalogue.fast_blend(named)
+        blend = tuple(weights)
+    shape = (spec.content.height, spec.content.width)
+    side = engine.working_side(spec, shape, profile)
+    return Plan(spec, tuple(sources), side, engine.uses_pictures, model, blend)
