@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     s.add_argument("--init", choices=INITS, default="content")
     s.add_argument("--seed", type=int, default=None)
+    s.add_argument(
+        "--mask",
+        type=Path,
+        default=None,
+        help="grey image the size of CONTENT: stylise where it is white, keep the photo where "
+        "it is black, blend in between (with alpha in CONTENT, the mask becomes transparency)",
+    )
     s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     s.add_argument("--endpoint", default=None)
     s.add_argument(
@@ -242,6 +249,7 @@ def _user_data_dir() -> Path:
 
 # -- stylize --------------------------------------------------------------------------------------
 def _image_frame(arr: np.ndarray, frame: int) -> tuple[ImageDesc, bytes]:
+    """A descriptor and little-endian bytes for an [H,W,C] uint8/uint16 array."""
     dtype = "u16" if arr.dtype == np.uint16 else "u8"
     h, w, c = arr.shape
     desc = ImageDesc(frame, w, h, c, dtype, "RGBA", 0)
@@ -284,6 +292,18 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         content = resize_array(content, args.size)
     desc, data = _image_frame(content, 1)
     frames = [data]
+    mask = None
+    if args.mask is not None:
+        grey = read_image(args.mask)[..., :1]  # a grey picture's grey (the first channel)
+        if grey.shape[:2] != content.shape[:2]:
+            grey = resize_array(grey, max(content.shape[:2]))
+        if grey.shape[:2] != content.shape[:2]:
+            raise BadRequest(
+                f"the mask is {grey.shape[1]}x{grey.shape[0]} but the photo is "
+                f"{content.shape[1]}x{content.shape[0]}; they need the same proportions"
+            )
+        mask, mask_data = _image_frame(grey, 2)
+        frames.append(mask_data)
     styles = []
     for text in args.style:
         name, weight = parse_style(text)
@@ -312,6 +332,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         upscaler=args.upscaler,
         size=args.size,
         seed=args.seed,
+        mask=mask,
         **({"iterations": args.iterations} if args.iterations is not None else {}),
     )
     body = spec.to_wire()

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import impasto_models
 import torch
 
 from daemon.engines.fast_net import StyleNet
@@ -28,7 +29,7 @@ from shared.errors import BadRequest
 
 log = logging.getLogger(__name__)
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_DIR = Path(impasto_models.__file__).resolve().parent  # models/ in the repository
 LOADED_MODELS = 2  # networks kept in memory (each is a few MB)
 
 

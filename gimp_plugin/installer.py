@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gimp_plugin.impasto.request import vendor_tag  # the plug-in looks for the same folder
+from gimp_plugin.impasto.vendor import vendor_tag  # the plug-in looks for the same folder
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -1,8 +1,13 @@
-"""Impasto's wire protocol and client: importable with only pyzmq and msgpack."""
+"""Impasto's wire protocol, job vocabulary and client.
 
-from shared.client import Client, Event, JobHandle, default_endpoint
-from shared.errors import ImpastoError
-from shared.protocol import DEFAULT_ENDPOINT, PROTOCOL_VERSION, ImageDesc
+`shared.job`, `shared.protocol` (descriptors) and `shared.errors` need only the standard library,
+so an editor plugin can import them before it knows whether pyzmq and msgpack are there; the
+client (`shared.client`) and message encoding need pyzmq and msgpack, imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "Client",
@@ -14,3 +19,22 @@ __all__ = [
     "PROTOCOL_VERSION",
     "default_endpoint",
 ]
+
+_HOMES = {
+    "Client": "shared.client",
+    "Event": "shared.client",
+    "JobHandle": "shared.client",
+    "default_endpoint": "shared.client",
+    "ImpastoError": "shared.errors",
+    "ImageDesc": "shared.protocol",
+    "DEFAULT_ENDPOINT": "shared.protocol",
+    "PROTOCOL_VERSION": "shared.protocol",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'shared' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_HOMES[name]), name)

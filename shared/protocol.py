@@ -4,7 +4,8 @@ A message is a ZeroMQ multipart message. Frame 0 is a msgpack map
 ``{"v": PROTOCOL_VERSION, "type": str, "id": str, "body": map}``; frames 1.. are raw pixel
 buffers that image descriptors in the body point at by index (``"frame": 1`` is the first
 buffer frame).
-See docs/protocol.md. Pure Python + msgpack so it runs inside an editor's embedded interpreter.
+See docs/protocol.md. Pure Python so it runs inside an editor's embedded interpreter; msgpack is
+imported by the functions that encode and decode messages, so descriptors work without it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import msgpack
 
 from shared.errors import BadImage, BadRequest, MalformedMessage, UnknownType, UnsupportedVersion
 
@@ -143,6 +142,8 @@ def _is_int(value: Any) -> bool:
 
 def encode(msg_type: str, msg_id: str, body: dict | None = None, frames: Sequence = ()) -> list:
     """Build the multipart frames of one message."""
+    import msgpack
+
     header = {"v": PROTOCOL_VERSION, "type": msg_type, "id": msg_id, "body": body or {}}
     return [msgpack.packb(header, use_bin_type=True), *frames]
 
@@ -157,6 +158,8 @@ def decode(frames: Sequence, known_types: Sequence[str]) -> tuple[str, str, dict
     if len(head) > MAX_HEADER_BYTES:  # before copying anything
         raise MalformedMessage(f"header frame of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
     head = head.bytes if hasattr(head, "bytes") else bytes(head)
+    import msgpack
+
     try:
         header = msgpack.unpackb(head, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated exception types on garbage
@@ -182,6 +185,8 @@ def decode(frames: Sequence, known_types: Sequence[str]) -> tuple[str, str, dict
 
 def peek_id(frames: Sequence) -> str:
     """Best-effort request id of a message that failed to decode, for the error reply."""
+    import msgpack
+
     try:
         head = frames[0]
         if len(head) > MAX_HEADER_BYTES:

@@ -1,11 +1,18 @@
-"""Shared fixtures: a real daemon in a subprocess on a free loopback port, and test images."""
+"""Shared fixtures: a real daemon in a subprocess on a free loopback port, and test images.
+
+The whole session runs with HOME and the XDG/Windows folders pointing into a temporary sandbox,
+so nothing a test starts (install.py, the daemon, an editor) writes into the developer's real
+Krita, GIMP or Impasto folders; a session fixture checks those folders are unchanged at the end.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +24,53 @@ from shared.errors import Unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+REAL_HOME = Path.home()
+# The folders Impasto's installers and daemon write to, under the real HOME.
+USER_FOLDERS = (
+    ".local/share/krita",
+    ".local/share/impasto",
+    ".config/GIMP",
+    ".config/kritarc",
+    ".var/app/org.gimp.GIMP",
+)
+SANDBOX = Path(tempfile.mkdtemp(prefix="impasto-test-home-"))
+_SANDBOX_VARS = {
+    "HOME": SANDBOX,
+    "XDG_CONFIG_HOME": SANDBOX / ".config",
+    "XDG_DATA_HOME": SANDBOX / ".local" / "share",
+    "XDG_CACHE_HOME": SANDBOX / ".cache",
+    "APPDATA": SANDBOX / "AppData" / "Roaming",
+    "LOCALAPPDATA": SANDBOX / "AppData" / "Local",
+}
+
+
+def _snapshot(home: Path) -> dict[str, tuple[int, int]]:
+    """Every file under the user folders of `home`: size and modification time."""
+    out = {}
+    for folder in USER_FOLDERS:
+        root = home / folder
+        paths = [root] if root.is_file() else root.rglob("*") if root.is_dir() else []
+        for path in paths:
+            if path.is_file():
+                st = path.stat()
+                out[str(path)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+_REAL_BEFORE = _snapshot(REAL_HOME)
+os.environ.update({k: str(v) for k, v in _SANDBOX_VARS.items()})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_user_folders_stay_untouched():
+    """Fails the session if any test wrote into the real HOME's editor or Impasto folders."""
+    yield
+    after = _snapshot(REAL_HOME)
+    changed = sorted(
+        p for p in set(after) | set(_REAL_BEFORE) if after.get(p) != _REAL_BEFORE.get(p)
+    )
+    shutil.rmtree(SANDBOX, ignore_errors=True)
+    assert not changed, f"tests changed files in the real HOME: {changed[:10]}"
 
 
 def free_port() -> int:

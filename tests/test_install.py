@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import REAL_HOME, ROOT, SANDBOX, free_port
 
 
 def test_rerun_is_quick_and_changes_nothing():
@@ -48,3 +49,17 @@ def test_extra_arguments_reach_the_daemon_which_stops_on_sigterm(tmp_path):
         proc.terminate()  # install.py became the daemon, so the signal reaches it
         assert proc.wait(30) == 0
     assert "daemon stopped" in out.read_text()
+
+
+def test_the_suite_runs_in_a_sandboxed_home_so_installs_never_reach_the_real_editor_folders():
+    assert Path.home() == SANDBOX != REAL_HOME
+    target = SANDBOX / "krita-under-test" / "pykrita"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), "--no-run", "--krita-dir", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (target / "impasto" / "controller.py").is_file()
+    assert not (REAL_HOME / "krita-under-test").exists()

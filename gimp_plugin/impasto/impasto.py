@@ -15,8 +15,16 @@ import sys
 import sysconfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)  # request.py and the copied shared/
+sys.path.insert(0, HERE)  # request.py, vendor.py and the copied shared/
 
+from vendor import vendor_tag  # noqa: E402
+
+# Wheels the installer downloaded for this very Python (Windows, macOS), after the system's own.
+sys.path.append(
+    os.path.join(HERE, "vendor", vendor_tag(*sys.version_info[:2], sysconfig.get_platform()))
+)
+
+import gi  # noqa: E402
 import request  # noqa: E402
 from request import ArgumentError, GimpFormat, Region  # noqa: E402
 
@@ -30,15 +38,6 @@ from shared.job import (  # noqa: E402
     result_layer_name,
 )
 from shared.protocol import ImageDesc  # noqa: E402
-
-# Wheels the installer downloaded for this very Python (Windows, macOS), after the system's own.
-sys.path.append(
-    os.path.join(
-        HERE, "vendor", request.vendor_tag(*sys.version_info[:2], sysconfig.get_platform())
-    )
-)
-
-import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")

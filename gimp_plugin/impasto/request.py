@@ -155,8 +155,3 @@ def build_spec(
         )
     except BadRequest as exc:
         raise ArgumentError(exc.message) from None
-
-
-def vendor_tag(major: int, minor: int, platform: str) -> str:
-    """The `vendor/` subfolder holding wheels for one Python (`cp313-win-amd64`)."""
-    return f"cp{major}{minor}-{platform.replace('_', '-').replace('.', '-')}"

@@ -26,6 +26,8 @@ def test_stylize_writes_an_8bit_png_of_the_requested_size(daemon, tmp_path):
     out = tmp_path / "out.png"
     run = impasto(
         "stylize",
+        "--mode",
+        "gatys",
         str(DATA / "chelsea.png"),
         "-s",
         "starry-night:0.6",
@@ -53,6 +55,8 @@ def test_stylize_keeps_16_bits_and_alpha_from_a_16bit_tiff(daemon, tmp_path):
     out = tmp_path / "out.tif"
     run = impasto(
         "stylize",
+        "--mode",
+        "gatys",
         str(tmp_path / "in.tif"),
         "-s",
         "night-cafe",
@@ -77,6 +81,8 @@ def test_existing_output_is_never_overwritten_without_force(daemon, tmp_path):
     out.write_bytes(b"the user's own work")
     run = impasto(
         "stylize",
+        "--mode",
+        "gatys",
         str(DATA / "chelsea.png"),
         "-s",
         "starry-night",
@@ -155,3 +161,20 @@ def test_styles_and_status_commands(daemon):
     assert styles.returncode == 0 and "starry-night" in styles.stdout
     status = impasto("status", "--endpoint", daemon.endpoint)
     assert status.returncode == 0 and "device cpu" in status.stdout
+
+
+def test_a_mask_file_limits_the_style_to_its_white_part(daemon, tmp_path):
+    photo = read_image(DATA / "chelsea.png")
+    h, w = photo.shape[:2]
+    mask = np.zeros((h, w, 3), np.uint8)
+    mask[:, w // 2 :] = 255
+    write_image(tmp_path / "mask.png", mask)
+    out = tmp_path / "out.png"
+    run = impasto(
+        "stylize", str(DATA / "chelsea.png"), "-s", "great-wave", "--mask",
+        str(tmp_path / "mask.png"), "-o", str(out), "--endpoint", daemon.endpoint,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = read_image(out)
+    assert np.array_equal(result[:, : w // 2], photo[:, : w // 2])
+    assert np.abs(result[:, w // 2 :].astype(int) - photo[:, w // 2 :]).mean() > 10

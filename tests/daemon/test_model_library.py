@@ -1,4 +1,4 @@
-"""The fast models folder: scanning, style names, blends within one model, bad files."""
+"""The fast models folder: scanning, loading, caching, bad files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from daemon.engines.fast_net import StyleNet
 from daemon.model_library import ModelLibrary
 from daemon.models import save_model
-from shared.errors import BadRequest, UnknownStyle
+from shared.errors import BadRequest
 from tests.daemon.test_fast_net import randomised
 
 
@@ -29,26 +29,6 @@ def library(tmp_path):
     return ModelLibrary([tmp_path / "m"], shipped=None)
 
 
-def test_styles_are_found_by_full_name_word_runs_and_model_prefix(library):
-    model, weights = library.resolve([("vangogh-starry-night", 1.0)])
-    assert model.name == "van" and weights.tolist() == [1.0, 0.0]
-    model, weights = library.resolve([("starry", 0.7), ("cafe", 0.3)])
-    assert model.name == "van" and torch.allclose(weights, torch.tensor([0.7, 0.3]))
-    model, weights = library.resolve([("japan/great-wave", 2.0)])
-    assert model.name == "japan" and weights.tolist() == [2.0, 0.0]
-
-
-def test_unknown_ambiguous_and_cross_model_blends_are_refused_with_reasons(library):
-    with pytest.raises(UnknownStyle, match="unknown fast style 'monet'"):
-        library.resolve([("monet", 1.0)])
-    with pytest.raises(UnknownStyle, match="could be vangogh-starry-night, vangogh-night-cafe"):
-        library.resolve([("night", 1.0)])
-    with pytest.raises(UnknownStyle, match="no model named 'nope'"):
-        library.resolve([("nope/starry", 1.0)])
-    with pytest.raises(BadRequest, match="one model"):
-        library.resolve([("starry", 1.0), ("wave", 1.0)])
-
-
 def test_a_new_model_file_is_picked_up_and_checkpoints_and_broken_cards_are_skipped(
     library, tmp_path
 ):
@@ -58,10 +38,7 @@ def test_a_new_model_file_is_picked_up_and_checkpoints_and_broken_cards_are_skip
     (tmp_path / "m" / "broken.json").write_text("{")
     write_model(tmp_path / "m", "run.ckpt", ["in-training"])
     assert sorted(library.models()) == ["extra", "japan", "van"]
-    assert "kandinsky-composition" in library.names()
-    described = {s["name"]: s for s in library.describe()}
-    assert described["kandinsky-composition"]["model"] == "extra"
-    assert described["kandinsky-composition"]["engines"] == ["fast"]
+    assert [s.name for s in library.models()["extra"].styles] == ["kandinsky-composition"]
 
 
 def test_a_model_that_cannot_be_loaded_is_a_bad_request_not_a_crash(tmp_path):
@@ -70,17 +47,17 @@ def test_a_model_that_cannot_be_loaded_is_a_bad_request_not_a_crash(tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])
     os.utime(weights)
     lib = ModelLibrary([tmp_path / "m"], shipped=None)
-    model, _ = lib.resolve([("one-style", 1.0)])
+    model = lib.models()["torn"]
     with pytest.raises(BadRequest, match="torn cannot be loaded"):
         lib.load(model, torch.device("cpu"))
 
 
 def test_loaded_networks_are_cached_and_reloaded_when_the_file_changes(library, tmp_path):
-    model, _ = library.resolve([("starry", 1.0)])
+    model = library.models()["van"]
     net = library.load(model, torch.device("cpu"))
     assert library.load(model, torch.device("cpu")) is net and not net.training
     write_model(tmp_path / "m", "van", ["vangogh-starry-night", "vangogh-night-cafe"], seed=5)
     card = json.loads((tmp_path / "m" / "van.json").read_text())
     assert card["styles"][0]["name"] == "vangogh-starry-night"
-    model, _ = library.resolve([("starry", 1.0)])
+    model = library.models()["van"]
     assert library.load(model, torch.device("cpu")) is not net

@@ -430,3 +430,60 @@ def test_a_job_the_daemon_lost_in_a_restart_fails_instead_of_waiting_forever(tmp
             assert time.monotonic() - started < 10
         finally:
             second.stop()
+
+
+@pytest.mark.parametrize("dtype", ["u8", "u16", "f32"])
+def test_a_mask_becomes_the_results_transparency_with_its_feather(daemon, dtype):
+    photo = load_rgb("chelsea.png")[:48, :64]
+    h, w = photo.shape[:2]
+    np_type = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}[dtype]
+    top = 1.0 if dtype == "f32" else np.iinfo(np_type).max
+    content = np.concatenate([photo / 255, np.ones((h, w, 1))], 2) * top
+    content = content.astype(np_type)
+    mask = np.zeros((h, w), np.uint8)
+    mask[8:40, 16:48] = 255
+    mask[8:40, 16] = 100  # a feathered column
+    body = {
+        "engine": "fast",
+        "content": {"frame": 1, "width": w, "height": h, "channels": 4, "dtype": dtype},
+        "mask": {"frame": 2, "width": w, "height": h, "channels": 1, "dtype": "u8"},
+        "styles": [{"name": "starry-night"}],
+    }
+    with daemon.client() as c:
+        result = c.run(body, [content.tobytes(), mask.tobytes()], timeout=60)
+    desc, data = result.image_bytes(0)
+    out = np.frombuffer(data, np_type).reshape(h, w, 4)
+    alpha = out[..., 3].astype(np.float64) / top
+    assert (alpha[mask == 0] == 0).all() and (alpha[mask == 255] == 1).all()
+    np.testing.assert_allclose(alpha[8:40, 16], 100 / 255, atol=1 / 255)
+    assert np.abs(out[mask == 255][:, :3] / top - content[mask == 255][:, :3] / top).mean() > 0.04
+
+
+def test_without_alpha_a_mask_fades_the_result_into_the_photo(daemon):
+    photo = np.ascontiguousarray(load_rgb("chelsea.png")[:48, :64])
+    h, w = photo.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, 32:] = 255
+    body = {
+        "engine": "fast",
+        "content": {"frame": 1, "width": w, "height": h, "channels": 3},
+        "mask": {"frame": 2, "width": w, "height": h, "channels": 1},
+        "styles": [{"name": "great-wave"}],
+    }
+    with daemon.client() as c:
+        result = c.run(body, [photo.tobytes(), mask.tobytes()], timeout=60)
+    out = np.frombuffer(result.image_bytes(0)[1], np.uint8).reshape(h, w, 3)
+    assert np.array_equal(out[:, :32], photo[:, :32])  # the photo, byte for byte
+    assert np.abs(out[:, 32:].astype(int) - photo[:, 32:]).mean() > 10
+
+
+def test_a_mask_of_another_size_is_refused_before_the_job_runs(daemon):
+    photo = np.zeros((8, 8, 4), np.uint8)
+    body = {
+        "engine": "fast",
+        "content": {"frame": 1, "width": 8, "height": 8},
+        "mask": {"frame": 2, "width": 4, "height": 4, "channels": 1},
+        "styles": [{"name": "great-wave"}],
+    }
+    with pytest.raises(BadRequest, match="mask"), daemon.client() as c:
+        c.run(body, [photo.tobytes(), bytes(16)], timeout=30)

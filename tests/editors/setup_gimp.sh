@@ -11,7 +11,6 @@
 set -euo pipefail
 
 ROOT="${IMPASTO_GIMP_CHROOT:-/var/cache/impasto/gimp3-chroot}"
-MIRROR="${IMPASTO_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PACKAGES="gimp python3 python3-gi gir1.2-gimp-3.0 python3-zmq python3-msgpack"
 STAMP="$ROOT/.impasto-gimp-chroot"
 WANT="trixie $PACKAGES"
@@ -25,7 +24,7 @@ works() {
 
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null; then
-        exec sudo IMPASTO_GIMP_CHROOT="$ROOT" IMPASTO_DEBIAN_MIRROR="$MIRROR" bash "$0" "$@"
+        exec sudo IMPASTO_GIMP_CHROOT="$ROOT" bash "$0" "$@"
     fi
     echo "[setup_gimp] needs root (debootstrap, mount, chroot); run it as root" >&2
     exit 1
@@ -56,7 +55,8 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 say "debootstrap trixie into $BUILD (about a minute)"
-debootstrap --variant=minbase trixie "$BUILD" "$MIRROR" >"$BUILD.log" 2>&1 || {
+# No mirror argument: debootstrap uses its default Debian mirror.
+debootstrap --variant=minbase trixie "$BUILD" >"$BUILD.log" 2>&1 || {
     tail -n 30 "$BUILD.log" >&2
     exit 1
 }

@@ -146,7 +146,7 @@ def gimp_run(chroot, request):
     """Every driver case in one GIMP batch run: inputs, fast styles, results, the daemon."""
     daemon = request.getfixturevalue("daemon")
     with daemon.client() as client:
-        fast = client.hello()["fast_styles"]
+        fast = client.hello()["engine_styles"]["fast"]
     assert len(fast) >= 2, f"the daemon offers too few fast styles: {fast}"
     work, inside = chroot.work, chroot.inside
     shutil.copy(DATA / "night_cafe.png", work / "style.png")

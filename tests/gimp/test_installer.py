@@ -68,7 +68,7 @@ def test_probe_reports_this_python_and_the_plugin_finds_the_same_vendor_folder()
     assert info.platform == sysconfig.get_platform() and info.has_deps  # the venv has both
     assert installer.probe([str(ROOT / "no-such-python")]) is None
     plugin_source = (ROOT / "gimp_plugin" / "impasto" / "impasto.py").read_text()
-    assert "request.vendor_tag(*sys.version_info[:2], sysconfig.get_platform())" in plugin_source
+    assert "vendor_tag(*sys.version_info[:2], sysconfig.get_platform())" in plugin_source
 
 
 @pytest.mark.parametrize(

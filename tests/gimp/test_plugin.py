@@ -49,7 +49,7 @@ def test_without_a_selection_the_whole_layer_is_read_in_the_images_precision(plu
     region, fmt, pixels = module.read_source(image, source)
     assert (region.x, region.y, region.width, region.height, region.masked) == (0, 0, 40, 30, False)
     assert source.buffer.reads == [(Rect(0, 0, 40, 30), "R'G'B'A u16")]
-    assert fmt.dtype == "u16" and len(pixels) == 40 * 30 * 8
+    assert fmt.pixels.dtype == "u16" and len(pixels) == 40 * 30 * 8
 
 
 def test_with_a_selection_only_its_bounds_on_the_layer_are_read(plugin):
@@ -167,7 +167,7 @@ def test_unset_styles_mean_the_daemons_first_style(plugin, daemon):
     module, _ = plugin
     image, source = photo()
     with daemon.client() as client:
-        first = client.hello()["styles"][0]
+        first = client.hello()["engine_styles"]["gatys"][0]
     layer = module.stylize(image, source, config(daemon.endpoint, styles=None, strength=0.0))
     assert layer.name == f"Impasto: {first}"
 
@@ -175,8 +175,8 @@ def test_unset_styles_mean_the_daemons_first_style(plugin, daemon):
 def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, monkeypatch):
     module, _ = plugin
     offered, problem = module._offered_styles(daemon.endpoint)
-    assert problem == "" and {"image"} <= {style["kind"] for style in offered}
-    assert all(style["name"] and style["engines"] for style in offered)
+    assert problem == "" and all(style["name"] and style["engines"] for style in offered)
+    assert {"fast", "gatys", "hires"} <= {e for style in offered for e in style["engines"]}
     monkeypatch.setattr(module, "HELLO_TIMEOUT_S", 0.3)
     offered, problem = module._offered_styles(f"tcp://127.0.0.1:{free_port()}")
     assert offered == [] and "daemon not reachable" in problem

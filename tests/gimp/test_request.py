@@ -14,8 +14,8 @@ from gimp_plugin.impasto.request import (
     pixel_format,
     resolve_styles,
     selection_region,
-    vendor_tag,
 )
+from gimp_plugin.impasto.vendor import vendor_tag
 from shared.job import JobSpec, StyleRef
 from shared.protocol import ImageDesc
 

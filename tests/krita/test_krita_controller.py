@@ -209,8 +209,8 @@ def test_hires_runs_when_the_daemon_offers_it_and_is_refused_otherwise(app, cont
     run(controller, lambda: finished(controller), timeout=300)
     if served:
         assert controller.message.startswith("Added"), controller.message
-        first_image_style = next(s["name"] for s in controller.catalogue if s["kind"] == "image")
-        assert doc.root.children[1].name() == f"Impasto: {first_image_style}"
+        first_hires = next(s["name"] for s in controller.catalogue if "hires" in s["engines"])
+        assert doc.root.children[1].name() == f"Impasto: {first_hires}"
     else:
         assert "does not offer the hires mode" in controller.message
         assert len(doc.root.children) == 1

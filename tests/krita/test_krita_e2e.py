@@ -1,7 +1,8 @@
 """END-TO-END: the real Krita (under Xvfb) with the plugin installed by `install.py --krita-dir`,
 its `impasto_apply` action against a real daemon, checked from the saved .kra files.
 
-One Krita start runs the cases: a photo layer in 8 bit, the same with a feathered selection, a
+One Krita start runs the cases: a photo layer in 8 bit, the same with a feathered selection (which
+becomes a transparency mask on the new layer), a
 16-bit and a 32-bit float document, a CMYK document (refused with a message) and a Gatys job
 whose style is a layer of another open document. Skipped when Krita is not installed, except
 with CI=true.
@@ -113,18 +114,25 @@ def test_sixteen_bit_and_float_results_keep_their_depth(krita_run):
     np.testing.assert_array_equal(layers[2].pixels[..., 3], photo[..., 3])  # alpha verbatim
 
 
-def test_selection_result_is_transparent_outside_with_feathered_edges(krita_run):
-    _, layers, _ = result_of(krita_run, "selection")
-    alpha = layers[2].pixels[..., 3].astype(int)
+def test_a_selection_becomes_an_editable_transparency_mask_with_its_feather(krita_run):
+    record, layers, photo = result_of(krita_run, "selection")
+    assert [kind for kind, _ in record["masks"]] == ["transparencymask"], record
+    kra = krita_run[1]["selection"]["kra"]
+    mask = np.frombuffer(open(kra + ".mask.raw", "rb").read(), np.uint8).reshape(H, W)
+    shown = np.frombuffer(open(kra + ".projection.raw", "rb").read(), np.uint8).reshape(H, W, 4)
     x, y, w, h, feather = SELECTION
-    grown = np.zeros_like(alpha, bool)
+    grown = np.zeros((H, W), bool)
     grown[y - feather : y + h + feather, x - feather : x + w + feather] = True
-    assert (alpha[~grown] == 0).all()  # transparent outside the selection
-    core = alpha[y + feather : y + h - feather, x + feather : x + w - feather]
-    assert (core == 255).all()
-    edge = alpha[y + h // 2, x - feather : x + feather]
-    assert ((edge > 0) & (edge < 255)).any()  # soft, feathered edge
-    assert (alpha[:, : x - feather] == 0).all() and (alpha[: y - feather] == 0).all()
+    assert (mask[~grown] == 0).all() and (
+        mask[y + feather : y + h - feather, x + feather : x + w - feather] == 255
+    ).all()
+    edge = mask[y + h // 2, x - feather : x + feather]
+    assert ((edge > 0) & (edge < 255)).any()  # the feather is in the mask, editable
+    # The layer keeps the stylised pixels opaque; with its mask it shows the selection only.
+    alpha = layers[2].pixels[..., 3].astype(int)
+    assert (alpha[y + feather : y + h - feather, x + feather : x + w - feather] == 255).all()
+    assert np.abs(shown[..., 3].astype(int) - mask).max() <= 1
+    assert_stylised(layers[2].pixels, photo, mask == 255)
 
 
 def test_a_layer_of_another_open_document_works_as_a_gatys_style(krita_run):

@@ -123,3 +123,21 @@ def test_a_mask_is_one_channel_of_the_contents_size():
     for bad in ({**mask, "channels": 4}, {**mask, "width": 5}):
         with pytest.raises(BadRequest):
             JobSpec.from_wire(body(mask=bad))
+
+
+def test_the_job_vocabulary_imports_without_pyzmq_and_msgpack():
+    """An editor plugin builds jobs before it knows whether its Python has pyzmq and msgpack."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys; sys.modules['zmq'] = None; sys.modules['msgpack'] = None\n"
+        "from shared.job import JobSpec, StyleRef\n"
+        "from shared.protocol import ImageDesc, PixelFormat\n"
+        "spec = JobSpec(PixelFormat('u8', 'BGRA').describe(1, 4, 4), (StyleRef(name='a'),))\n"
+        "print(spec.to_wire()['engine'])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "fast", run.stderr

@@ -153,6 +153,17 @@ class Driver:
             "layers": names,
             "message": controller.message,
         }
+        layers = [n for n in self.doc.rootNode().childNodes() if not n.type().endswith("mask")]
+        if len(names) > len(self.before):  # the new layer's masks, and what it shows with them
+            new, w, h = layers[-1], self.doc.width(), self.doc.height()
+            record["masks"] = [[m.type(), m.name()] for m in new.childNodes()]
+            for m in new.childNodes():
+                if m.type() == "transparencymask":
+                    with open(self.case["kra"] + ".mask.raw", "wb") as f:
+                        f.write(bytes(m.selection().pixelData(0, 0, w, h)))
+            self.doc.waitForDone()
+            with open(self.case["kra"] + ".projection.raw", "wb") as f:
+                f.write(bytes(new.projectionPixelData(0, 0, w, h)))
         self.doc.setBatchmode(True)
         record["saved"] = bool(self.doc.saveAs(self.case["kra"]))
         if len(names) > len(self.before):  # one undo must remove the new layer
