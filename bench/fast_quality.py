@@ -32,9 +32,11 @@ import torch
 from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
+from daemon.catalogue import Catalogue
 from daemon.imageio import read_image, to_tensor
 from daemon.losses import resize_long_side, style_distance
 from daemon.model_library import ModelLibrary
+from daemon.styles import StyleLibrary
 from daemon.vgg import get_vgg
 
 log = logging.getLogger("bench")
@@ -145,11 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     photo = images[photos[0]]
     blend_row = [to_pil(photo)]
     blend_names = []
+    catalogue = Catalogue(StyleLibrary(), lib).refresh()
     for blend in BLENDS:
-        model_b, weights = lib.resolve(blend)
+        picks = [(*catalogue.resolve(q), w) for q, w in blend]
+        model_b, weights = catalogue.fast_blend(picks)
         assert model_b.name == model.name
         with torch.inference_mode():
-            blend_row.append(to_pil(net(photo, weights)))
+            blend_row.append(to_pil(net(photo, torch.tensor(weights))))
         blend_names.append(" + ".join(f"{q} {w:.2f}" for q, w in blend))
     rows.append(blend_row)
     labels.append("blends: " + " | ".join(blend_names))

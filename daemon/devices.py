@@ -77,10 +77,6 @@ class DeviceProfile:
         """How many pixels VGG19 forward+backward can take within the budget."""
         return max(64 * 64, self.memory_budget // VGG_BYTES_PER_PIXEL)
 
-    def max_fast_pixels(self) -> int:
-        """How many pixels the fast network's inference can take within the budget."""
-        return max(64 * 64, self.memory_budget // FAST_BYTES_PER_PIXEL)
-
     def to_wire(self) -> dict:
         return {"device": str(self.device), "memory_budget": self.memory_budget}
 

@@ -7,8 +7,8 @@ scale runs the network at a different input scale (the pipeline resamples the re
 Images larger than the memory budget allows run in overlapping tiles (daemon.tiling) that all
 use instance-norm statistics recorded on a thumbnail of the whole image, so the tiles agree and
 no seams appear; for an image no larger than the thumbnail the tiled result equals the untiled
-one up to float rounding. On a device out-of-memory error the tile side is halved and the
-image redone.
+one up to float rounding. On a device out-of-memory error the image is redone in tiles (a
+quarter of the image's pixels each at first), and the tile side is halved at every further one.
 """
 
 from __future__ import annotations
@@ -57,10 +57,19 @@ class FastEngine:
             raise JobCancelled("cancelled")
         x = inputs.content
         weights = torch.tensor(plan.blend, device=profile.device)
-        side = tile_plan(x.shape[-2] * x.shape[-1], profile)
+        pixels = x.shape[-2] * x.shape[-1]
+        side = tile_plan(pixels, profile)
         if side is None:
             report(f"stylising with {model.name}", 0.0, None)
-            return _forward(net, x, weights, profile)
+            try:
+                return _forward(net, x, weights, profile)
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                side = tile_side(pixels // 4, TILE_MARGIN, ALIGN, MIN_TILE)
+                log.warning("out of memory for the whole image; retrying in %d px tiles", side)
+                if profile.device.type == "cuda":
+                    torch.cuda.empty_cache()
         while True:
             try:
                 return stylise_tiled(net, x, weights, profile, side, report, cancelled)

@@ -185,7 +185,7 @@ class ImpastoDocker(DockWidget):
         for i, mode in enumerate(ENGINES):
             available = c.mode_available(mode)
             self.mode.model().item(i).setEnabled(available)
-            tip = "" if available else "coming: this daemon does not offer it yet"
+            tip = "" if available else "this daemon does not offer this mode"
             self.mode.setItemData(i, tip, TOOLTIP_ROLE)
         self._quietly(self.strength, lambda: self.strength.setValue(100 * s.strength))
         self._quietly(

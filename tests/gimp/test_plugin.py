@@ -180,3 +180,42 @@ def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, mo
     monkeypatch.setattr(module, "HELLO_TIMEOUT_S", 0.3)
     offered, problem = module._offered_styles(f"tcp://127.0.0.1:{free_port()}")
     assert offered == [] and "daemon not reachable" in problem
+
+
+def test_a_daemon_restarted_mid_job_ends_the_filter_with_an_error_within_seconds(plugin, tmp_path):
+    """GIMP's poll loop learns that the daemon lost the job instead of waiting forever."""
+    import threading
+    import time
+
+    from tests.conftest import DaemonProcess
+
+    module, gimp = plugin
+    first = DaemonProcess(tmp_path / "a")
+    image, source = photo()
+    outcome = {}
+
+    def apply() -> None:
+        cfg = config(first.endpoint, iterations=10000)
+        outcome["run"] = module.run(FakeProcedure(), "noninteractive", image, [source], cfg, None)
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not any("scale" in t for t in gimp.progress.texts):
+        assert time.monotonic() < deadline and worker.is_alive(), gimp.progress.texts
+        time.sleep(0.05)
+    first.stop()
+    second = DaemonProcess(tmp_path / "b", endpoint=first.endpoint)
+    try:
+        restarted = time.monotonic()
+        worker.join(30)
+        assert not worker.is_alive(), "the filter still waits for a job nobody runs"
+        assert time.monotonic() - restarted < 10
+    finally:
+        second.stop()
+    status, error = outcome["run"]
+    # job_lost from the new daemon, or no answer at all while it was starting: either way a
+    # clear error, soon
+    assert status == "execution-error", error
+    assert "restarted" in error.message or "No Impasto daemon answered" in error.message
+    assert len(image.layers) == 3  # nothing was added
