@@ -22,6 +22,7 @@ import zmq
 from shared.client import Client, JobHandle, default_endpoint
 from shared.errors import ImpastoError, Unavailable
 from shared.job import ENGINES, result_layer_name
+from shared.protocol import PixelFormat
 
 from .jobs import (
     Settings,
@@ -46,6 +47,7 @@ JOB_SILENCE_TIMEOUT = 15.0  # a running job fails when the daemon says nothing f
 INSTALL_INFO = Path(__file__).resolve().parent / "install.json"  # written by the installer
 
 ImageLoader = Callable[[str], StyleImage]
+MASK_FORMAT = PixelFormat("u8", channels=1)  # Krita's selections: 8 bit
 
 
 @dataclass
@@ -363,13 +365,16 @@ class Controller:
             self._say(problem)
             return
         capture = pending.capture
-        content = capture.fmt.describe(1, capture.region.width, capture.region.height)
+        width, height = capture.region.width, capture.region.height
+        content = capture.fmt.describe(1, width, height)
+        mask = MASK_FORMAT.describe(2, width, height) if capture.mask is not None else None
         try:
-            spec, order = build_job(settings, styles, content, pending.pictures)
+            spec, order = build_job(settings, styles, content, pending.pictures, mask)
         except ImpastoError as exc:
             self._say(exc.message)
             return
-        frames = [capture.data] + [pending.pictures[i].data for i in order]
+        frames = [capture.data] + ([capture.mask] if mask is not None else [])
+        frames += [pending.pictures[i].data for i in order]
         handle = self._client.submit(spec.to_wire(), frames)
         self.job = ActiveJob(handle, capture, result_layer_name(spec.styles), self.clock())
         self.stage = "queued"

@@ -104,20 +104,24 @@ def build_job(
     styles: list[StyleChoice],
     content: ImageDesc,
     pictures: dict[int, StyleImage],
+    mask: ImageDesc | None = None,
     preview: bool = True,
 ) -> tuple[JobSpec, list[int]]:
-    """The job for `settings`, and which style pictures go in the frames after the content.
+    """The job for `settings`, and which style pictures go in the frames after the content (and
+    the mask, when there is one).
 
-    `content` describes frame 1; `pictures` maps an index into `styles` to the pixels of a layer
-    or file style. Building the `JobSpec` validates it (raises BadRequest)."""
+    `content` describes frame 1, `mask` the selection in frame 2; `pictures` maps an index into
+    `styles` to the pixels of a layer or file style. Building the `JobSpec` validates it (raises
+    BadRequest)."""
     refs: list[StyleRef] = []
     order: list[int] = []
+    first_picture = (mask or content).frame + 1
     for i, style in enumerate(styles):
         if style.weight <= 0:
             continue
         if style.is_picture:
             pic = pictures[i]
-            desc = pic.fmt.describe(content.frame + 1 + len(order), pic.width, pic.height)
+            desc = pic.fmt.describe(first_picture + len(order), pic.width, pic.height)
             refs.append(StyleRef(weight=style.weight, image=desc, label=style.name))
             order.append(i)
         else:
@@ -131,5 +135,6 @@ def build_job(
         style_scale=settings.style_scale,
         iterations=settings.iterations,
         preview=preview,
+        mask=mask,
     )
     return spec, order

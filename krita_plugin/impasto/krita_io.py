@@ -29,6 +29,7 @@ class Capture:
     color_space: tuple[str, str, str]  # model, depth, profile of the source layer
     data: bytes
     selection: Any  # a copy of the document's selection at Apply, None when there was none
+    mask: bytes | None  # the selection in `region` for the daemon (Krita 5.1), else None
 
 
 def canvas_rect(document: Any) -> Rect:
@@ -53,10 +54,14 @@ def capture_layer(document: Any, node: Any) -> Capture:
     selection = document.selection()
     sel_rect = Rect.of(selection) if selection is not None else None
     region = stylise_region(Rect.of(node.bounds()), canvas_rect(document), sel_rect)
+    inside = None
     if selection is not None:
         inside = bytes(selection.pixelData(region.x, region.y, region.width, region.height))
         if not inside.strip(b"\x00"):
             raise NothingToStylise("Nothing of the layer is selected; change the selection.")
+    # Krita 5.2+ makes the selection a transparency mask on the result (`write_result`); for
+    # Krita 5.1, whose scripting cannot, the daemon applies it to the result's alpha instead.
+    send_mask = inside is not None and not hasattr(document, "createTransparencyMask")
     return Capture(
         document=document,
         node=node,
@@ -65,6 +70,7 @@ def capture_layer(document: Any, node: Any) -> Capture:
         color_space=(node.colorModel(), node.colorDepth(), node.colorProfile()),
         data=read_pixels(node, region, fmt),
         selection=selection.duplicate() if selection is not None else None,
+        mask=inside if send_mask else None,
     )
 
 
@@ -80,10 +86,12 @@ def read_style_layer(document: Any, node: Any) -> StyleImage:
 def write_result(capture: Capture, data: bytes, name: str) -> Any:
     """Put the daemon's pixels into a new paint layer right above the source; returns the layer.
 
-    With a selection, the layer gets a transparency mask made from it: Krita feathers and
-    composites, and the user can still paint on the mask. The layer (and its mask) are made
-    before the layer joins the image, so adding it is the only undoable change: one undo
-    removes it and leaves the document as it was.
+    With a selection, in Krita 5.2 and later the layer gets a transparency mask made from it
+    (Krita feathers and composites; the user can paint on the mask afterwards). Krita 5.1's
+    scripting cannot fill a mask: there the selection went to the daemon with the job, which
+    made the result transparent outside it (feather kept; see `capture_layer`). The layer and
+    its mask are made before the layer joins the image, so adding it is the only undoable
+    change: one undo removes it. The source layer is only read.
     """
     region, fmt = capture.region, capture.fmt
     if len(data) != region.pixels * fmt.pixel_bytes:
@@ -94,7 +102,7 @@ def write_result(capture: Capture, data: bytes, name: str) -> Any:
     if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) != capture.color_space:
         layer.setColorSpace(model, depth, profile)
     layer.setPixelData(data, region.x, region.y, region.width, region.height)
-    if capture.selection is not None:
+    if capture.selection is not None and capture.mask is None:
         mask = doc.createTransparencyMask(f"{name} (selection)")
         mask.setSelection(capture.selection)
         layer.addChildNode(mask, None)

@@ -190,10 +190,9 @@ class Document:
         return self.root
 
     def createNode(self, name: str, node_type: str) -> Node:  # noqa: N802
+        if node_type == "transparencymask":
+            return TransparencyMask(self, name)
         return Node(self, name, node_type)
-
-    def createTransparencyMask(self, name: str) -> TransparencyMask:  # noqa: N802
-        return TransparencyMask(self, name)
 
     def add_layer(self, name: str, pixels: np.ndarray | None = None) -> Node:
         """Test helper: a paint layer at the top holding `pixels` (H×W×C in Krita's layout)."""
@@ -219,6 +218,13 @@ class Document:
 
     def refreshProjection(self) -> None:  # noqa: N802
         pass
+
+
+class Krita52Document(Document):
+    """A document of Krita 5.2 and later, whose scripting can make transparency masks."""
+
+    def createTransparencyMask(self, name: str) -> TransparencyMask:  # noqa: N802
+        return TransparencyMask(self, name)
 
 
 class Krita:

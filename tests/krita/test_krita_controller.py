@@ -99,25 +99,37 @@ def test_deep_documents_come_back_in_their_own_depth(app, controller, depth):
     assert diff > 0.05
 
 
-def test_a_selection_becomes_an_editable_transparency_mask_on_the_new_layer(app, controller):
-    doc, source = open_photo(app)
+@pytest.mark.parametrize("krita", ["5.1", "5.2"])
+def test_a_selection_keeps_its_feather_and_in_krita_5_2_becomes_an_editable_mask(
+    app, controller, krita
+):
+    """Krita 5.2+ scripting makes transparency masks: the selection becomes one on the new
+    layer. Krita 5.1's cannot: the selection goes to the daemon, which fades the alpha."""
+    cls = fake_krita.Document if krita == "5.1" else fake_krita.Krita52Document
+    doc = app.open(cls(SIDE, SIDE))
+    source = doc.add_layer("photo", photo("U8"))
     before = source.pixels.copy()
     mask = np.zeros((SIDE, SIDE), np.uint8)
     mask[16:48, 20:52] = 255
     mask[16:48, 20] = 100  # a soft (feathered) column at the left edge
     doc.setSelection(fake_krita.Selection(mask))
     assert controller.apply()
-    mask[:] = 0  # the user changes the selection while the job runs: the capture keeps its own
+    doc.setSelection(fake_krita.Selection(np.full((SIDE, SIDE), 7, np.uint8)))  # changed meanwhile
     run(controller, lambda: finished(controller))
     assert controller.message.startswith("Added"), controller.message
     layer = doc.root.children[1]
-    (transparency,) = layer.childNodes()
-    assert transparency.type() == "transparencymask"
-    assert transparency.selection().mask[16:48, 20].tolist() == [100] * 32
-    assert transparency.selection().mask[16:48, 21:52].min() == 255
-    assert transparency.selection().mask.sum() == 255 * 32 * 31 + 100 * 32
-    # the layer holds the stylised selection bounds, opaque: the mask alone decides what shows
-    assert (layer.pixels[16:48, 20:52, 3] == 255).all() and (layer.pixels[:16, :, 3] == 0).all()
+    alpha = layer.pixels[..., 3].astype(int)
+    assert (alpha[:16] == 0).all() and (alpha[:, :20] == 0).all()  # only the selection's bounds
+    if krita == "5.2":
+        (transparency,) = layer.childNodes()
+        assert transparency.type() == "transparencymask"
+        kept = transparency.selection().mask
+        assert kept[16:48, 20].tolist() == [100] * 32 and kept[16:48, 21:52].min() == 255
+        assert kept.sum() == 255 * 32 * 31 + 100 * 32  # the selection of Apply, not the new one
+        assert (alpha[16:48, 20:52] == 255).all()  # the mask alone decides what shows
+    else:
+        assert layer.childNodes() == []
+        assert (alpha[16:48, 21:52] == 255).all() and (np.abs(alpha[16:48, 20] - 100) <= 1).all()
     assert np.array_equal(source.pixels, before) and doc.undo_steps == 1
 
 

@@ -12,6 +12,7 @@ from krita_plugin.impasto.jobs import (
 )
 from krita_plugin.impasto.pixels import pixel_format
 from shared.job import JobSpec
+from shared.protocol import ImageDesc
 
 CATALOGUE = [
     {"name": "starry-night", "engines": ["gatys", "hires"]},
@@ -76,3 +77,12 @@ def test_hires_body_uses_the_hires_engine_with_gatys_styles_and_pictures():
     spec, order = build_job(settings, styles, CONTENT, pics)
     assert (spec.engine, spec.iterations, order) == ("hires", 40, [1])
     assert check_styles("hires", styles) is None
+
+
+def test_a_selection_mask_takes_frame_2_and_pictures_follow_it():
+    settings = Settings(mode="gatys")
+    styles = [StyleChoice("file", "paper.png")]
+    pics = {0: StyleImage(pixel_format("RGBA", "U8"), 3, 3, b"\0" * 36)}
+    mask = ImageDesc(2, 32, 24, 1, "u8", "RGBA", 32)
+    spec, order = build_job(settings, styles, CONTENT, pics, mask)
+    assert spec.mask == mask and spec.styles[0].image.frame == 3 and order == [0]

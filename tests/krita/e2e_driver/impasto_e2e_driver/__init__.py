@@ -2,7 +2,8 @@
 
 For each case in $IMPASTO_E2E_CONFIG it opens a new document with a photo layer (and a feathered
 selection, when asked), makes it the active view, triggers the `impasto_apply` action, waits for
-the result layer, saves the document as .kra, undoes once and records what it saw. Then it takes a
+the result layer, saves the document as .kra, undoes until the new layer is gone and records
+what it saw (and how many undo steps that took). Then it takes a
 screenshot if asked and exits. Any error exits non-zero (Krita's own excepthook would open a
 modal dialog and hang a headless run).
 """
@@ -22,7 +23,7 @@ except ImportError:
 
 CONFIG = json.loads(open(os.environ["IMPASTO_E2E_CONFIG"]).read())
 RESULTS = CONFIG["results"]
-report = {"cases": []}
+report = {"cases": [], "krita": Krita.instance().version()}
 
 
 def finish(code, error=None):
@@ -159,19 +160,22 @@ class Driver:
             record["masks"] = [[m.type(), m.name()] for m in new.childNodes()]
             for m in new.childNodes():
                 if m.type() == "transparencymask":
+                    # Krita 5.2+ wraps it as TransparencyMask; 5.1's Node reads its selection
+                    read = m.selection().pixelData if hasattr(m, "selection") else m.pixelData
                     with open(self.case["kra"] + ".mask.raw", "wb") as f:
-                        f.write(bytes(m.selection().pixelData(0, 0, w, h)))
+                        f.write(bytes(read(0, 0, w, h)))
             self.doc.waitForDone()
             with open(self.case["kra"] + ".projection.raw", "wb") as f:
                 f.write(bytes(new.projectionPixelData(0, 0, w, h)))
         self.doc.setBatchmode(True)
         record["saved"] = bool(self.doc.saveAs(self.case["kra"]))
-        if len(names) > len(self.before):  # one undo must remove the new layer
-            Krita.instance().action("edit_undo").trigger()
-            self.doc.waitForDone()
+        if len(names) > len(self.before):  # how many undo steps remove the new layer
+            record["undos"] = 0
+            while layer_names(self.doc) != self.before and record["undos"] < 4:
+                Krita.instance().action("edit_undo").trigger()
+                self.doc.waitForDone()
+                record["undos"] += 1
             record["after_undo"] = layer_names(self.doc)
-            Krita.instance().action("edit_redo").trigger()
-            self.doc.waitForDone()
         report["cases"].append(record)
         self.index += 1
         later(100, self.next_case)
