@@ -181,9 +181,10 @@ def main() -> int:
         say("pytest (skipped tests are listed at the end with their reasons)")
         code = run([py, "-m", "pytest", "-rs", *extra])
         say(
-            "the editor end-to-end tests need real editors: `bash tests/editors/setup_krita.sh` "
-            "and `sudo bash tests/editors/setup_gimp.sh` install them (CI=true turns a missing "
-            "editor into a failure instead of a skip)"
+            "the editor end-to-end tests need real editors: `bash tests/editors/setup_krita.sh`, "
+            "`sudo bash tests/editors/setup_krita_trixie.sh` and `sudo bash "
+            "tests/editors/setup_gimp.sh` install them (CI=true turns a missing editor into a "
+            "failure instead of a skip)"
         )
         return code
     install_plugins(args.krita_dir, args.gimp_dir)

@@ -1,6 +1,10 @@
 """Run the real Krita under Xvfb with the installed Impasto plugin and a test driver plugin, and
 read the .kra files it saves (layer list from maindoc.xml, layer pixels from Krita's tile files).
 
+Two Kritas: the system's (Debian 12: Krita 5.1, `tests/editors/setup_krita.sh`) and Krita 5.2 in
+a Debian 13 chroot (`tests/editors/setup_krita_trixie.sh`), run with `chroot=KRITA_CHROOT`: its
+work folder then lies inside the chroot and paths are translated for it.
+
 `python -m tests.krita.krita_harness docs/images/krita-docker.png` renders the README's docker
 screenshot against a daemon it starts.
 """
@@ -27,19 +31,34 @@ from tests.conftest import ROOT
 DRIVER = Path(__file__).resolve().parent / "e2e_driver"
 SCREEN = ("-screen", "0", "1280x800x24")
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+KRITA_CHROOT = Path(
+    os.environ.get("IMPASTO_KRITA_CHROOT", "/var/cache/impasto/krita-trixie-chroot")
+)
 
 
 def krita_available() -> bool:
     return shutil.which("krita") is not None and shutil.which("Xvfb") is not None
 
 
+def krita_chroot_available() -> bool:
+    """Whether setup_krita_trixie.sh has built its chroot."""
+    return (KRITA_CHROOT / ".impasto-krita_trixie-chroot").is_file()
+
+
+def inside(path: Path | str, chroot: Path | None) -> str:
+    """`path` as a process in `chroot` sees it (unchanged without a chroot)."""
+    return "/" + str(Path(path).relative_to(chroot)) if chroot else str(path)
+
+
 @contextlib.contextmanager
-def virtual_display():
-    """A private Xvfb; yields its DISPLAY. Xvfb picks a free number and reports it when ready
-    (-displayfd), so parallel runs never race for one display as `xvfb-run -a` can."""
+def virtual_display(chroot: Path | None = None):
+    """A private Xvfb (the chroot's, with `chroot`); yields its DISPLAY. Xvfb picks a free number
+    and reports it when ready (-displayfd), so parallel runs never race for one display as
+    `xvfb-run -a` can."""
     read_end, write_end = os.pipe()
+    prefix = ["chroot", str(chroot)] if chroot else []
     xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), *SCREEN, "-nolisten", "tcp"],
+        [*prefix, "Xvfb", "-displayfd", str(write_end), *SCREEN, "-nolisten", "tcp"],
         pass_fds=(write_end,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -87,46 +106,61 @@ def run_krita(
     endpoint: str,
     screenshot: Path | None = None,
     timeout: float = 240.0,
+    chroot: Path | None = None,
 ) -> dict:
-    """Start Krita with the driver, which runs `cases` (documents of `size`) and exits; returns
-    the driver's report."""
+    """Start Krita (the one in `chroot`, when given; `home` and `work` then lie inside it) with
+    the driver, which runs `cases` (documents of `size`) and exits; returns the driver's report."""
     width, height = size
     results = work / "results.json"
     results.unlink(missing_ok=True)
     config = work / "config.json"
+
+    def seen(value):  # the case's paths as Krita sees them
+        return (
+            inside(value, chroot)
+            if isinstance(value, str) and value.startswith(str(work))
+            else value
+        )
+
     config.write_text(
         json.dumps(
             {
-                "cases": cases,
+                "cases": [{k: seen(v) for k, v in case.items()} for case in cases],
                 "width": width,
                 "height": height,
-                "results": str(results),
+                "results": inside(results, chroot),
                 "timeout": timeout / 2,
                 "screenshot": str(screenshot) if screenshot else "",
                 "zoom": 2.0,
             }
         )
     )
-    env = dict(
-        os.environ,
-        HOME=str(home),
-        IMPASTO_ENDPOINT=endpoint,
-        IMPASTO_E2E_CONFIG=str(config),
-        LANG="C.UTF-8",
-    )
-    # Krita embeds the system Python, which finds its home from the first `python3` on PATH: a
-    # virtual environment's or pyenv's would hide the system's PyQt5 from it.
-    env["PATH"] = f"{Path(shutil.which('krita') or '/usr/bin/krita').parent}:{SYSTEM_PATH}"
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
-        env.pop(var, None)
+    env = {
+        "HOME": inside(home, chroot),
+        "IMPASTO_ENDPOINT": endpoint,
+        "IMPASTO_E2E_CONFIG": inside(config, chroot),
+        "LANG": "C.UTF-8",
+    }
+    if chroot:  # a clean environment: nothing of this machine's Python leaks in
+        env["PATH"] = SYSTEM_PATH
+        command = ["chroot", str(chroot), "env", "-i"] + [f"{k}={v}" for k, v in env.items()]
+    else:
+        env = dict(os.environ, **env)
+        # Krita embeds the system Python, which finds its home from the first `python3` on PATH:
+        # a virtual environment's or pyenv's would hide the system's PyQt5 from it.
+        env["PATH"] = f"{Path(shutil.which('krita') or '/usr/bin/krita').parent}:{SYSTEM_PATH}"
+        for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+            env.pop(var, None)
+        command = []
     log = work / "krita.log"
-    with log.open("w") as out, virtual_display() as display:
-        krita = subprocess.Popen(
-            ["krita", "--nosplash"],
-            env=dict(env, DISPLAY=display),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    with log.open("w") as out, virtual_display(chroot) as display:
+        if chroot:
+            command += [f"DISPLAY={display}", "krita", "--nosplash"]
+            run_env = None
+        else:
+            command = ["krita", "--nosplash"]
+            run_env = dict(env, DISPLAY=display)
+        krita = subprocess.Popen(command, env=run_env, stdout=out, stderr=subprocess.STDOUT)
         try:
             returncode = _wait_for_krita(krita, log, timeout)
         finally:

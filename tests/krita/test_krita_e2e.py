@@ -6,18 +6,31 @@ transparency mask on the new layer from Krita 5.2; with 5.1 the daemon fades its
 16-bit and a 32-bit float document, a CMYK document (refused with a message) and a Gatys job
 whose style is a layer of another open document. Skipped when Krita is not installed, except
 with CI=true.
-Setup: `bash tests/editors/setup_krita.sh` (Debian/Ubuntu, root).
+Every case runs twice: in the system's Krita (5.1 on Debian 12) and in Krita 5.2 from a Debian 13
+chroot, since the plugin takes another path for selections where Krita's scripting can make
+transparency masks (5.2). Setup: `bash tests/editors/setup_krita.sh` and `bash
+tests/editors/setup_krita_trixie.sh` (Debian/Ubuntu, root).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import load_rgb
-from tests.krita.krita_harness import install_into, krita_available, read_kra, run_krita
+from tests.krita.krita_harness import (
+    KRITA_CHROOT,
+    install_into,
+    krita_available,
+    krita_chroot_available,
+    read_kra,
+    run_krita,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,15 +38,27 @@ W, H = 128, 96
 SELECTION = (32, 24, 64, 48, 6)  # x, y, w, h, feather radius
 
 
-@pytest.fixture(scope="module")
-def krita_run(daemon, tmp_path_factory):
-    """Install, run every case in one Krita session, and return (report, cases, photos)."""
-    if not krita_available():
-        reason = "Krita or Xvfb is not installed (bash tests/editors/setup_krita.sh)"
+@pytest.fixture(scope="module", params=["debian12", "trixie"])
+def krita_run(daemon, tmp_path_factory, request):
+    """Install, run every case in one Krita session, and return (report, cases, photos).
+
+    `debian12`: the system's Krita (5.1 on Debian 12); `trixie`: Krita 5.2 in its chroot."""
+    chroot = KRITA_CHROOT if request.param == "trixie" else None
+    available = krita_chroot_available() if chroot else krita_available()
+    if not available:
+        reason = (
+            "no Krita 5.2 chroot (bash tests/editors/setup_krita_trixie.sh)"
+            if chroot
+            else "Krita or Xvfb is not installed (bash tests/editors/setup_krita.sh)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    work = tmp_path_factory.mktemp("krita_e2e")
+    if chroot:
+        work = Path(tempfile.mkdtemp(prefix="impasto-krita-e2e-", dir=chroot / "tmp"))
+        request.addfinalizer(lambda: shutil.rmtree(work, ignore_errors=True))
+    else:
+        work = tmp_path_factory.mktemp("krita_e2e")
     home = work / "home"
     install_into(home)
     rgb = load_rgb("chelsea.png")[:H, :W].astype(np.float64) / 255
@@ -62,7 +87,7 @@ def krita_run(daemon, tmp_path_factory):
         if name == "cmyk":
             case["pixels"] = ""  # an empty CMYK layer
         cases.append(case | extra)
-    report = run_krita(home, work, cases, (W, H), daemon.endpoint)
+    report = run_krita(home, work, cases, (W, H), daemon.endpoint, chroot=chroot)
     return report, {c["name"]: c for c in cases}, photos
 
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build (or reuse) a Debian 13 "trixie" chroot holding an editor newer than Debian 12 packages,
+# for the editor end-to-end tests. Sourced by setup_gimp.sh and setup_krita_trixie.sh, which set:
+#
+#   CHROOT_ROOT      where the chroot lives
+#   CHROOT_PACKAGES  what to install in it (space-separated)
+#   CHROOT_CHECK     a command run inside (env -i PATH=/usr/bin:/bin) that proves it works
+#   CHROOT_NAME      for messages
+#
+# Idempotent: when the chroot is complete (its stamp matches the package list) it only runs the
+# check. A half-built chroot is never used: it is built beside the target and renamed into place
+# only once the check passes. Needs root (the caller re-runs itself with sudo).
+set -euo pipefail
+
+say() { echo "[setup_${CHROOT_NAME}] $*"; }
+
+STAMP="$CHROOT_ROOT/.impasto-${CHROOT_NAME}-chroot"
+WANT="trixie $CHROOT_PACKAGES"
+
+works() {
+    [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] &&
+        chroot "$CHROOT_ROOT" env -i PATH=/usr/bin:/bin $CHROOT_CHECK >/dev/null 2>&1
+}
+
+mkdir -p "$(dirname "$CHROOT_ROOT")"
+exec 9>"$CHROOT_ROOT.lock"
+flock 9 # one builder at a time; a second caller waits and then finds the chroot ready
+
+if works; then
+    say "chroot ready at $CHROOT_ROOT"
+    exit 0
+fi
+
+start=$(date +%s)
+BUILD="$CHROOT_ROOT.build"
+cleanup() {
+    mountpoint -q "$BUILD/proc" && umount "$BUILD/proc" || true
+}
+trap cleanup EXIT
+cleanup
+rm -rf "$BUILD"
+
+if ! command -v debootstrap >/dev/null; then
+    say "installing debootstrap"
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q debootstrap
+fi
+
+say "debootstrap trixie into $BUILD (about a minute)"
+# No mirror argument: debootstrap uses its default Debian mirror.
+debootstrap --variant=minbase trixie "$BUILD" >"$BUILD.log" 2>&1 || {
+    tail -n 30 "$BUILD.log" >&2
+    exit 1
+}
+mount -t proc proc "$BUILD/proc"
+say "installing $CHROOT_PACKAGES"
+chroot "$BUILD" apt-get update -q
+chroot "$BUILD" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends $CHROOT_PACKAGES
+chroot "$BUILD" apt-get clean
+cleanup
+chroot "$BUILD" env -i PATH=/usr/bin:/bin $CHROOT_CHECK
+echo "$WANT" >"$BUILD/.impasto-${CHROOT_NAME}-chroot"
+
+if [ -d "$CHROOT_ROOT" ]; then
+    mountpoint -q "$CHROOT_ROOT/proc" && umount "$CHROOT_ROOT/proc"
+    rm -rf "$CHROOT_ROOT"
+fi
+mv "$BUILD" "$CHROOT_ROOT"
+rm -f "$BUILD.log"
+say "chroot built at $CHROOT_ROOT in $(($(date +%s) - start)) s"
