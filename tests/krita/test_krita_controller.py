@@ -209,23 +209,29 @@ def test_a_docker_that_stalls_past_the_daemons_limit_learns_why_and_is_free_agai
     assert controller.endpoint == "tcp://127.0.0.1:1"
 
 
-def test_hires_runs_when_the_daemon_offers_it_and_is_refused_otherwise(app, controller):
+def test_hires_runs_through_the_daemon(app, controller):
     run(controller, lambda: controller.state == "connected")
-    assert controller.mode_available("fast") and controller.mode_available("gatys")
-    served = "hires" in controller.hello["engines"]
-    assert controller.mode_available("hires") == served
+    assert all(controller.mode_available(m) for m in ("fast", "gatys", "hires"))
     doc, _ = open_photo(app)
     controller.set_mode("hires")
     controller.settings.iterations = 5
     assert controller.apply()
     run(controller, lambda: finished(controller), timeout=300)
-    if served:
-        assert controller.message.startswith("Added"), controller.message
-        first_hires = next(s["name"] for s in controller.catalogue if "hires" in s["engines"])
-        assert doc.root.children[1].name() == f"Impasto: {first_hires}"
-    else:
-        assert "does not offer the hires mode" in controller.message
-        assert len(doc.root.children) == 1
+    assert controller.message.startswith("Added"), controller.message
+    first_hires = next(s["name"] for s in controller.catalogue if "hires" in s["engines"])
+    assert doc.root.children[1].name() == f"Impasto: {first_hires}"
+
+
+def test_a_mode_the_daemon_does_not_offer_is_refused_with_a_message(app, controller):
+    run(controller, lambda: controller.state == "connected")
+    controller.hello["engines"] = ["fast", "gatys"]  # an older daemon, without hires
+    assert not controller.mode_available("hires")
+    doc, _ = open_photo(app)
+    controller.set_mode("hires")
+    assert controller.apply()
+    run(controller, lambda: finished(controller))
+    assert "does not offer the hires mode" in controller.message
+    assert len(doc.root.children) == 1
 
 
 def test_cmyk_documents_get_a_message_and_no_job(app, controller):
