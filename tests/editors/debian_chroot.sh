@@ -2,17 +2,27 @@
 # Build (or reuse) a Debian 13 "trixie" chroot holding an editor newer than Debian 12 packages,
 # for the editor end-to-end tests. Sourced by setup_gimp.sh and setup_krita_trixie.sh, which set:
 #
-#   CHROOT_ROOT      where the chroot lives
+#   CHROOT_VAR       the environment variable that names the chroot's folder
+#   CHROOT_DEFAULT   its folder when that variable is unset
 #   CHROOT_PACKAGES  what to install in it (space-separated)
 #   CHROOT_CHECK     a command run inside (env -i PATH=/usr/bin:/bin) that proves it works
-#   CHROOT_NAME      for messages
+#   CHROOT_NAME      for messages and the stamp file
 #
 # Idempotent: when the chroot is complete (its stamp matches the package list) it only runs the
 # check. A half-built chroot is never used: it is built beside the target and renamed into place
-# only once the check passes. Needs root (the caller re-runs itself with sudo).
+# only once the check passes. Needs root: the calling script re-runs itself with sudo.
 set -euo pipefail
 
 say() { echo "[setup_${CHROOT_NAME}] $*"; }
+
+CHROOT_ROOT="${!CHROOT_VAR:-$CHROOT_DEFAULT}"
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then
+        exec sudo "$CHROOT_VAR=$CHROOT_ROOT" bash "$0" "$@"
+    fi
+    say "needs root (debootstrap, mount, chroot); run it as root" >&2
+    exit 1
+fi
 
 STAMP="$CHROOT_ROOT/.impasto-${CHROOT_NAME}-chroot"
 WANT="trixie $CHROOT_PACKAGES"

@@ -9,17 +9,9 @@
 # runs. See debian_chroot.sh.
 set -euo pipefail
 
-ROOT="${IMPASTO_GIMP_CHROOT:-/var/cache/impasto/gimp3-chroot}"
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null; then
-        exec sudo IMPASTO_GIMP_CHROOT="$ROOT" bash "$0" "$@"
-    fi
-    echo "[setup_gimp] needs root (debootstrap, mount, chroot); run it as root" >&2
-    exit 1
-fi
-
 CHROOT_NAME=gimp
-CHROOT_ROOT="$ROOT"
+CHROOT_VAR=IMPASTO_GIMP_CHROOT
+CHROOT_DEFAULT=/var/cache/impasto/gimp3-chroot
 CHROOT_PACKAGES="gimp python3 python3-gi gir1.2-gimp-3.0 python3-zmq python3-msgpack"
 CHROOT_CHECK="gimp-console-3.0 --version"
 source "$(dirname "$0")/debian_chroot.sh"

@@ -6,21 +6,13 @@
 #   bash tests/editors/setup_krita_trixie.sh      # as root (it re-runs itself with sudo otherwise)
 #
 # Location: $IMPASTO_KRITA_CHROOT, default /var/cache/impasto/krita-trixie-chroot (the test looks
-# there too). A few minutes the first time; then it only checks that Krita is there.
+# there too). About a minute and 1.3 GB the first time; then it only checks that Krita is there.
 # See debian_chroot.sh.
 set -euo pipefail
 
-ROOT="${IMPASTO_KRITA_CHROOT:-/var/cache/impasto/krita-trixie-chroot}"
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null; then
-        exec sudo IMPASTO_KRITA_CHROOT="$ROOT" bash "$0" "$@"
-    fi
-    echo "[setup_krita_trixie] needs root (debootstrap, mount, chroot); run it as root" >&2
-    exit 1
-fi
-
 CHROOT_NAME=krita_trixie
-CHROOT_ROOT="$ROOT"
+CHROOT_VAR=IMPASTO_KRITA_CHROOT
+CHROOT_DEFAULT=/var/cache/impasto/krita-trixie-chroot
 CHROOT_PACKAGES="krita python3 python3-pyqt5 python3-zmq python3-msgpack xvfb xauth"
 CHROOT_CHECK="test -x /usr/bin/krita"
 source "$(dirname "$0")/debian_chroot.sh"
