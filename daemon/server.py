@@ -119,7 +119,7 @@ class Daemon:
         self.worker = Worker(self.ctx, PIPE, self.profile, self.catalogue, self.models)
         self.jobs: dict[tuple[bytes, str], Job] = {}
         self.last_seen: dict[bytes, float] = {}
-        self.dropped: OrderedDict[str, JobLost] = OrderedDict()  # job id → why
+        self.dropped: OrderedDict[tuple[bytes, str], JobLost] = OrderedDict()  # (client, id) → why
         self.started = time.monotonic()
         self.served = 0
         self._running = False
@@ -209,7 +209,7 @@ class Daemon:
         for key, job in list(self.jobs.items()):
             if key[0] == client:
                 if not job.silent:
-                    self._remember_dropped(key[1], why)
+                    self._remember_dropped(key, why)
                 job.silent = True
                 with job.lock:
                     job.cancel.set()
@@ -217,8 +217,8 @@ class Daemon:
                 if queued:  # the worker skips it without a final event
                     del self.jobs[key]
 
-    def _remember_dropped(self, job_id: str, why: str) -> None:
-        self.dropped[job_id] = JobLost(f"{why}. Nothing was changed; apply again.")
+    def _remember_dropped(self, key: tuple[bytes, str], why: str) -> None:
+        self.dropped[key] = JobLost(f"{why}. Nothing was changed; apply again.")
         while len(self.dropped) > MAX_DROPPED:
             self.dropped.popitem(last=False)
 
@@ -282,7 +282,7 @@ class Daemon:
         for job_id in waiting:
             if (client, job_id) in self.jobs:
                 continue
-            lost = self.dropped.get(job_id) or JobLost(
+            lost = self.dropped.get((client, job_id)) or JobLost(
                 f"The daemon has no job {job_id}: it was restarted since the job was sent, "
                 "or it stopped the job while this client was not answering. Nothing was "
                 "changed; apply again."
