@@ -154,7 +154,7 @@ class Catalogue:
     def __init__(self, library: StyleLibrary, models: ModelLibrary) -> None:
         self.library, self.models = library, models
         self._snapshot = Snapshot()
-        self._thumbs: dict[tuple, bytes] = {}
+        self._thumbs: dict[tuple[Path, int], bytes] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,7 +172,7 @@ class Catalogue:
             paintings: dict[str, Painting] = {}
             for entry in entries.values():
                 try:
-                    thumb = self._thumbnail(("file", entry.path), lambda e=entry: e.path)
+                    thumb = self._thumbnail(entry.path)
                 except (OSError, ValueError) as exc:  # one broken user file must not hide the rest
                     log.warning("skipping style %s: %s", entry.name, exc)
                     continue
@@ -192,10 +192,12 @@ class Catalogue:
             self._snapshot = Snapshot(paintings, models)
             return self._snapshot
 
-    def _thumbnail(self, key: tuple, path) -> bytes:
-        stamp = (*key, path().stat().st_mtime_ns)
+    def _thumbnail(self, path: Path) -> bytes:
+        """The picture's PNG thumbnail, made again only when the file changes."""
+        stamp = (path, path.stat().st_mtime_ns)
         if stamp not in self._thumbs:
-            self._thumbs[stamp] = _thumbnail(path())
+            self._thumbs = {k: v for k, v in self._thumbs.items() if k[0] != path}
+            self._thumbs[stamp] = _thumbnail(path)
         return self._thumbs[stamp]
 
     def start(self) -> None:
