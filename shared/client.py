@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 import zmq
 
 from shared import protocol
-from shared.errors import ImpastoError, JobCancelled, Timeout, Unavailable, error_from_code
+from shared.errors import (
+    ImpastoError,
+    JobCancelled,
+    Timeout,
+    Unavailable,
+    UnsupportedVersion,
+    error_from_code,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +139,8 @@ class Client:
                 msg_type, msg_id, body, rest = protocol.decode(
                     frames, protocol.JOB_EVENTS + protocol.REPLIES
                 )
+            except UnsupportedVersion as exc:  # whatever waits for this id learns why
+                msg_type, msg_id, body, rest = "error", protocol.peek_id(frames), exc.to_wire(), []
             except ImpastoError as exc:
                 log.warning("dropping a message from the daemon that does not decode: %s", exc)
                 continue

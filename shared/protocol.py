@@ -171,9 +171,7 @@ def decode(frames: Sequence, known_types: Sequence[str]) -> tuple[str, str, dict
         raise MalformedMessage("header needs an 'id' string of 1 to 128 characters")
     version = header.get("v")
     if version != PROTOCOL_VERSION:
-        raise UnsupportedVersion(
-            f"protocol version {version!r} is not supported; this side speaks {PROTOCOL_VERSION}"
-        )
+        raise UnsupportedVersion(version_mismatch(version, known_types))
     msg_type = header.get("type")
     if msg_type not in known_types:
         raise UnknownType(f"unknown message type {msg_type!r}")
@@ -181,6 +179,23 @@ def decode(frames: Sequence, known_types: Sequence[str]) -> tuple[str, str, dict
     if not isinstance(body, dict):
         raise MalformedMessage("'body' must be a map")
     return msg_type, msg_id, body, list(frames[1:])
+
+
+def version_mismatch(theirs: Any, known_types: Sequence[str]) -> str:
+    """What to tell a person when the other side speaks another protocol version."""
+    here, there = ("daemon", "client") if "submit" in known_types else ("client", "daemon")
+    if not _is_int(theirs):
+        return (
+            f"the {there} sent a message without a valid protocol version ({theirs!r}); "
+            f"this {here} speaks Impasto protocol {PROTOCOL_VERSION}"
+        )
+    older = here if theirs > PROTOCOL_VERSION else there
+    return (
+        f"the {there} speaks Impasto protocol {theirs} and this {here} speaks "
+        f"{PROTOCOL_VERSION}: update the {older} (re-run `python3 install.py` in the Impasto "
+        "folder, which updates the daemon, the command line and the editor plugins together, "
+        "then restart the editor)"
+    )
 
 
 def peek_id(frames: Sequence) -> str:

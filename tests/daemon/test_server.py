@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from daemon.pixels import NUMPY_DTYPES
 from daemon.server import DaemonConfig, check_endpoint
 from shared import protocol
+from shared.client import Client
 from shared.errors import (
     ERROR_CODES,
     BadRequest,
@@ -22,6 +23,7 @@ from shared.errors import (
     QueueFull,
     Unavailable,
     UnknownStyle,
+    UnsupportedVersion,
 )
 from tests.conftest import DaemonProcess, image_job, load_rgb, rgba_u8
 
@@ -487,3 +489,46 @@ def test_a_mask_of_another_size_is_refused_before_the_job_runs(daemon):
     }
     with pytest.raises(BadRequest, match="mask"), daemon.client() as c:
         c.run(body, [photo.tobytes(), bytes(16)], timeout=30)
+
+
+def test_a_client_of_another_protocol_version_is_told_both_versions_and_what_to_update(daemon):
+    _, body = raw_request(daemon.endpoint, [header("hello", {}, v=2)])
+    assert body["code"] == "unsupported_version"
+    assert "client speaks Impasto protocol 2" in body["message"]
+    assert "daemon speaks 1" in body["message"] and "update the daemon" in body["message"]
+    _, body = raw_request(daemon.endpoint, [header("hello", {}, v=0)])
+    assert "update the client" in body["message"] and "install.py" in body["message"]
+
+
+def test_a_daemon_of_another_protocol_version_gives_the_client_a_clear_error():
+    """A newer daemon (a raw ROUTER answering in protocol 2): the request fails at once."""
+    import threading
+
+    ctx = zmq.Context.instance()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer() -> None:
+        if router.poll(10_000):
+            ident, head = router.recv_multipart()
+            request = msgpack.unpackb(head)
+            reply = {"v": 2, "type": "hello", "id": request["id"], "body": {"features": []}}
+            router.send_multipart([ident, msgpack.packb(reply)])
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        started = time.monotonic()
+        with (
+            pytest.raises(UnsupportedVersion) as info,
+            Client(f"tcp://127.0.0.1:{port}") as c,
+        ):
+            c.hello()
+        assert time.monotonic() - started < 5  # not a time-out: the answer was understood
+    finally:
+        thread.join()
+        router.close()
+    message = info.value.message
+    assert "daemon speaks Impasto protocol 2" in message and "client speaks 1" in message
+    assert "update the client" in message
