@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from daemon.security import default_key_dir
 from shared.client import Client, Event, default_endpoint
 from shared.errors import BadImage, BadRequest, ImpastoError
 from shared.job import (
@@ -32,10 +33,20 @@ from shared.job import (
     is_picture_path,
     parse_style,
 )
+from shared.keys import CLIENT_KEY_ENV, SERVER_KEY_ENV, remote_dir
 from shared.protocol import ImageDesc
 
 log = logging.getLogger("impasto")
 
+DEFAULT_KEYS = default_key_dir()
+SECURITY = (
+    "Security: without --keys the daemon listens only on this machine's loopback address, "
+    "where any program of this machine can use it. With --keys (needed for any other address) "
+    "all traffic is encrypted with ZeroMQ CURVE and only clients whose public key is in the "
+    "key folder's allowed/ connect at all; everyone else gets no connection. `impasto keys "
+    "--client NAME` makes the daemon's and each client's key pair; deleting allowed/NAME.key "
+    "refuses that client's next connections (restart the daemon to end one already open)."
+)
 # Style images above this long side are shrunk before sending: the engines never use more.
 MAX_STYLE_SIDE = 4096
 
@@ -65,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("daemon", help="run the Impasto daemon in the foreground")
+    d = sub.add_parser(
+        "daemon",
+        help="run the Impasto daemon in the foreground",
+        description="Run the Impasto daemon in the foreground. " + SECURITY,
+    )
     d.add_argument(
         "--endpoint",
         default=None,
@@ -77,7 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--max-memory", type=_memory, default=None, help="memory budget per job, e.g. 4G"
     )
-    d.add_argument("--allow-remote", action="store_true", help="allow a non-loopback endpoint")
+    d.add_argument(
+        "--keys",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_KEYS,
+        default=None,
+        metavar="DIR",
+        help="serve with CURVE keys from DIR (default %(const)s, made by `impasto keys`): "
+        "traffic is encrypted and only clients whose public key is in DIR/allowed get in; "
+        "needed for an endpoint other than this machine's loopback",
+    )
     d.add_argument(
         "--client-timeout",
         type=float,
@@ -149,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     s.add_argument("--endpoint", default=None)
+    add_key_options(s)
     s.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for the daemon to answer"
     )
@@ -186,12 +212,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("styles", help="list the daemon's styles and the modes that can use them")
     st.add_argument("--endpoint", default=None)
+    add_key_options(st)
     st.set_defaults(func=cmd_styles)
 
     ss = sub.add_parser("status", help="show the daemon's device, queue and jobs")
     ss.add_argument("--endpoint", default=None)
+    add_key_options(ss)
     ss.set_defaults(func=cmd_status)
+
+    k = sub.add_parser(
+        "keys",
+        help="make keys for a daemon on a network address and its clients",
+        description="Make the daemon's key pair (kept if it exists) and a key pair per --client, "
+        "each allowed in. Run it on the daemon's machine; then give each client the daemon's "
+        "public key and its own key pair (see the README, 'A daemon on another machine').",
+    )
+    k.add_argument("--dir", type=Path, default=DEFAULT_KEYS, help="key folder (%(default)s)")
+    k.add_argument("--client", action="append", default=[], metavar="NAME", help="repeatable")
+    k.set_defaults(func=cmd_keys)
     return parser
+
+
+def add_key_options(parser: argparse.ArgumentParser) -> None:
+    """--server-key and --client-key for the commands that talk to a daemon."""
+    parser.add_argument(
+        "--server-key",
+        type=Path,
+        default=None,
+        help=f"a remote daemon's public key file (default ${SERVER_KEY_ENV}, else "
+        f"{remote_dir() / 'server.key'} for a non-loopback endpoint)",
+    )
+    parser.add_argument(
+        "--client-key",
+        type=Path,
+        default=None,
+        help=f"this client's key pair for a remote daemon (default ${CLIENT_KEY_ENV}, else "
+        f"{remote_dir() / 'client.key_secret'})",
+    )
+
+
+def client(args: argparse.Namespace, **kw) -> Client:
+    """A client for the command's --endpoint and keys."""
+    return Client(args.endpoint, server_key=args.server_key, client_key=args.client_key, **kw)
 
 
 def _memory(text: str) -> int:
@@ -215,7 +277,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         endpoint=args.endpoint or default_endpoint(),
         device=args.device,
         memory_budget=args.max_memory,
-        allow_remote=args.allow_remote,
+        keys=args.keys,
         client_timeout=args.client_timeout,
         max_queue=args.max_queue,
         style_dirs=args.styles_dir + [_user_data_dir() / "styles"],
@@ -336,9 +398,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         **({"iterations": args.iterations} if args.iterations is not None else {}),
     )
     body = spec.to_wire()
-    with Client(args.endpoint, timeout=args.timeout) as client:
-        client.hello()  # fails fast, with a clear message, when no daemon answers
-        result = _run_with_progress(client, body, frames)
+    with client(args, timeout=args.timeout) as daemon:
+        daemon.hello()  # fails fast, with a clear message, when no daemon answers
+        result = _run_with_progress(daemon, body, frames)
     rdesc, rdata = result.image_bytes(0)
     dtype = np.uint16 if rdesc.dtype == "u16" else np.uint8
     arr = np.frombuffer(rdata, dtype=np.dtype(dtype).newbyteorder("<")).reshape(
@@ -446,10 +508,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- keys ---------------------------------------------------------------------------------------
+def cmd_keys(args: argparse.Namespace) -> int:
+    from daemon.security import create_keys
+
+    for line in create_keys(args.dir, args.client):
+        print(line)
+    print(
+        f"start the daemon with: impasto daemon --endpoint tcp://0.0.0.0:5747 --keys {args.dir}\n"
+        f"on each client, copy {args.dir / 'daemon.key'} to {remote_dir() / 'server.key'} and "
+        f"its clients/NAME.key_secret to {remote_dir() / 'client.key_secret'}"
+    )
+    return 0
+
+
 # -- styles / status ------------------------------------------------------------------------------
 def cmd_styles(args: argparse.Namespace) -> int:
-    with Client(args.endpoint) as client:
-        styles = client.styles()
+    with client(args) as daemon:
+        styles = daemon.styles()
     width = max((len(s["name"]) for s in styles), default=4)
     for s in styles:
         who = f"{s['title']}, {s['artist']}" if s.get("artist") else s.get("title", "")
@@ -460,10 +536,10 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with Client(args.endpoint) as client:
-        st = client.status()
+    with client(args) as daemon:
+        st = daemon.status()
     dev = st["device"]
-    print(f"impasto daemon {st['version']} on {client.endpoint}")
+    print(f"impasto daemon {st['version']} on {daemon.endpoint}")
     print(
         f"device {dev['device']}, memory budget {dev['memory_budget'] / 2**30:.1f} GB, "
         f"up {st['uptime_s']:.0f} s"

@@ -13,7 +13,6 @@ that reason, or saying the daemon does not know it (it was restarted).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from daemon.devices import DeviceProfile, available_devices
 from daemon.devices import profile as make_profile
 from daemon.model_library import ModelLibrary
 from daemon.plan import make_plan
+from daemon.security import Guard
 from daemon.styles import StyleLibrary
 from daemon.vgg import get_vgg
 from daemon.worker import Job, Worker
@@ -45,6 +45,7 @@ from shared.errors import (
     TooLarge,
 )
 from shared.job import ENGINES, MAX_STYLES, JobSpec
+from shared.keys import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class DaemonConfig:
     endpoint: str = protocol.DEFAULT_ENDPOINT
     device: str | None = None
     memory_budget: int | None = None
-    allow_remote: bool = False
+    keys: Path | None = None  # a key folder (daemon.security): CURVE on, allowed clients only
     max_message_bytes: int = 2 << 30
     max_pixels: int = 16384 * 16384
     max_queue: int = 8
@@ -69,8 +70,8 @@ class DaemonConfig:
     vgg_weights: str = "original"
 
 
-def check_endpoint(endpoint: str, allow_remote: bool) -> None:
-    """Refuse to listen beyond this machine unless explicitly allowed."""
+def check_endpoint(endpoint: str, secure: bool) -> None:
+    """Refuse to listen beyond this machine unless clients need keys (`secure`)."""
     parts = urlsplit(endpoint)
     if parts.scheme in ("ipc", "inproc"):
         return
@@ -80,17 +81,11 @@ def check_endpoint(endpoint: str, allow_remote: bool) -> None:
         port = None
     if parts.scheme != "tcp" or not parts.hostname or port is None:
         raise BadRequest(f"endpoint {endpoint!r} must look like tcp://127.0.0.1:5747")
-    if allow_remote:
-        return
-    host = parts.hostname
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not secure and not is_loopback(endpoint):
         raise BadRequest(
-            f"refusing to listen on {host}: anyone on the network could use the daemon. "
-            "Use 127.0.0.1, or pass --allow-remote if you really mean it."
+            f"refusing to listen on {parts.hostname} without keys: anyone on the network could "
+            "use the daemon. Make keys with `impasto keys --client NAME` and start the daemon "
+            "with --keys (README: 'A daemon on another machine'), or use 127.0.0.1."
         )
 
 
@@ -98,7 +93,7 @@ class Daemon:
     """The Impasto server: call `serve()`; `stop()` from another thread or a signal ends it."""
 
     def __init__(self, config: DaemonConfig) -> None:
-        check_endpoint(config.endpoint, config.allow_remote)
+        check_endpoint(config.endpoint, secure=config.keys is not None)
         self.config = config
         self.profile: DeviceProfile = make_profile(
             config.device, config.memory_budget, config.vgg_weights
@@ -112,6 +107,9 @@ class Daemon:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, config.max_message_bytes)
         self.sock.setsockopt(zmq.RCVHWM, 64)  # bounds what a flooding client can queue
+        self.guard = Guard(self.ctx, config.keys) if config.keys is not None else None
+        if self.guard is not None:
+            self.guard.secure(self.sock)
         self.events = self.ctx.socket(zmq.PULL)
         self.events.bind(PIPE)
         self.sock.bind(config.endpoint)
@@ -133,6 +131,8 @@ class Daemon:
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.events, zmq.POLLIN)
+        if self.guard is not None:
+            poller.register(self.guard.monitor, zmq.POLLIN)
         log.info(
             "Impasto daemon %s listening on %s (device %s)",
             __version__,
@@ -146,6 +146,8 @@ class Daemon:
                     self._drain_events()
                 if self.sock in ready:
                     self._drain_requests()
+                if self.guard is not None and self.guard.monitor in ready:
+                    self.guard.log_refusals()
                 self._reap_silent_clients()
         finally:
             for job in self.jobs.values():
@@ -153,6 +155,8 @@ class Daemon:
             self.worker.stop()
             self.worker.join()  # a cancelled job ends within one step; its socket closes with it
             self.catalogue.stop()
+            if self.guard is not None:
+                self.guard.stop()
             self.ctx.destroy(linger=0)
             log.info("daemon stopped")
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import zmq
 
@@ -27,6 +28,7 @@ from shared.errors import (
     UnsupportedVersion,
     error_from_code,
 )
+from shared.keys import client_keys
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,19 @@ class Client:
         endpoint: str | None = None,
         timeout: float = 10.0,
         context: zmq.Context | None = None,
+        server_key: str | Path | None = None,
+        client_key: str | Path | None = None,
     ) -> None:
+        """`server_key`/`client_key`: key files for a daemon on another machine (CURVE); by
+        default they come from the environment or the user's folder (see shared.keys)."""
         self.endpoint = endpoint or default_endpoint()
         self.timeout = timeout
+        self.keys = client_keys(self.endpoint, server_key, client_key)
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if self.keys is not None:
+            self.keys.apply(self._sock)
         self._sock.connect(self.endpoint)
         self.jobs: dict[str, JobHandle] = {}
         self._replies: dict[str, Event] = {}
@@ -120,6 +129,12 @@ class Client:
         return msg_id
 
     def _unavailable_message(self) -> str:
+        if self.keys is not None:
+            return (
+                f"No Impasto daemon answered at {self.endpoint}. Check that it runs with "
+                "--keys, that the daemon's public key here is its own, and that it holds this "
+                "client's public key (`impasto keys --client NAME` on its machine)."
+            )
         return (
             f"No Impasto daemon answered at {self.endpoint}. Start it with `impasto daemon` "
             f"(or `python3 install.py`) and try again."

@@ -82,8 +82,13 @@ def free_port() -> int:
 class DaemonProcess:
     """`impasto daemon` in a subprocess; stopped with SIGTERM (SIGKILL if it hangs)."""
 
-    def __init__(self, tmp: Path, *extra: str, endpoint: str | None = None) -> None:
+    def __init__(
+        self, tmp: Path, *extra: str, endpoint: str | None = None, keys: dict | None = None
+    ) -> None:
+        """`keys`: the key files a client needs (`server_key`, `client_key`), when the daemon
+        is started with --keys."""
         tmp.mkdir(parents=True, exist_ok=True)
+        self.keys = keys or {}
         self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
         self.log = tmp / "daemon.log"
         self.data = tmp / "data"
@@ -111,7 +116,7 @@ class DaemonProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited: {self.output.read_text()}")
             try:
-                with Client(self.endpoint, timeout=1.0) as c:
+                with Client(self.endpoint, timeout=1.0, **self.keys) as c:
                     c.hello()
                 return
             except Unavailable:
@@ -120,7 +125,7 @@ class DaemonProcess:
                     raise
 
     def client(self, timeout: float = 10.0) -> Client:
-        return Client(self.endpoint, timeout=timeout)
+        return Client(self.endpoint, timeout=timeout, **self.keys)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

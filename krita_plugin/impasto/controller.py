@@ -163,7 +163,11 @@ class Controller:
     def connect(self) -> None:
         """(Re)connect: a fresh socket and a `hello`; the reply arrives through `tick`."""
         self._close_client()
-        self._client = Client(self.endpoint, timeout=JOB_SILENCE_TIMEOUT)
+        try:
+            self._client = Client(self.endpoint, timeout=JOB_SILENCE_TIMEOUT)
+        except ImpastoError as exc:  # unreadable key files for a remote daemon
+            self._offline(f"{exc.message} Nothing was changed.")
+            return
         self.state = "connecting"
         self._request("hello", {"client": "impasto-krita"})
         self.changed()

@@ -318,12 +318,12 @@ def test_no_daemon_gives_a_clear_unavailable_error():
 @pytest.mark.parametrize(
     "endpoint", ["tcp://0.0.0.0:5747", "tcp://*:5747", "tcp://192.168.1.4:5747"]
 )
-def test_non_loopback_endpoints_are_refused_unless_allowed(endpoint):
-    with pytest.raises(BadRequest):
-        check_endpoint(endpoint, allow_remote=False)
+def test_non_loopback_endpoints_need_keys(endpoint):
+    with pytest.raises(BadRequest, match="without keys"):
+        check_endpoint(endpoint, secure=False)
     if "*" not in endpoint:
-        check_endpoint(endpoint, allow_remote=True)
-    check_endpoint(DaemonConfig().endpoint, allow_remote=False)
+        check_endpoint(endpoint, secure=True)
+    check_endpoint(DaemonConfig().endpoint, secure=False)
 
 
 frame_lists = st.lists(
