@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from daemon.imageio import MAX_FILE_PIXELS
 from daemon.model_library import ModelEntry, ModelLibrary
 from daemon.styles import StyleLibrary
-from shared.errors import BadRequest, ImpastoError, UnknownStyle
+from shared.errors import BadImage, BadRequest, ImpastoError, UnknownStyle
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class Catalogue:
             for entry in entries.values():
                 try:
                     thumb = self._thumbnail(entry.path)
-                except (OSError, ValueError) as exc:  # one broken user file must not hide the rest
+                except (OSError, ValueError, BadImage) as exc:  # one bad file hides no other
                     log.warning("skipping style %s: %s", entry.name, exc)
                     continue
                 paintings[entry.name] = Painting(
@@ -236,7 +237,13 @@ def _rgb(im: Image.Image) -> torch.Tensor:
 
 
 def _thumbnail(path: Path) -> bytes:
-    with Image.open(path) as im:
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:  # Pillow refuses the most absurd at open
+        raise BadImage(str(exc)) from None
+    with im:
+        if im.width * im.height > MAX_FILE_PIXELS:  # before Pillow decodes anything
+            raise BadImage(f"{path} claims {im.width}x{im.height} pixels")
         im = im.convert("RGB")
         im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.LANCZOS)
         buf = io.BytesIO()

@@ -16,8 +16,11 @@ from PIL import Image
 
 from shared.errors import BadImage, BadRequest
 
-# Pillow's decompression-bomb guard, raised to what the daemon accepts anyway.
-Image.MAX_IMAGE_PIXELS = 400_000_000
+# The most pixels a picture file may claim (what the daemon accepts in a job by default). Checked
+# from the file's header before anything is decoded, for every reader (Pillow's own guard only
+# covers Pillow): a tiny PNG that claims 60000x60000 is refused, not allocated.
+MAX_FILE_PIXELS = 16384 * 16384
+Image.MAX_IMAGE_PIXELS = MAX_FILE_PIXELS
 
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 
@@ -30,6 +33,12 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with path.open("rb") as f:
             magic = f.read(26)
+        width, height = image_size(path, magic)
+        if width * height > MAX_FILE_PIXELS:
+            raise BadImage(
+                f"{path} claims {width}x{height} pixels; the limit is {MAX_FILE_PIXELS:,} "
+                "(a damaged or hostile file, or a picture to shrink first)"
+            )
         if magic.startswith(b"\x89PNG") and magic[24:25] == b"\x10":  # IHDR bit depth 16
             arr = _read_png16(path)
         elif magic[:4] in (b"II*\x00", b"MM\x00*"):
@@ -39,6 +48,18 @@ def read_image(path: str | Path) -> np.ndarray:
     except (OSError, ValueError, SyntaxError, png.Error, Image.DecompressionBombError) as exc:
         raise BadImage(f"cannot read the image {path}: {exc}") from None
     return _normalise(arr, path)
+
+
+def image_size(path: Path, magic: bytes) -> tuple[int, int]:
+    """(width, height) from a picture file's header, without decoding its pixels."""
+    if magic.startswith(b"\x89PNG\r\n\x1a\n") and magic[12:16] == b"IHDR":
+        return int.from_bytes(magic[16:20], "big"), int.from_bytes(magic[20:24], "big")
+    if magic[:4] in (b"II*\x00", b"MM\x00*"):
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            return int(page.imagewidth), int(page.imagelength)
+    with Image.open(path) as im:  # reads the header only
+        return im.size
 
 
 def _read_pillow(path: Path) -> np.ndarray:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(impasto_models.__file__).resolve().parent  # models/ in the repository
 LOADED_MODELS = 2  # networks kept in memory (each is a few MB)
+MAX_CARD_BYTES = 64 << 20  # the shipped 8-style card is 1.1 MB
+MAX_CARD_STYLES = 256
+STYLE_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+){0,15}")  # also what `MODEL/STYLE` can name
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,12 @@ class ModelLibrary:
             if not folder.is_dir():
                 continue
             source = "built-in" if folder == SHIPPED_DIR else "user"
+            inside = folder.resolve()
             for path in sorted(folder.glob("*.safetensors")):
                 if path.name.endswith(".ckpt.safetensors") or path.stem in found:
+                    continue
+                if not all(p.resolve().is_relative_to(inside) for p in (path, card_path(path))):
+                    log.warning("skipping model %s: it links outside %s", path, folder)
                     continue
                 try:
                     found[path.stem] = _entry(path, source)
@@ -99,10 +107,25 @@ class ModelLibrary:
 
 
 def _entry(path: Path, source: str) -> ModelEntry:
-    card = json.loads(card_path(path).read_text())
+    """A model's card, read and checked field by field (a card is a file anyone may drop in the
+    models folder): bounded sizes, names and types, or ValueError."""
+    card_file = card_path(path)
+    if card_file.stat().st_size > MAX_CARD_BYTES:
+        raise ValueError(f"the card is larger than {MAX_CARD_BYTES >> 20} MB")
+    card = json.loads(card_file.read_text())
     arch = card["architecture"]
-    if len(card["styles"]) != int(arch["styles"]):
+    styles_raw = card["styles"]
+    if not isinstance(styles_raw, list) or not 0 < len(styles_raw) <= MAX_CARD_STYLES:
+        raise ValueError(f"'styles' must list 1 to {MAX_CARD_STYLES} styles")
+    if len(styles_raw) != int(arch["styles"]):
         raise ValueError("the card's styles do not match its architecture")
+    for s in styles_raw:
+        name = s["name"]
+        if not isinstance(name, str) or len(name) > 200 or not STYLE_NAME.fullmatch(name):
+            raise ValueError(f"style name {str(name)[:40]!r} is not lowercase words and hyphens")
+        for key, limit in (("thumbnail_png_base64", 1 << 20), ("painting_jpeg_base64", 16 << 20)):
+            if len(s.get(key, "")) > limit:
+                raise ValueError(f"{name}: '{key}' is larger than {limit >> 20} MB")
     styles = tuple(
         FastStyle(
             name=str(s["name"]),

@@ -62,8 +62,12 @@ class StyleLibrary:
                     log.warning("ignoring unreadable style card %s: %s", card, exc)
             if not folder.is_dir():
                 continue
+            inside = folder.resolve()
             for path in sorted(folder.iterdir()):
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if not path.resolve().is_relative_to(inside):
+                    log.warning("skipping style %s: it links outside %s", path, folder)
                     continue
                 meta = listed.get(path.name, {})
                 name = meta.get("name", path.stem)
