@@ -92,18 +92,43 @@ def write_section(path: Path, begin: str, end: str, section: str) -> None:
     path.write_text(text)
 
 
+# The daemon with a fault injected: every third fast-engine run raises (not in the product code).
+INJECT_FAULTS = """
+import itertools, sys
+from daemon.cli import main
+from daemon.engines import fast
+calls, run = itertools.count(1), fast.FastEngine.run
+def failing(self, *args, **kw):
+    if next(calls) % 3 == 0:
+        raise RuntimeError("injected fault")
+    return run(self, *args, **kw)
+fast.FastEngine.run = failing
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class BenchDaemon:
     """A real `impasto daemon` subprocess on a free loopback port, with its peak RSS readable."""
 
-    def __init__(self, data_home: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        data_home: Path,
+        *extra: str,
+        endpoint: str | None = None,
+        inject_faults: bool = False,
+    ) -> None:
+        """`inject_faults`: every third fast-engine run raises (bench/reliability.py)."""
         from shared.client import Client
         from shared.errors import Unavailable
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.endpoint = f"tcp://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "daemon", "daemon", "--endpoint", self.endpoint, *extra]
+        if endpoint is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            endpoint = f"tcp://127.0.0.1:{port}"
+        self.endpoint = endpoint
+        entry = ["-c", INJECT_FAULTS] if inject_faults else ["-m", "daemon"]
+        cmd = [sys.executable, *entry, "daemon", "--endpoint", self.endpoint, *extra]
         env = dict(os.environ, XDG_DATA_HOME=str(data_home))
         self.proc = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -117,6 +142,13 @@ class BenchDaemon:
             except Unavailable:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise
+
+    def rss(self) -> int:
+        """The daemon's resident memory now, in bytes (Linux)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
 
     def reset_peak(self) -> None:
         """Reset the kernel's peak-RSS counter of the daemon (Linux)."""
