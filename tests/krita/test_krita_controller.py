@@ -293,3 +293,32 @@ def test_start_daemon_button_starts_the_installed_checkouts_daemon(app, monkeypa
     no_install._install_info = {}
     assert no_install.daemon_command() is None
     assert "install.py" in no_install.offline_message()
+
+
+def test_a_daemon_restarted_mid_job_ends_the_job_clearly_and_the_docker_reconnects(
+    app, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(controller_module, "RETRY_SECONDS", 0.5)
+    first = DaemonProcess(tmp_path / "a")
+    c = Controller(app, first.endpoint)
+    second = None
+    try:
+        doc, _ = open_photo(app)
+        c.set_mode("gatys")
+        c.settings.iterations = 10000
+        assert c.apply()
+        run(c, lambda: c.job is not None and c.stage not in ("queued", ""))
+        first.stop()
+        second = DaemonProcess(tmp_path / "b", endpoint=first.endpoint)
+        run(c, lambda: not c.busy, timeout=30)
+        assert "restarted" in c.message or "No Impasto daemon answers" in c.message, c.message
+        assert len(doc.root.children) == 1  # nothing changed in the document
+        run(c, lambda: c.state == "connected", timeout=30)  # by itself: nobody pressed anything
+        c.set_mode("fast")
+        assert c.apply()
+        run(c, lambda: finished(c))
+        assert c.message.startswith("Added") and len(doc.root.children) == 2
+    finally:
+        c.close()
+        if second is not None:
+            second.stop()
