@@ -66,6 +66,28 @@ def impasto_controller():
     return plugin.controller()
 
 
+class StallProbe:
+    """The longest time Krita's event loop went without running a 10 ms timer (a frozen UI)."""
+
+    def __init__(self):
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self.tick)
+        self.last = time.monotonic()
+        self.worst = 0.0
+        self.timer.start()
+
+    def tick(self):
+        now = time.monotonic()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def stop(self):
+        self.tick()
+        self.timer.stop()
+        return self.worst
+
+
 class Driver:
     def __init__(self):
         self.index = 0
@@ -136,6 +158,10 @@ class Driver:
                 chosen = [StyleChoice("builtin", n, weight) for n, weight in self.case["styles"]]
             settings.styles[settings.mode] = chosen
             controller.changed()
+        if self.case.get("endpoint"):  # another daemon address for this case (e.g. none there)
+            self.endpoint = controller.endpoint
+            controller.set_endpoint(self.case["endpoint"])
+        self.probe = StallProbe() if self.case.get("probe") else None
         self.t0 = time.monotonic()
         app.action("impasto_apply").trigger()
         later(100, self.wait)
@@ -154,6 +180,10 @@ class Driver:
             "layers": names,
             "message": controller.message,
         }
+        if self.probe is not None:
+            record["ui_worst_gap_s"] = self.probe.stop()
+        if self.case.get("endpoint"):
+            controller.set_endpoint(self.endpoint)
         layers = [n for n in self.doc.rootNode().childNodes() if not n.type().endswith("mask")]
         if len(names) > len(self.before):  # the new layer's masks, and what it shows with them
             new, w, h = layers[-1], self.doc.width(), self.doc.height()

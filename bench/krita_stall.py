@@ -1,0 +1,116 @@
+"""The longest freeze of Krita's UI (event loop) while the Impasto docker works, in real Krita.
+
+A 10 ms timer in the test driver plugin records the longest gap between its ticks from Apply to
+the result: for a 3840x2160 8-bit photo in fast mode through a real daemon, and for an Apply with
+no daemon answering at the address (the docker waits for it, then says so). In the system's Krita
+and, when `tests/editors/setup_krita_trixie.sh` has built it, Krita 5.2 from the chroot.
+
+    .venv/bin/python bench/krita_stall.py [--markdown docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from common import REPO, BenchDaemon, machine, publish, revision
+
+sys.path.insert(0, str(REPO))
+from daemon.imageio import read_image  # noqa: E402
+from daemon.losses import resize_long_side  # noqa: E402
+from tests.krita.krita_harness import (  # noqa: E402
+    KRITA_CHROOT,
+    install_into,
+    krita_available,
+    krita_chroot_available,
+    run_krita,
+)
+
+W, H = 3840, 2160
+BEGIN, END = "<!-- krita-stall:begin -->", "<!-- krita-stall:end -->"
+PHOTO = REPO.parent / "shared" / "data" / "large"
+
+
+def photo_bgra() -> np.ndarray:
+    """A real 4K photo from ../shared/data/large (noise when it is not there), BGRA u8."""
+    import torch
+
+    files = sorted(PHOTO.glob("*.jpg")) + sorted(PHOTO.glob("*.png"))
+    if files:
+        rgb = torch.from_numpy(read_image(files[0])[..., :3].astype(np.float32) / 255)
+        rgb = resize_long_side(rgb.permute(2, 0, 1)[None], W)[0].permute(1, 2, 0).numpy()
+        rgb = np.round(rgb[:H, :W].clip(0, 1) * 255).astype(np.uint8)
+        canvas = np.zeros((H, W, 3), np.uint8)
+        canvas[: rgb.shape[0], : rgb.shape[1]] = rgb
+    else:
+        canvas = (np.random.default_rng(0).random((H, W, 3)) * 255).astype(np.uint8)
+    return np.concatenate([canvas[..., ::-1], np.full((H, W, 1), 255, np.uint8)], axis=2)
+
+
+def run(krita: str, chroot: Path | None, endpoint: str, pixels: bytes) -> list[dict]:
+    base = Path(tempfile.mkdtemp(dir=chroot / "tmp")) if chroot else Path(tempfile.mkdtemp())
+    try:
+        install_into(base / "home")
+        raw = base / "photo.raw"
+        raw.write_bytes(pixels)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        cases = [
+            {"name": "4K fast job", "depth": "U8", "pixels": str(raw), "probe": True},
+            {"name": "no daemon answering", "depth": "U8", "pixels": str(raw), "probe": True,
+             "endpoint": dead},
+        ]  # fmt: skip
+        for case in cases:
+            case["kra"] = str(base / f"{case['name'].replace(' ', '-')}.kra")
+        report = run_krita(base / "home", base, cases, (W, H), endpoint, timeout=600, chroot=chroot)
+        return [dict(r, krita=f"{krita} {report['krita']}") for r in report["cases"]]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+    pixels = photo_bgra().tobytes()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = BenchDaemon(Path(tmp))
+        try:
+            if krita_available():
+                rows += run("system", None, daemon.endpoint, pixels)
+            if krita_chroot_available():
+                rows += run("chroot", KRITA_CHROOT, daemon.endpoint, pixels)
+        finally:
+            daemon.stop()
+    info = machine()
+    lines = [
+        BEGIN,
+        "## Krita: the longest UI freeze while the docker works",
+        "",
+        f"`.venv/bin/python bench/krita_stall.py` on {info['cpu']} ({info['nproc']} cores), "
+        f"revision {revision()}: real Krita under Xvfb, a 10 ms timer in the test driver plugin, "
+        f"the longest gap between its ticks from Apply to the end of the job; {W}x{H} 8-bit "
+        "photo, fast mode, a real daemon on the same machine.",
+        "",
+        "| Krita | case | job | longest UI freeze | outcome |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['krita']} | {r['name']} | {r['seconds']:.1f} s | "
+            f"{1000 * r['ui_worst_gap_s']:.0f} ms | {r['message'][:70]} |"
+        )
+    lines += ["", END]
+    publish("\n".join(lines), args.markdown, BEGIN, END)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
