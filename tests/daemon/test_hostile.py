@@ -158,3 +158,23 @@ def test_a_client_that_floods_requests_and_never_reads_costs_bounded_memory(daem
         sock.close()
     assert grown < 150, f"the daemon grew by {grown:.0f} MB for a client that never reads"
     assert daemon.alive()
+
+
+@pytest.mark.parametrize("engine", ["fast", "gatys"])
+def test_nan_and_inf_pixels_give_a_finite_result_and_keep_the_alpha(daemon, engine):
+    rng = np.random.default_rng(1)
+    content = rng.random((24, 32, 4)).astype(np.float32)
+    content[::3, ::2, :3] = np.nan
+    content[1::4, :, 0] = np.inf
+    content[2::5, :, 1] = -np.inf
+    body = {
+        "engine": engine,
+        "iterations": 2,
+        "content": {"frame": 1, "width": 32, "height": 24, "dtype": "f32"},
+        "styles": [{"name": "starry-night"}],
+    }
+    with daemon.client() as c:
+        result = c.run(body, [content.tobytes()], timeout=60)
+    out = np.frombuffer(result.image_bytes(0)[1], np.float32).reshape(24, 32, 4)
+    assert np.isfinite(out[..., :3]).all() and (out[..., :3] >= 0).all()
+    assert np.array_equal(out[..., 3], content[..., 3])
