@@ -14,6 +14,7 @@ that reason, or saying the daemon does not know it (it was restarted).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -120,14 +121,13 @@ class Daemon:
         self.dropped: OrderedDict[tuple[bytes, str], JobLost] = OrderedDict()  # (client, id) → why
         self.started = time.monotonic()
         self.served = 0
-        self._running = False
+        self._stopping = threading.Event()  # set once, by stop(): also before serve() runs
 
     # -- loop -------------------------------------------------------------------------------------
     def serve(self) -> None:
         """Serve until `stop()`."""
         self.catalogue.start()
         self.worker.start()
-        self._running = True
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.events, zmq.POLLIN)
@@ -140,7 +140,7 @@ class Daemon:
             self.profile.device,
         )
         try:
-            while self._running:
+            while not self._stopping.is_set():
                 ready = dict(poller.poll(250))
                 if self.events in ready:
                     self._drain_events()
@@ -161,7 +161,8 @@ class Daemon:
             log.info("daemon stopped")
 
     def stop(self) -> None:
-        self._running = False
+        """End `serve()` (from a signal handler or another thread; also before it started)."""
+        self._stopping.set()
 
     def _drain_requests(self) -> None:
         for _ in range(MAX_REQUESTS_PER_TURN):  # then forward events and reap, even under a flood

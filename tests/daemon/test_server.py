@@ -532,3 +532,18 @@ def test_a_daemon_of_another_protocol_version_gives_the_client_a_clear_error():
     message = info.value.message
     assert "daemon speaks Impasto protocol 2" in message and "client speaks 1" in message
     assert "update the client" in message
+
+
+def test_a_stop_that_comes_before_serving_starts_is_not_lost():
+    """SIGTERM right after `listening on` is printed, before serve() runs, still stops it."""
+    import threading
+
+    from daemon.server import Daemon
+    from tests.conftest import free_port
+
+    daemon = Daemon(DaemonConfig(endpoint=f"tcp://127.0.0.1:{free_port()}"))
+    daemon.stop()
+    serving = threading.Thread(target=daemon.serve)
+    serving.start()
+    serving.join(20)
+    assert not serving.is_alive(), "serve() forgot the stop"
