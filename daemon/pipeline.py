@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from daemon import color, pixels
 from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile
-from daemon.engines import Cancelled, EngineInput, Report, get_engine
+from daemon.engines import Cancelled, EngineInput, Report
 from daemon.losses import resize_long_side
 from daemon.model_library import ModelLibrary
 from daemon.plan import Plan
@@ -74,7 +74,7 @@ def run(
         inputs = EngineInput(
             spec, color.prepare_content(work, mode), prepared, profile, plan, models
         )
-        out = get_engine(spec.engine).run(inputs, report, cancelled)
+        out = plan.engine.run(inputs, report, cancelled)
         del work, prepared, inputs
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]

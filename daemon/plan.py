@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from daemon.catalogue import Painting, Snapshot
 from daemon.devices import DeviceProfile
-from daemon.engines import get_engine
+from daemon.engines import Engine, get_engine
 from daemon.model_library import ModelEntry
 from shared.errors import UnknownStyle
 from shared.job import JobSpec
@@ -37,9 +37,14 @@ class Plan:
     spec: JobSpec
     styles: tuple[StyleSource, ...]  # styles with a weight above 0
     side: int  # long side the engine works at
-    uses_pictures: bool  # the engine works from the styles' pictures (else only a model)
+    engine: Engine  # the engine the job names
     model: ModelEntry | None = None  # the fast model (fast mode, or hires from a fast base)
     blend: tuple[float, ...] = ()  # weights over the model's styles
+
+    @property
+    def uses_pictures(self) -> bool:
+        """Whether the engine works from the styles' pictures (else only from a model)."""
+        return self.engine.uses_pictures
 
 
 def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Plan:
@@ -67,4 +72,4 @@ def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Pla
         blend = tuple(weights)
     shape = (spec.content.height, spec.content.width)
     side = engine.working_side(spec, shape, profile)
-    return Plan(spec, tuple(sources), side, engine.uses_pictures, model, blend)
+    return Plan(spec, tuple(sources), side, engine, model, blend)
