@@ -33,9 +33,10 @@ from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
 from daemon.catalogue import Catalogue
-from daemon.imageio import read_image, to_tensor
+from daemon.imageio import read_image
 from daemon.losses import resize_long_side, style_distance
 from daemon.model_library import ModelLibrary
+from daemon.pixels import to_tensor
 from daemon.styles import StyleLibrary
 from daemon.vgg import get_vgg
 

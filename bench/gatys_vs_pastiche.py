@@ -56,7 +56,8 @@ from daemon import losses
 from daemon.devices import profile as device_profile
 from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine, scale_sizes
-from daemon.imageio import read_image, to_tensor
+from daemon.imageio import read_image
+from daemon.pixels import to_tensor
 from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
 from shared.errors import JobCancelled
 from shared.job import DEFAULT_CONTENT_WEIGHT, JobSpec

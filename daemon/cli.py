@@ -182,7 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a fast multi-style model (or --extend one)")
     t.add_argument("--styles", type=Path, nargs="+", required=True, help="style images or folders")
-    t.add_argument("--content", type=Path, required=True, help="folder of content photos")
+    t.add_argument(
+        "--content", type=Path, nargs="+", required=True, help="content photos or folders of them"
+    )
+    t.add_argument(
+        "--hold-out", type=Path, default=None, help="file naming photos to leave out (one a line)"
+    )
+    t.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start every weight from this model (styles matched by name) and train them all",
+    )
     t.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
     t.add_argument("--size", type=int, default=128, help="crop size in pixels")
     t.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run counts on)")
@@ -318,25 +329,8 @@ def _image_frame(arr: np.ndarray, frame: int) -> tuple[ImageDesc, bytes]:
     return desc, np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
 
 
-def resize_array(arr: np.ndarray, side: int) -> np.ndarray:
-    """Resize so the long side is `side` (antialiased), keeping dtype and channels."""
-    import torch
-    import torch.nn.functional as F
-
-    h, w = arr.shape[:2]
-    scale = side / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    if size == (h, w):
-        return arr
-    top = 65535.0 if arr.dtype == np.uint16 else 255.0
-    x = torch.from_numpy(arr.astype(np.float32).transpose(2, 0, 1))[None]
-    y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
-    y = y[0].numpy().transpose(1, 2, 0).clip(0, top).round()
-    return y.astype(arr.dtype)
-
-
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from daemon.imageio import WRITE_FORMATS, read_image, write_image
+    from daemon.imageio import WRITE_FORMATS, read_image, resize_array, write_image
 
     out = args.output
     if out.suffix.lower() not in WRITE_FORMATS:
@@ -482,10 +476,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         extend=args.extend,
         checkpoint_seconds=60 * args.checkpoint_minutes,
         manifest=args.manifest,
+        hold_out=args.hold_out,
+        init_from=args.init_from,
         precision=args.precision,
         command="impasto " + " ".join(sys.argv[1:]),
     )
-    bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
+    # under torchrun only the first process draws the bar and logs (RANK is torchrun's variable)
+    bar = tqdm(
+        total=args.steps, file=sys.stderr, unit="step", disable=os.environ.get("RANK", "0") != "0"
+    )
 
     def on_step(step: int, total: int, ema: dict) -> None:
         if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here

@@ -1,4 +1,5 @@
-"""Image files ⇄ arrays, 8 and 16 bit, for the CLI and the style library.
+"""Image files ⇄ arrays, 8 and 16 bit, for the CLI and the style library (no torch here: the CLI
+is a client and reads and writes files without loading it; `daemon.pixels.to_tensor` converts).
 
 Pillow reads and writes 8-bit files; 16-bit PNGs go through pypng (pure Python, so only those) and
 TIFFs through tifffile, because Pillow has no 16-bit RGB(A) mode.
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import png
 import tifffile
-import torch
 from PIL import Image
 
 from shared.errors import BadImage, BadRequest
@@ -96,13 +96,6 @@ def _normalise(arr: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """RGB of an [H,W,C] uint8/uint16 array as float 0..1 [1,3,H,W]."""
-    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
-    rgb = arr[..., :3].astype(np.float32) / scale
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
-
-
 def write_image(path: str | Path, arr: np.ndarray) -> None:
     """Write an [H,W,3|4] uint8/uint16 array; JPEG is always 8-bit RGB."""
     path = Path(path)
@@ -126,3 +119,26 @@ def write_image(path: str | Path, arr: np.ndarray) -> None:
             Image.fromarray(arr[..., :3]).save(path, fmt, quality=95)
         else:
             Image.fromarray(arr).save(path, fmt)
+
+
+def resize_array(arr: np.ndarray, side: int) -> np.ndarray:
+    """Resize [H,W,C] so its long side is `side`, keeping dtype and channels.
+
+    Each channel goes through Pillow's 32-bit float mode with bicubic filtering (antialiased when
+    shrinking: the filter widens with the scale), so 16-bit pictures keep their precision.
+    """
+    h, w = arr.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return arr
+    top = 65535.0 if arr.dtype == np.uint16 else 255.0
+    planes = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32), "F").resize(
+                size, Image.Resampling.BICUBIC
+            )
+        )
+        for c in range(arr.shape[2])
+    ]
+    return np.stack(planes, axis=2).clip(0, top).round().astype(arr.dtype)

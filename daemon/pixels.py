@@ -113,3 +113,10 @@ def to_rgba8(rgb: torch.Tensor) -> tuple[ImageDesc, bytes]:
     out = np.full((x.shape[0], x.shape[1], 4), 255, np.uint8)
     out[..., :3] = x
     return ImageDesc(1, x.shape[1], x.shape[0], 4, "u8", "RGBA", 0), out.tobytes()
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """RGB of an [H,W,C] uint8/uint16 array as float 0..1 [1,3,H,W]."""
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    rgb = arr[..., :3].astype(np.float32) / scale
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]

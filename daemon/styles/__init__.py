@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from daemon.folders import WatchedFolders
-from daemon.imageio import read_image, to_tensor
+from daemon.imageio import read_image
+from daemon.pixels import to_tensor
 from shared.errors import UnknownStyle
 from shared.job import IMAGE_SUFFIXES
 

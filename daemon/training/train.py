@@ -2,7 +2,15 @@
 
 Content loss at relu3_1 against the input photo; style loss (Gram, as daemon.losses) over
 relu1_1..relu4_1 against the drawn style's targets, computed once per style; the loss network
-runs only to relu4_1. `extend` adds styles to an existing model and trains only their norm pairs.
+runs only to relu4_1. `extend` adds styles to an existing model and trains only their norm pairs;
+`init_from` starts every weight of a new model from an existing one (styles matched by name, new
+styles' norm pairs at the mean of the old ones) and trains them all.
+
+Data-parallel: started by `torchrun --nproc-per-node N` (PyTorch DDP, gloo on CPU, NCCL on CUDA),
+every process draws the same style and the same global batch from the same seeded generator and
+works on its 1/N slice of it; DDP averages the gradients, which for these per-sample-mean losses
+and per-sample instance norm is exactly the one-process gradient of the global batch. Only rank 0
+writes checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import base64
 import contextlib
 import io
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -23,9 +32,16 @@ from PIL import Image
 from daemon import losses
 from daemon.devices import choose_device
 from daemon.engines.fast_net import StyleNet
-from daemon.imageio import read_image, to_tensor
+from daemon.imageio import read_image
 from daemon.models import load_model, save_model
-from daemon.training.data import image_files, load_photos, random_batch
+from daemon.pixels import to_tensor
+from daemon.training.data import (
+    content_files,
+    image_files,
+    load_photos,
+    random_batch,
+    read_hold_out,
+)
 from daemon.vgg import get_vgg
 
 log = logging.getLogger(__name__)
@@ -38,7 +54,7 @@ STYLE_SIDE_FACTOR = 2  # style images are seen at 2× the crop size: strokes mat
 @dataclass
 class TrainConfig:
     styles: list[Path]
-    content: Path
+    content: list[Path] | Path
     out: Path
     size: int = 128
     steps: int = 1000
@@ -55,6 +71,8 @@ class TrainConfig:
     precision: str = "auto"  # auto (fp16 on CUDA, fp32 elsewhere), fp32, bf16, fp16
     command: str = ""
     manifest: Path | None = None  # TSV (file, license, note columns) naming each painting's licence
+    hold_out: Path | None = None  # file names (one per line) kept out of the content photos
+    init_from: Path | None = None  # start every weight from this model (styles matched by name)
 
 
 def style_name(path: Path) -> str:
@@ -106,9 +124,54 @@ def _thumbnail(rgb: torch.Tensor, side: int = 96, fmt: str = "PNG") -> str:
 PAINTING_SIDE = 512  # the painting travels in the card, so gatys and hires can use the style
 
 
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); joins torchrun's process group when started by torchrun."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _rank_device(requested: str | None) -> torch.device:
+    device = choose_device(requested)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    return device
+
+
+def _init_from(net: StyleNet, path: Path, names: list[str]) -> None:
+    """Copy every weight of the model at `path` into `net`; norm pairs by style name."""
+    base, base_card, _ = load_model(path)
+    if (base.widths, base.residual_blocks) != (net.widths, net.residual_blocks):
+        raise RuntimeError(f"{path} has another architecture; cannot start from it")
+    index = {s["name"]: i for i, s in enumerate(base_card["styles"])}
+    state = base.state_dict()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if not name.endswith(("scale", "shift")):
+                p.copy_(state[name])
+                continue
+            for row, style in enumerate(names):
+                p[row] = state[name][index[style]] if style in index else state[name].mean(0)
+    log.info(
+        "started from %s (%d of %d styles matched)",
+        path,
+        sum(n in index for n in names),
+        len(names),
+    )
+
+
 def train(cfg: TrainConfig, on_step=None) -> dict:
     """Train; returns the final card. `on_step(step, total, losses)` observes progress."""
-    device = choose_device(cfg.device)
+    device = _rank_device(cfg.device)
+    rank, world = _distributed(device)
+    if cfg.batch % world:
+        raise RuntimeError(f"batch {cfg.batch} does not split over {world} processes")
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     vgg = get_vgg(device)
@@ -134,6 +197,8 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             p.requires_grad_(name.endswith(("scale", "shift")))
     else:
         net = StyleNet(len(new_styles))
+        if cfg.init_from is not None and not cfg.resume:
+            _init_from(net, cfg.init_from, [name for name, _, _ in new_styles])
         params = list(net.parameters())
     manifest = read_manifest(cfg.manifest)
     for name, rgb, path in new_styles:
@@ -149,6 +214,11 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             }
         )
     net = net.to(device).train()
+    model = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     with torch.no_grad():
         targets = [
@@ -161,7 +231,9 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             }
             for _, rgb, _ in new_styles
         ]
-    photos = load_photos(cfg.content, cfg.size)
+    contents = cfg.content if isinstance(cfg.content, list | tuple) else [cfg.content]
+    photo_files = content_files(contents, read_hold_out(cfg.hold_out))
+    photos = load_photos(photo_files, cfg.size)
     step, seconds = 0, 0.0
     history: list[dict] = []
     ckpt = checkpoint_path(cfg.out)
@@ -175,19 +247,21 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     )
     # fp16 gradients can underflow: scale them (CUDA); a disabled scaler is a plain pass-through
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    log.info("training in %s on %s", dtype or torch.float32, device)
+    log.info("training in %s on %s (process %d of %d)", dtype or torch.float32, device, rank, world)
     ema: dict[str, float] = {}
     last_ckpt = time.monotonic()
     if step >= cfg.steps:
         raise RuntimeError(f"the checkpoint is already at step {step}; ask for more --steps")
+    share = cfg.batch // world
     while step < cfg.steps:
         t0 = time.perf_counter()
         s = int(torch.randint(len(new_styles), (1,), generator=gen))
-        x = random_batch(photos, cfg.size, cfg.batch, gen).to(device)
+        x = random_batch(photos, cfg.size, cfg.batch, gen)[rank * share : (rank + 1) * share]
+        x = x.to(device)
         weights = torch.zeros(net.styles)
         weights[old + s] = 1
         with autocast():  # networks in reduced precision when asked; Gram and losses in fp32
-            y = net(x, weights)
+            y = model(x, weights)
             feats = vgg(y, STYLE_LAYERS)
             with torch.no_grad():
                 content = vgg(x, [CONTENT_LAYER])[CONTENT_LAYER]
@@ -195,7 +269,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         lc = cfg.content_weight * F.mse_loss(feats[CONTENT_LAYER].float(), content.float())
         ls = cfg.style_weight * losses.style_loss(
             {k: losses.gram(v) for k, v in feats.items()},
-            {k: g.expand(cfg.batch, -1, -1) for k, g in targets[s].items()},
+            {k: g.expand(share, -1, -1) for k, g in targets[s].items()},
         )
         lt = cfg.tv_weight * losses.tv_loss(y) * 255
         loss = lc + ls + lt
@@ -209,32 +283,19 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         scaler.update()
         step += 1
         seconds += time.perf_counter() - t0
-        for k, v in (("content", lc), ("style", ls), ("tv", lt), ("total", loss)):
-            value = float(v.detach())
+        values = torch.stack([v.detach().float() for v in (lc, ls, lt, loss)])
+        if world > 1:  # the log shows the global batch's losses
+            import torch.distributed as dist
+
+            dist.all_reduce(values)
+            values /= world
+        for k, value in zip(("content", "style", "tv", "total"), values.tolist(), strict=True):
             ema[k] = 0.98 * ema.get(k, value) + 0.02 * value
-        if on_step is not None:
+        if on_step is not None and rank == 0:
             on_step(step, cfg.steps, ema)
         done = step == cfg.steps
-        if done or time.monotonic() - last_ckpt > cfg.checkpoint_seconds:
-            card = {
-                "styles": card_styles,
-                "training": {
-                    "command": cfg.command,
-                    "history": history,
-                    "steps": step,
-                    "size": cfg.size,
-                    "batch": cfg.batch,
-                    "content": f"{cfg.content} ({len(photos)} photos)",
-                    "seconds": seconds,
-                    "steps_per_hour": 3600 * step / max(seconds, 1e-9),
-                    "weights": {
-                        "content": cfg.content_weight,
-                        "style": cfg.style_weight,
-                        "tv": cfg.tv_weight,
-                    },
-                    "losses": ema,
-                },
-            }
+        if rank == 0 and (done or time.monotonic() - last_ckpt > cfg.checkpoint_seconds):
+            card = _card(cfg, card_styles, history, step, len(photos), seconds, ema, world)
             extra = {
                 "step": torch.tensor(step),
                 "seconds": torch.tensor(seconds),
@@ -248,7 +309,32 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             # at once, and enough to resume on another machine (with fresh optimiser moments).
             save_model(cfg.out, net, card, half=True)
             last_ckpt = time.monotonic()
-    return card
+    return _card(cfg, card_styles, history, step, len(photos), seconds, ema, world)
+
+
+def _card(cfg, card_styles, history, step, photos, seconds, ema, world) -> dict:
+    contents = cfg.content if isinstance(cfg.content, list | tuple) else [cfg.content]
+    return {
+        "styles": card_styles,
+        "training": {
+            "command": cfg.command,
+            "history": history,
+            "steps": step,
+            "size": cfg.size,
+            "batch": cfg.batch,
+            "processes": world,
+            "content": f"{', '.join(map(str, contents))} ({photos} photos and crops)",
+            "held_out": str(cfg.hold_out) if cfg.hold_out else None,
+            "seconds": seconds,
+            "steps_per_hour": 3600 * step / max(seconds, 1e-9),
+            "weights": {
+                "content": cfg.content_weight,
+                "style": cfg.style_weight,
+                "tv": cfg.tv_weight,
+            },
+            "losses": dict(ema),
+        },
+    }
 
 
 def _resume(cfg: TrainConfig, net, opt, params, gen, device) -> tuple[int, float, list]:

@@ -178,3 +178,29 @@ def test_a_mask_file_limits_the_style_to_its_white_part(daemon, tmp_path):
     result = read_image(out)
     assert np.array_equal(result[:, : w // 2], photo[:, : w // 2])
     assert np.abs(result[:, w // 2 :].astype(int) - photo[:, w // 2 :]).mean() > 10
+
+
+def test_stylize_runs_without_torch_in_the_cli_process(daemon, tmp_path):
+    """The CLI is a client: with torch made unimportable it still resizes, masks, reads a style
+    picture and writes the result (the daemon does all the torch work)."""
+    mask = np.zeros((90, 160, 1), np.uint8)
+    mask[:, 80:] = 255
+    write_image(tmp_path / "mask.png", np.repeat(mask, 3, axis=2))
+    out = tmp_path / "out.png"
+    argv = [
+        "stylize", str(DATA / "red_panda.png"), "--mode", "gatys", "--iterations", "2",
+        "-s", f"{DATA / 'night_cafe.png'}", "--size", "48", "--mask", str(tmp_path / "mask.png"),
+        "-o", str(out), "--endpoint", daemon.endpoint,
+    ]  # fmt: skip
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from daemon.cli import main\n"
+        f"code = main({argv!r})\n"
+        "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n"
+        "sys.exit(code)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert read_image(out).shape == (27, 48, 3)

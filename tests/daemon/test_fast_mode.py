@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.imageio import read_image, to_tensor
+from daemon.imageio import read_image
 from daemon.losses import resize_long_side, style_distance
 from daemon.model_library import ModelLibrary
+from daemon.pixels import to_tensor
 from daemon.vgg import get_vgg
 from shared.errors import BadRequest, UnknownStyle
 from tests.conftest import ROOT, load_rgb, rgba_u8

@@ -10,7 +10,7 @@ from daemon import losses
 from daemon.devices import profile
 from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine, scale_sizes
-from daemon.imageio import to_tensor
+from daemon.pixels import to_tensor
 from daemon.vgg import get_vgg
 from shared.job import JobSpec
 from shared.protocol import ImageDesc

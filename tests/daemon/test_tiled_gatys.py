@@ -11,7 +11,7 @@ from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine
 from daemon.engines.hires import ladder
 from daemon.engines.tiled_gatys import TiledObjective, refine, tiled_grams
-from daemon.imageio import to_tensor
+from daemon.pixels import to_tensor
 from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
