@@ -53,5 +53,6 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[StyleNet
     tensors = load_file(str(path), device=str(device))
     own = set(net.state_dict())
     net.load_state_dict({k: v.float() for k, v in tensors.items() if k in own})
-    extra = {k: v for k, v in tensors.items() if k not in own}
+    # conv biases of older files are cancelled by the instance norm that follows each conv
+    extra = {k: v for k, v in tensors.items() if k not in own and not k.endswith("conv.bias")}
     return net.to(device), card, extra

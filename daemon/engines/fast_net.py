@@ -78,12 +78,17 @@ class ConditionalInstanceNorm(nn.Module):
 
 
 class ConvCIN(nn.Module):
-    """Reflection-padded convolution followed by conditional instance norm."""
+    """Reflection-padded convolution followed by conditional instance norm.
+
+    The convolution has no bias: the norm subtracts each channel's mean, so a bias would be
+    removed exactly and its gradient is only rounding noise (which Adam would turn into full-size
+    random steps). Model files written with biases still load; the biases are ignored.
+    """
 
     def __init__(self, cin: int, cout: int, kernel: int, styles: int, stride: int = 1) -> None:
         super().__init__()
         self.pad = nn.ReflectionPad2d(kernel // 2)
-        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, bias=False)
         self.norm = ConditionalInstanceNorm(cout, styles)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, stats=None) -> torch.Tensor:
@@ -123,6 +128,11 @@ class StyleNet(nn.Module):
         self.res = nn.ModuleList([Residual(c3, styles) for _ in range(residual_blocks)])
         self.up = nn.ModuleList([ConvCIN(c3, c2, 3, styles), ConvCIN(c2, c1, 3, styles)])
         self.out = ConvCIN(c1, 3, 5, styles)
+        # The shift of each residual block's second norm adds a per-channel constant to the
+        # residual stream, whose next stop is always a convolution + instance norm: it cancels
+        # exactly, so it is not trained (its gradient is only rounding noise).
+        for block in self.res:
+            block.b.norm.shift.requires_grad_(False)
 
     def norms(self) -> list[ConditionalInstanceNorm]:
         """Every conditional norm layer (the per-style parameters)."""

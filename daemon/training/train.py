@@ -192,14 +192,14 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                     p[old:] = state[name].mean(0)
                 else:
                     p.copy_(state[name])
-        params = [p for n, p in net.named_parameters() if n.endswith(("scale", "shift"))]
         for name, p in net.named_parameters():  # frozen: no gradients computed for them
-            p.requires_grad_(name.endswith(("scale", "shift")))
+            p.requires_grad_(p.requires_grad and name.endswith(("scale", "shift")))
+        params = [p for p in net.parameters() if p.requires_grad]
     else:
         net = StyleNet(len(new_styles))
         if cfg.init_from is not None and not cfg.resume:
             _init_from(net, cfg.init_from, [name for name, _, _ in new_styles])
-        params = list(net.parameters())
+        params = [p for p in net.parameters() if p.requires_grad]
     manifest = read_manifest(cfg.manifest)
     for name, rgb, path in new_styles:
         info = manifest.get(path.name, {})
@@ -220,6 +220,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
 
         model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     opt = torch.optim.Adam(params, lr=cfg.lr)
+    named = [(n, p) for n, p in net.named_parameters() if any(p is q for q in params)]
     with torch.no_grad():
         targets = [
             {
@@ -238,7 +239,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     history: list[dict] = []
     ckpt = checkpoint_path(cfg.out)
     if cfg.resume:
-        step, seconds, history = _resume(cfg, net, opt, params, gen, device)
+        step, seconds, history = _resume(cfg, net, opt, named, gen, device)
     if not history or history[-1]["command"] != cfg.command:
         history.append({"command": cfg.command, "from_step": step})
     dtype = precision_dtype(cfg.precision, device)
@@ -301,9 +302,9 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
                 "seconds": torch.tensor(seconds),
                 "rng": gen.get_state(),
             }
-            for i, p in enumerate(params):
+            for name, p in named:
                 for k, v in opt.state.get(p, {}).items():
-                    extra[f"optim.{i}.{k}"] = v.detach().cpu().clone()
+                    extra[f"optim.{name}.{k}"] = v.detach().cpu().clone()
             save_model(ckpt, net, card, extra)
             # The weights-only fp16 model beside it: small enough to commit, usable by the daemon
             # at once, and enough to resume on another machine (with fresh optimiser moments).
@@ -337,7 +338,7 @@ def _card(cfg, card_styles, history, step, photos, seconds, ema, world) -> dict:
     }
 
 
-def _resume(cfg: TrainConfig, net, opt, params, gen, device) -> tuple[int, float, list]:
+def _resume(cfg: TrainConfig, net, opt, named, gen, device) -> tuple[int, float, list]:
     """Load the full checkpoint (weights, Adam moments, RNG) or else the weights-only model."""
     ckpt = checkpoint_path(cfg.out)
     if ckpt.exists():
@@ -345,12 +346,14 @@ def _resume(cfg: TrainConfig, net, opt, params, gen, device) -> tuple[int, float
         net.load_state_dict(resumed.state_dict())
         gen.set_state(extra["rng"].cpu())
         opt_state = opt.state_dict()
-        for i in range(len(params)):
-            if f"optim.{i}.exp_avg" in extra:
+        for i, (name, _) in enumerate(named):  # Adam's moments are stored by parameter name
+            if f"optim.{name}.exp_avg" in extra:
                 opt_state["state"][i] = {
-                    k: extra[f"optim.{i}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
+                    k: extra[f"optim.{name}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
                 }
         opt.load_state_dict(opt_state)
+        if not opt_state["state"]:
+            log.warning("%s has no optimiser moments by parameter name: fresh moments", ckpt)
         step, seconds = int(extra["step"]), float(extra["seconds"])
         log.info("resumed %s at step %d", ckpt, step)
     elif cfg.out.exists():
