@@ -235,3 +235,20 @@ def test_cli_blends_fast_styles(daemon, tmp_path):
     assert re.search(r"^vangogh-starry-night +fast,gatys,hires +model impasto-8", listing, re.M), (
         listing
     )
+
+
+def test_the_onnx_runtime_graph_computes_the_torch_network_for_any_blend_and_size(shipped):
+    from daemon.engines.fast_onnx import onnx_runner
+
+    lib, model = shipped
+    net = lib.load(model, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(3)
+    for h, w in ((17, 30), (64, 64), (90, 131)):
+        x = torch.rand(1, 3, h, w, generator=gen)
+        blend = torch.rand(len(model.styles), generator=gen) * (torch.rand(len(model.styles)) > 0.5)
+        blend[0] += 0.1  # never all zero
+        with torch.inference_mode():
+            expect = net(x, blend)
+        got = onnx_runner(net)(x, blend)
+        assert got.shape == expect.shape
+        torch.testing.assert_close(got, expect, rtol=0, atol=1e-4)
