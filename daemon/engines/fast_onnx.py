@@ -66,6 +66,7 @@ class OnnxNet:
         options.inter_op_num_threads = 1
         # Like OMP_WAIT_POLICY=PASSIVE for torch (daemon/__init__.py): idle threads sleep instead
         # of spinning, so the editor sharing the cores is not slowed down.
+        # (measured: spinning would gain ~3% at 1024² on an idle machine)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             buf.getvalue(), options, providers=["CPUExecutionProvider"]
