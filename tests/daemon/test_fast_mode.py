@@ -78,7 +78,7 @@ def test_the_daemon_result_is_the_network_applied_to_the_photo(daemon, shipped):
     photo = load_rgb("red_panda.png")[:75, :101]  # odd sizes on purpose
     content = rgba_u8(photo)
     content[..., 3] = 200
-    out, meta = run_fast(daemon, content, [("starry", 1.0)])
+    out, meta = run_fast(daemon, content, [("starry", 1.0)], size=101)  # at the photo's size
     assert out.shape == content.shape and meta["engine"] == "fast"
     assert np.array_equal(out[..., 3], content[..., 3])
     net = lib.load(model, torch.device("cpu"))
@@ -252,3 +252,37 @@ def test_the_onnx_runtime_graph_computes_the_torch_network_for_any_blend_and_siz
         got = onnx_runner(net)(x, blend)
         assert got.shape == expect.shape
         torch.testing.assert_close(got, expect, rtol=0, atol=1e-4)
+
+
+def radial_spectrum(rgb: np.ndarray) -> np.ndarray:
+    """Log power of the grey picture by spatial frequency (cycles per picture), 1 to 255."""
+    grey = rgb[..., :3].astype(float).mean(2)
+    grey = grey[: grey.shape[0] // 2 * 2, :512]
+    power = np.abs(np.fft.fftshift(np.fft.fft2(grey - grey.mean()))) ** 2
+    h, w = power.shape
+    yy, xx = np.mgrid[:h, :w]
+    radius = np.hypot((yy - h // 2) * w / h, xx - w // 2).round().astype(int)
+    sums = np.bincount(radius.ravel(), power.ravel())[1:256]
+    return np.log(sums / np.bincount(radius.ravel())[1:256])
+
+
+def test_strokes_cover_the_same_share_of_a_512_px_and_a_2048_px_picture(daemon):
+    """The default working size is the same for every picture, so the 2048 px result seen at
+    512 px has the 512 px result's texture: the same power at each spatial frequency (cycles per
+    picture). The network run at the picture's own size (the old default; `size` = 2048 here)
+    makes strokes four times smaller, and its spectrum differs far more."""
+    from daemon.imageio import resize_array
+
+    photo = load_rgb("chelsea.png")
+    small, large = resize_array(photo, 512), resize_array(photo, 2048)
+    out_small, meta = run_fast(daemon, rgba_u8(small), [("starry", 1.0)])
+    out_large, meta_large = run_fast(daemon, rgba_u8(large), [("starry", 1.0)])
+    native, _ = run_fast(daemon, rgba_u8(large), [("starry", 1.0)], size=2048)
+    assert meta["working_size"][0] == meta_large["working_size"][0] == 768
+    reference = radial_spectrum(out_small)
+
+    def spectrum_gap(out: np.ndarray) -> float:
+        return float(np.abs(radial_spectrum(resize_array(out, 512)) - reference).mean())
+
+    same, old = spectrum_gap(out_large), spectrum_gap(native)
+    assert same < 0.5 and same < 0.5 * old, (same, old)  # measured 0.37 vs 0.84
