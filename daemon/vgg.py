@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
@@ -27,6 +28,11 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 CONTENT_LAYERS = ("relu4_2",)
+# Reflection border added around an image before VGG19 sees it (`padded`): its convolutions pad
+# with zeros, so without it the pixels near the border see a black frame and the optimiser paints
+# a dark/light frame a few pixels inside (bench/border.py). A multiple of 16, so every layer's
+# features of the real image can be cropped out exactly.
+BORDER = 32
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
@@ -44,6 +50,21 @@ def _layer_names() -> list[str]:
 
 
 LAYER_NAMES = _layer_names()
+
+
+def border_for(height: int, width: int) -> int:
+    """The reflected border an image of this size gets (reflection needs border < side)."""
+    return max(0, min(BORDER, (min(height, width) - 1) // 16 * 16))
+
+
+def reflect(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """`x` with a reflected border of `pad` px on every side."""
+    return F.pad(x, (pad, pad, pad, pad), mode="reflect") if pad else x
+
+
+def layer_stride(name: str) -> int:
+    """Pixels per feature position at a layer: 1 in block 1, 2 in block 2, … 16 in block 5."""
+    return 2 ** (int(name[4]) - 1)
 LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
 
 
@@ -134,6 +155,20 @@ class VGGFeatures(nn.Module):
     def forward(self, rgb: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations at the named layers (e.g. relu4_2) for an RGB 0..1 batch."""
         return self.run(self.preprocess(rgb), names)
+
+    def padded(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
+        """`run` on `x` (preprocessed) with a reflected BORDER, keeping only the features of
+        `x` itself: the border pixels get their gradients as interior pixels do, and no feature
+        of the added border enters the statistics. Same feature sizes as `run(x)`."""
+        pad = border_for(x.shape[-2], x.shape[-1])
+        if pad <= 0:
+            return self.run(x, names)
+        feats = self.run(reflect(x, pad), names)
+        out = {}
+        for name, f in feats.items():
+            cut = pad // layer_stride(name)
+            out[name] = f[..., cut : f.shape[-2] - cut, cut : f.shape[-1] - cut]
+        return out
 
     def run(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations for an already preprocessed input."""

