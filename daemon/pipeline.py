@@ -1,6 +1,7 @@
 """One job from wire pixels to wire pixels, around the engine its plan names.
 
-decode → resize to the plan's working size → colour preparation → engine → back to the input
+decode → resize to the plan's working size → colour preparation → (a sequence's frame: the
+previous result carried along the optical flow, daemon.flow) → engine → back to the input
 size (guided by the full-size photo when the engine worked smaller: daemon.guided_upsample) →
 colour finish → strength blend with the original pixels → mask → encode in the
 input's format. Strength 0 skips the engine: the result is the content, re-encoded.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from daemon import color, pixels
+from daemon import color, flow, pixels
 from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
@@ -27,6 +28,7 @@ from daemon.guided_upsample import guided_upsample
 from daemon.losses import resize_long_side
 from daemon.model_library import ModelLibrary
 from daemon.plan import Plan
+from daemon.sequences import Kept, SequenceStore
 from shared.protocol import ImageDesc
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,12 @@ def run(
     report: Report,
     cancelled: Cancelled,
     models: ModelLibrary | None = None,
+    sequences: SequenceStore | None = None,
+    client: bytes = b"",
 ) -> Output:
-    """Run one planned job (frames already checked against their descriptors)."""
+    """Run one planned job (frames already checked against their descriptors). A frame of a
+    sequence takes the previous frame's state from `sequences` (kept per `client`) and leaves
+    its own there."""
     spec = plan.spec
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -73,11 +79,20 @@ def run(
         prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
         timings["prepare_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        inputs = EngineInput(
-            spec, color.prepare_content(work, mode), prepared, profile, plan, models
-        )
+        engine_content = color.prepare_content(work, mode)
+        seq = spec.sequence if spec.temporal and sequences is not None else None
+        kept = sequences.take(client, seq.id, seq.index) if seq is not None else None
+        prior = None
+        if kept is not None and kept.input.shape == engine_content.shape:
+            prior = flow.carry(kept.input, kept.result, engine_content)
+            timings["flow_s"] = time.perf_counter() - t1
+        meta["temporal"] = prior is not None
+        inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior)
         out = plan.engine.run(inputs, report, cancelled)
-        del work, prepared, inputs
+        if seq is not None and not seq.last and out.shape == engine_content.shape:
+            # a copy: the steps below work on `out` in place
+            sequences.keep(client, seq.id, Kept(seq.index, engine_content, out.detach().clone()))
+        del work, prepared, inputs, engine_content, kept, prior
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
         if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo

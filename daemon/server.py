@@ -31,6 +31,7 @@ from daemon.devices import profile as make_profile
 from daemon.model_library import ModelLibrary
 from daemon.plan import make_plan
 from daemon.security import Guard
+from daemon.sequences import SequenceStore
 from daemon.styles import StyleLibrary
 from daemon.vgg import get_vgg
 from daemon.worker import Job, Worker
@@ -115,7 +116,10 @@ class Daemon:
         self.events.bind(PIPE)
         self.sock.bind(config.endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.worker = Worker(self.ctx, PIPE, self.profile, self.catalogue, self.models)
+        self.sequences = SequenceStore()
+        self.worker = Worker(
+            self.ctx, PIPE, self.profile, self.catalogue, self.models, self.sequences
+        )
         self.jobs: dict[tuple[bytes, str], Job] = {}
         self.last_seen: dict[bytes, float] = {}
         self.dropped: OrderedDict[tuple[bytes, str], JobLost] = OrderedDict()  # (client, id) → why
@@ -149,6 +153,7 @@ class Daemon:
                 if self.guard is not None and self.guard.monitor in ready:
                     self.guard.log_refusals()
                 self._reap_silent_clients()
+                self.sequences.expire()
         finally:
             for job in self.jobs.values():
                 job.cancel.set()
@@ -210,7 +215,9 @@ class Daemon:
         self._reply(client, "error", msg_id, exc.to_wire())
 
     def _forget_client(self, client: bytes, why: str) -> None:
-        """Cancel the client's jobs, drop what they still say, and remember why for the client."""
+        """Cancel the client's jobs, drop what they still say, and remember why for the client;
+        its sequences' kept frames go too."""
+        self.sequences.drop_client(client)
         for key, job in list(self.jobs.items()):
             if key[0] == client:
                 if not job.silent:
@@ -233,6 +240,7 @@ class Daemon:
         for client in [c for c, seen in self.last_seen.items() if c not in owners]:
             if now - self.last_seen[client] > self.config.client_timeout:
                 del self.last_seen[client]  # idle clients (status, styles…) are forgotten
+                self.sequences.drop_client(client)  # and so is what their sequences kept
         for client in owners:
             silent = now - self.last_seen.get(client, 0.0)
             if silent > self.config.client_timeout:
@@ -340,6 +348,7 @@ class Daemon:
                 "queued": sum(j.state == "queued" for j in self.jobs.values()),
                 "running": sum(j.state == "running" for j in self.jobs.values()),
                 "jobs": jobs,
+                "sequences": len(self.sequences),  # sequences with a kept frame (all clients)
             },
         )
 
@@ -351,6 +360,8 @@ class Daemon:
         with job.lock:
             job.cancel.set()
             state = job.state
+        if job.plan.spec.sequence is not None:  # a cancelled frame ends its sequence
+            self.sequences.drop(client, job.plan.spec.sequence.id)
         self._reply(client, "cancel", msg_id, {"job": job_id, "state": state})
         if state == "queued":  # the worker will skip it; tell the client now
             self.jobs.pop((client, job_id), None)

@@ -65,6 +65,8 @@ def reflect(x: torch.Tensor, pad: int) -> torch.Tensor:
 def layer_stride(name: str) -> int:
     """Pixels per feature position at a layer: 1 in block 1, 2 in block 2, … 16 in block 5."""
     return 2 ** (int(name[4]) - 1)
+
+
 LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
 
 

@@ -22,6 +22,7 @@ from daemon.catalogue import Catalogue
 from daemon.devices import DeviceProfile, is_out_of_memory
 from daemon.model_library import ModelLibrary
 from daemon.plan import Plan
+from daemon.sequences import SequenceStore
 from shared import protocol
 from shared.errors import ImpastoError, InternalError, JobCancelled, OutOfMemory
 
@@ -71,10 +72,12 @@ class Worker(threading.Thread):
         profile: DeviceProfile,
         catalogue: Catalogue,
         models: ModelLibrary,
+        sequences: SequenceStore | None = None,
     ) -> None:
         super().__init__(name=f"worker-{profile.device}", daemon=True)
         self.ctx, self.pipe, self.profile, self.catalogue = ctx, pipe, profile, catalogue
         self.models = models
+        self.sequences = sequences if sequences is not None else SequenceStore()
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self._out: zmq.Socket | None = None
 
@@ -147,6 +150,8 @@ class Worker(threading.Thread):
                 report,
                 job.cancel.is_set,
                 self.models,
+                self.sequences,
+                job.client,
             )
             if job.cancel.is_set():
                 raise JobCancelled("cancelled")
@@ -164,6 +169,8 @@ class Worker(threading.Thread):
             log.info("job %s done in %.1f s", job.id, out.metadata["timings"]["total_s"])
         except JobCancelled:
             log.info("job %s cancelled", job.id)
+            if spec.sequence is not None:  # whatever the frame kept before the cancel came
+                self.sequences.drop(job.client, spec.sequence.id)
             self._emit(job, "cancelled", {}, final=True)
         except ImpastoError as exc:
             log.info("job %s failed: %s", job.id, exc)

@@ -4,16 +4,18 @@ Blocking: ``Client().run(body, frames)`` returns the result event or raises a ty
 Non-blocking: ``job = client.submit(body, frames)`` then call ``client.poll()`` from a timer; each
 call returns the events that arrived (never waits unless asked), keeps the daemon informed that this
 client is alive, and marks jobs failed with `Unavailable` when the daemon falls silent.
+Sequences (clips, animations): ``for result in client.stylize_frames(frames, job)``.
 Only pyzmq and msgpack are needed, so this runs inside Krita's and GIMP's Python.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import zmq
 
 from shared import protocol
 from shared.errors import (
+    BadRequest,
     ImpastoError,
     JobCancelled,
     Timeout,
@@ -28,6 +31,7 @@ from shared.errors import (
     UnsupportedVersion,
     error_from_code,
 )
+from shared.job import JobSpec, SequenceRef
 from shared.keys import client_keys
 
 log = logging.getLogger(__name__)
@@ -278,3 +282,41 @@ class Client:
         except (KeyboardInterrupt, Timeout):
             self.cancel(job.id)
             raise
+
+    def stylize_frames(
+        self,
+        frames: Iterable,
+        job: JobSpec,
+        extra: Sequence = (),
+        on_event: Callable[[Event], None] | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """Stylise a sequence of frames with one job's settings, one frame at a time:
+        ``for result in client.stylize_frames(frames, job): ...``.
+
+        `frames` yields pixel buffers laid out as `job.content` describes (frame 1 of each
+        message); `extra` are the buffers of the job's other images (style pictures, frames 2…),
+        sent with every frame. Each result is yielded before the next frame is sent, so memory
+        stays flat whatever the clip's length. Unless `job.temporal` is False the daemon keeps
+        each frame consistent with the one before (optical flow); it frees what it kept after
+        the last frame, or when this client goes away or stops for long."""
+        if job.mask is not None:
+            raise BadRequest("a mask is not supported for sequences yet")
+        sequence = uuid.uuid4().hex[:16]
+        source = iter(frames)
+        try:
+            current = next(source)
+        except StopIteration:
+            return
+        index = 0
+        while True:
+            try:
+                following = next(source)
+                last = False
+            except StopIteration:
+                following, last = None, True
+            spec = dataclasses.replace(job, sequence=SequenceRef(sequence, index, last))
+            yield self.run(spec.to_wire(), [current, *extra], on_event, timeout)
+            if last:
+                return
+            current, index = following, index + 1

@@ -134,6 +134,46 @@ class StyleRef:
         )
 
 
+MAX_SEQUENCE_ID = 64
+MAX_FRAME_INDEX = 10_000_000
+
+
+@dataclass(frozen=True)
+class SequenceRef:
+    """Where a job's content sits in a sequence of frames (a clip, an animation).
+
+    Frames of one `id` (chosen by the client, unique among its sequences) are stylised with one
+    set of settings; the daemon keeps what temporal consistency needs from frame `index` − 1 to
+    use for frame `index`, and frees it after the frame marked `last`, a cancel, or when the
+    client goes away. A frame whose `index` does not follow the previous one starts afresh."""
+
+    id: str
+    index: int = 0
+    last: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not 0 < len(self.id) <= MAX_SEQUENCE_ID:
+            raise BadRequest(f"a sequence id is 1 to {MAX_SEQUENCE_ID} characters")
+        if not _is_int(self.index) or not 0 <= self.index <= MAX_FRAME_INDEX:
+            raise BadRequest(f"a sequence index is an integer from 0 to {MAX_FRAME_INDEX}")
+        if not isinstance(self.last, bool):
+            raise BadRequest("a sequence's 'last' must be true or false")
+
+    def to_wire(self) -> dict:
+        return {"id": self.id, "index": self.index, "last": self.last}
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> SequenceRef:
+        if not isinstance(raw, dict):
+            raise BadRequest("'sequence' must be a map with 'id', 'index' and 'last'")
+        unknown = set(raw) - {"id", "index", "last"}
+        if unknown:
+            raise BadRequest(f"unknown sequence fields: {', '.join(sorted(map(str, unknown)))}")
+        if "id" not in raw:
+            raise BadRequest("a sequence needs an 'id'")
+        return cls(raw["id"], raw.get("index", 0), raw.get("last", False))
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A validated stylisation request. Field meanings are documented in docs/protocol.md.
@@ -160,6 +200,8 @@ class JobSpec:
     base: str = "gatys"
     upscaler: str = "lanczos"
     mask: ImageDesc | None = None
+    sequence: SequenceRef | None = None
+    temporal: bool = True  # with a sequence: consistent with the previous frame (False: naive)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(self.styles))
@@ -182,8 +224,11 @@ class JobSpec:
                 continue
             if not _is_int(value) or not lo <= value <= hi:
                 raise BadRequest(f"'{key}' must be an integer from {lo} to {hi}, not {value!r}")
-        if not isinstance(self.preview, bool):
-            raise BadRequest("'preview' must be true or false")
+        for flag in ("preview", "temporal"):
+            if not isinstance(getattr(self, flag), bool):
+                raise BadRequest(f"'{flag}' must be true or false")
+        if self.sequence is not None and not isinstance(self.sequence, SequenceRef):
+            raise BadRequest("'sequence' must be a SequenceRef")
         if self.mask is not None and (
             self.mask.channels != 1
             or (self.mask.width, self.mask.height) != (self.content.width, self.content.height)
@@ -211,7 +256,7 @@ class JobSpec:
                 continue
             if f.name == "styles":
                 value = [s.to_wire() for s in value]
-            elif isinstance(value, ImageDesc):
+            elif isinstance(value, ImageDesc | SequenceRef):
                 value = value.to_wire()
             out[f.name] = value
         return out
@@ -221,6 +266,7 @@ class JobSpec:
         out = self.to_wire()
         out.pop("content")
         out.pop("mask", None)
+        out.pop("sequence", None)
         out["styles"] = [{"style": s.title, "weight": s.weight} for s in self.styles]
         return out
 
@@ -245,12 +291,13 @@ class JobSpec:
                 styles.append(StyleRef.from_wire(item))
             except BadRequest as exc:
                 raise type(exc)(f"styles[{i}]: {exc.message}") from None
-        kw = {k: v for k, v in body.items() if k not in ("content", "styles", "mask")}
-        mask = body.get("mask")
+        kw = {k: v for k, v in body.items() if k not in ("content", "styles", "mask", "sequence")}
+        mask, sequence = body.get("mask"), body.get("sequence")
         return cls(
             content=ImageDesc.from_wire(body["content"], "content"),
             styles=tuple(styles),
             mask=ImageDesc.from_wire(mask, "mask", channels=(1,)) if mask is not None else None,
+            sequence=SequenceRef.from_wire(sequence) if sequence is not None else None,
             **kw,
         )
 

@@ -4,6 +4,8 @@ An engine receives the job's plan (daemon.plan: styles resolved, the fast model 
 working size), the content (RGB 0..1, [1,3,H,W], at the working size, colour-prepared) and the
 style pictures with their shares of the blend; it reports progress through `report` and checks
 `cancelled()` at least once per optimisation step or tile, raising JobCancelled when it is set.
+For a frame of a sequence the input may carry a `prior`: the previous frame's result warped onto
+this one with its trust map (daemon.flow), which the engine uses to stay consistent over time.
 Everything before (decoding, colour preparation, sizing) and after (resampling, colour finish,
 strength, mask, encoding) belongs to daemon.pipeline, so engines stay small. An engine that needs
 another (hires' thumbnail) gets it from `get_engine`; engines never import each other.
@@ -25,6 +27,7 @@ from daemon.devices import DeviceProfile
 from shared.job import JobSpec
 
 if TYPE_CHECKING:
+    from daemon.flow import Prior
     from daemon.model_library import ModelLibrary
     from daemon.plan import Plan
 
@@ -50,6 +53,7 @@ class EngineInput:
     profile: DeviceProfile
     plan: Plan | None = None
     models: ModelLibrary | None = None
+    prior: Prior | None = None  # a sequence's previous result carried to this frame (temporal)
 
 
 class Engine(Protocol):

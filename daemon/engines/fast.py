@@ -35,6 +35,10 @@ from shared.job import JobSpec
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 16
+# Frames of a sequence: where the optical flow is trusted the result is this share of the previous
+# result carried along the flow and the rest this frame's network output, an exponential average
+# along the motion that keeps the one-pass speed (bench/video.py measures the choice).
+TEMPORAL_BLEND = 0.6
 # The long side the network works at by default, whatever the picture's size, so a brush stroke
 # covers the same share of the picture at 512 px and at 4K; the pipeline brings the result to
 # full size guided by the photo (daemon.guided_upsample), so edges stay as sharp as the photo's.
@@ -62,6 +66,13 @@ class FastEngine:
         return max(MIN_SIDE, round((spec.size or STROKE_SIDE) / spec.style_scale))
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
+        out = self._stylise(inputs, report, cancelled)
+        if inputs.prior is not None:  # a sequence: follow the previous result where trusted
+            weight = inputs.prior.weight.to(out) * TEMPORAL_BLEND
+            out = out.lerp_(inputs.prior.warped.to(out), weight)
+        return out
+
+    def _stylise(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         profile, plan = inputs.profile, inputs.plan
         if plan is None or plan.model is None or inputs.models is None:
             raise BadRequest("fast mode needs a plan naming its model")

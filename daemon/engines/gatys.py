@@ -37,6 +37,9 @@ MAX_SCALES = 5
 DEFAULT_SIDE_CPU = 512
 DEFAULT_SIDE_GPU = 1024
 LBFGS_HISTORY = 50
+# Weight of the temporal loss for a sequence's frames (per mean squared difference in VGG input
+# units, 0..255): chosen with bench/video.py so consistent frames keep the naive frames' style.
+TEMPORAL_WEIGHT = 1e-3
 STYLE_TARGET_CACHE = 32
 
 
@@ -55,6 +58,9 @@ class GatysEngine:
         vgg = get_vgg(device, inputs.profile.vgg_weights)
         content = inputs.content
         sizes = scale_sizes(content.shape[-2:], spec.scales)
+        prior = inputs.prior
+        if prior is not None:  # a sequence's frame starts from the previous result: one scale
+            sizes = sizes[-1:]
         total = sum(h * w for h, w in sizes) * spec.iterations
         done = 0.0
         generator = torch.Generator().manual_seed(spec.seed if spec.seed is not None else 0)
@@ -68,7 +74,9 @@ class GatysEngine:
             stage = f"scale {index + 1}/{len(sizes)} ({w}x{h})"
             scaled = F.interpolate(content, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
             scaled = scaled.to(device)
-            if image is None:
+            if prior is not None:  # the previous result where trusted, the photo elsewhere
+                start = scaled.cpu().lerp(prior.warped, prior.weight)
+            elif image is None:
                 start = (
                     scaled
                     if spec.init == "content"
@@ -92,7 +100,13 @@ class GatysEngine:
                 padded = vgg.padded(vgg.preprocess(scaled), CONTENT_LAYERS)
                 content_target = padded[CONTENT_LAYERS[0]].float()
             x = vgg.preprocess(start.to(device).clamp(0, 1)).detach().requires_grad_(True)
-            step = _optimizer_step(spec, x, vgg, content_target, targets, inputs.profile, cancelled)
+            temporal = None
+            if prior is not None:
+                with torch.no_grad():
+                    temporal = (vgg.preprocess(prior.warped.to(device)), prior.weight.to(device))
+            step = _optimizer_step(
+                spec, x, vgg, content_target, targets, inputs.profile, cancelled, temporal
+            )
             for i in range(spec.iterations):
                 if cancelled():
                     raise JobCancelled("cancelled")
@@ -121,8 +135,12 @@ def scale_sizes(shape: tuple[int, int] | torch.Size, scales: int | None) -> list
     return out
 
 
-def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfile, cancelled):
-    """A callable doing one optimisation step and returning the loss."""
+def _optimizer_step(
+    spec, x, vgg, content_target, targets, profile: DeviceProfile, cancelled, temporal=None
+):
+    """A callable doing one optimisation step and returning the loss. `temporal`: (the previous
+    result warped to this frame in VGG input space, its trust map) for the short-term temporal
+    loss of a sequence's frame (Ruder et al.: the mean of c·(x − ω)²)."""
     style_layers = list(targets)
 
     def objective() -> torch.Tensor:
@@ -135,6 +153,9 @@ def _optimizer_step(spec, x, vgg, content_target, targets, profile: DeviceProfil
         loss = loss + spec.style_weight * losses.style_loss(grams, targets)
         if spec.tv_weight:
             loss = loss + spec.tv_weight * losses.tv_loss(x)
+        if temporal is not None:
+            warped, trust = temporal
+            loss = loss + TEMPORAL_WEIGHT * (trust * (x - warped).pow(2)).mean()
         return loss
 
     if spec.optimizer == "lbfgs":
