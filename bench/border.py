@@ -39,6 +39,7 @@ from daemon.engines import EngineInput, gatys
 from daemon.engines.gatys import GatysEngine
 from daemon.imageio import read_image
 from daemon.losses import resize_long_side, style_distance
+from daemon.pipeline import trim_edges
 from daemon.pixels import to_tensor
 from daemon.vgg import VGGFeatures, get_vgg
 from shared.job import JobSpec
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for content, style in pairs:
         photo = resize_long_side(to_tensor(read_image(DATA / content)), args.side).clamp(0, 1)
-        painting = to_tensor(read_image(DATA / style))
+        painting = trim_edges(to_tensor(read_image(DATA / style)))  # as the pipeline does
         row = {"pair": f"{Path(content).stem} × {Path(style).stem}", "photo": frame_ratio(photo)}
         for when in ("before", "now"):
             out = stylise(photo, painting, args.iterations, when == "before")
