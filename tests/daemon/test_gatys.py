@@ -121,3 +121,35 @@ def test_working_size_is_not_capped_by_the_budget_beyond_it_the_engine_tiles():
     small = DeviceProfile(torch.device("cpu"), memory_budget=200 * 100 * VGG_BYTES_PER_PIXEL)
     spec = JobSpec(content=ImageDesc(1, 1, 1), styles=(), size=3000)
     assert GatysEngine().working_side(spec, (1000, 2000), small) == 3000
+
+
+def frame_ratio(rgb: torch.Tensor) -> float:
+    """Mean squared luminance gradient in the outer 8 px over the band 16–48 px inside (as
+    bench/border.py)."""
+    y = (rgb[0] * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).double()
+    g = (y[1:, :-1] - y[:-1, :-1]) ** 2 + (y[:-1, 1:] - y[:-1, :-1]) ** 2
+    h, w = g.shape
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    d = torch.minimum(torch.minimum(yy, h - 1 - yy), torch.minimum(xx, w - 1 - xx))
+    return float(g[d < 8].mean() / g[(d >= 16) & (d < 48)].mean())
+
+
+def test_no_frame_along_the_border(monkeypatch):
+    """VGG19 sees the image with a reflected border: no dark/light frame forms along the edges,
+    where the plain zero-padded objective makes one (measured here in the same test)."""
+    from daemon.engines import gatys
+    from daemon.pipeline import trim_edges
+    from daemon.vgg import VGGFeatures
+
+    photo = losses.resize_long_side(to_tensor(load_rgb("chelsea.png")), 256).clamp(0, 1)
+    painting = trim_edges(to_tensor(load_rgb("night_cafe.png")))
+    now = run_engine(photo, [(painting, 1.0)], iterations=25, seed=0, scales=1)
+    gatys._TARGETS.clear()
+    monkeypatch.setattr(VGGFeatures, "padded", VGGFeatures.run)
+    before = run_engine(photo, [(painting, 1.0)], iterations=25, seed=0, scales=1)
+    gatys._TARGETS.clear()
+    assert frame_ratio(now) < 1.2 and frame_ratio(now) < 0.75 * frame_ratio(before), (
+        frame_ratio(now),
+        frame_ratio(before),
+        frame_ratio(photo),
+    )
