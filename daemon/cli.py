@@ -134,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "stylize", aliases=["stylise"], help="stylise an image file through the daemon"
     )
-    s.add_argument("content", type=Path)
+    s.add_argument(
+        "content",
+        type=Path,
+        help="a picture; or a sequence: a video file, an animated GIF/WebP, a folder of "
+        "pictures or a pattern like frames/%%04d.png",
+    )
     s.add_argument(
         "-s",
         "--style",
@@ -144,7 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="a style name (`impasto styles`) or an image file, optionally with a weight; "
         "repeat to blend",
     )
-    s.add_argument("-o", "--output", type=Path, required=True, help=".png, .jpg or .tif")
+    s.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help=".png, .jpg or .tif; for a sequence a video, .gif, .webp, a folder or a pattern",
+    )
+    s.add_argument(
+        "--frames",
+        default=None,
+        metavar="A:B",
+        help="sequences: only frames A to B−1 (counting from 0; either may be left out)",
+    )
+    s.add_argument(
+        "--no-temporal",
+        dest="temporal",
+        action="store_false",
+        help="sequences: stylise every frame on its own (flickers; for comparison)",
+    )
     s.add_argument(
         "--mode",
         choices=ENGINES,
@@ -172,7 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="grey image the size of CONTENT: stylise where it is white, keep the photo where "
         "it is black, blend in between (with alpha in CONTENT, the mask becomes transparency)",
     )
-    s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite OUTPUT if it exists (and, for a sequence, redo frames an interrupted "
+        "run finished)",
+    )
     s.add_argument("--endpoint", default=None)
     add_key_options(s)
     s.add_argument(
@@ -330,8 +358,17 @@ def _image_frame(arr: np.ndarray, frame: int) -> tuple[ImageDesc, bytes]:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
+    from daemon.frames_io import is_sequence
     from daemon.imageio import WRITE_FORMATS, read_image, resize_array, write_image
 
+    if args.size is not None and not 16 <= args.size <= MAX_SIDE:
+        raise BadRequest(f"--size must be from 16 to {MAX_SIDE} pixels, not {args.size}")
+    if is_sequence(str(args.content)):
+        from daemon.cli_sequence import stylize_sequence
+
+        return stylize_sequence(args)
+    if args.frames is not None:
+        raise BadRequest("--frames needs a video, an animation, a folder or a frame pattern")
     out = args.output
     if out.suffix.lower() not in WRITE_FORMATS:
         raise BadRequest(f"cannot write '{out.suffix or out.name}' files; use .png, .jpg or .tif")
@@ -341,8 +378,6 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise BadRequest(f"{out} already exists; choose another name or pass --force to replace it")
     if out.exists() and out.resolve() == args.content.resolve():
         raise BadRequest("the output would replace the content image; choose another name")
-    if args.size is not None and not 16 <= args.size <= MAX_SIDE:
-        raise BadRequest(f"--size must be from 16 to {MAX_SIDE} pixels, not {args.size}")
     content = read_image(args.content)
     if args.size is not None:
         content = resize_array(content, args.size)
@@ -360,7 +395,25 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             )
         mask, mask_data = _image_frame(grey, 2)
         frames.append(mask_data)
-    styles = []
+    styles, style_frames = style_refs(args, len(frames) + 1)
+    spec = job_spec(args, desc, styles, mask=mask)
+    body = spec.to_wire()
+    with client(args, timeout=args.timeout) as daemon:
+        daemon.hello()  # fails fast, with a clear message, when no daemon answers
+        result = _run_with_progress(daemon, body, frames + style_frames)
+    arr = result_array(result)
+    _write_atomically(out, arr, write_image)
+    timings = result.body.get("metadata", {}).get("timings", {})
+    print(f"wrote {out} ({arr.shape[1]}x{arr.shape[0]}, {timings.get('total_s', 0):.2f} s)")
+    return 0
+
+
+def style_refs(args: argparse.Namespace, first_frame: int) -> tuple[list[StyleRef], list[bytes]]:
+    """The job's styles from the -s options, and the pixel frames of those that are pictures
+    (numbered from `first_frame`)."""
+    from daemon.imageio import read_image, resize_array
+
+    styles, frames = [], []
     for text in args.style:
         name, weight = parse_style(text)
         path = Path(name).expanduser()
@@ -368,15 +421,20 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             arr = read_image(path)
             if max(arr.shape[:2]) > MAX_STYLE_SIDE:
                 arr = resize_array(arr, MAX_STYLE_SIDE)
-            sdesc, sdata = _image_frame(arr[..., :3], len(frames) + 1)
+            sdesc, sdata = _image_frame(arr[..., :3], first_frame + len(frames))
             frames.append(sdata)
             styles.append(StyleRef(weight=weight, image=sdesc, label=path.stem))
         elif is_picture_path(name):
             raise BadRequest(f"style image {name} does not exist")
         else:
             styles.append(StyleRef(weight=weight, name=name))
-    spec = JobSpec(
-        content=desc,
+    return styles, frames
+
+
+def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> JobSpec:
+    """The job the stylize options describe."""
+    return JobSpec(
+        content=content,
         styles=tuple(styles),
         engine=args.mode,
         strength=args.strength,
@@ -388,22 +446,19 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         upscaler=args.upscaler,
         size=args.size,
         seed=args.seed,
-        mask=mask,
+        temporal=args.temporal,
         **({"iterations": args.iterations} if args.iterations is not None else {}),
+        **fields,
     )
-    body = spec.to_wire()
-    with client(args, timeout=args.timeout) as daemon:
-        daemon.hello()  # fails fast, with a clear message, when no daemon answers
-        result = _run_with_progress(daemon, body, frames)
+
+
+def result_array(result: Event) -> np.ndarray:
+    """The result image as an [H,W,C] array."""
     rdesc, rdata = result.image_bytes(0)
     dtype = np.uint16 if rdesc.dtype == "u16" else np.uint8
-    arr = np.frombuffer(rdata, dtype=np.dtype(dtype).newbyteorder("<")).reshape(
+    return np.frombuffer(rdata, dtype=np.dtype(dtype).newbyteorder("<")).reshape(
         rdesc.height, rdesc.width, rdesc.channels
     )
-    _write_atomically(out, arr, write_image)
-    timings = result.body.get("metadata", {}).get("timings", {})
-    print(f"wrote {out} ({rdesc.width}x{rdesc.height}, {timings.get('total_s', 0):.2f} s)")
-    return 0
 
 
 def _run_with_progress(client: Client, body: dict, frames: list) -> Event:
