@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", type=int, default=512, help="long side of the measured outputs")
     p.add_argument("--tile", type=int, default=160, help="contact sheet tile size")
     p.add_argument("--model", default=None, help="model name (default: the first shipped)")
+    p.add_argument("--models-dir", type=Path, default=None, help="also look for models here")
     p.add_argument("--no-peer", dest="peer", action="store_false")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery" / "fast.png")
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown = None
         args.sheet, args.crops = Path("/tmp/impasto-fast.png"), Path("/tmp/impasto-crops.png")
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    lib = ModelLibrary()
+    lib = ModelLibrary([args.models_dir] if args.models_dir else None)
     models = lib.models()
     model = models[args.model] if args.model else next(iter(models.values()))
     net = lib.load(model, torch.device("cpu"))

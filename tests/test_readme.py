@@ -54,3 +54,18 @@ def test_the_readme_fast_mode_command_runs_as_written(daemon, tmp_path):
     photo, result = read_image(ROOT / args[2]), read_image(out)
     assert result.shape == photo.shape
     assert np.abs(result.astype(int) - photo).mean() > 10
+
+
+def test_the_readme_video_command_runs_as_written(daemon, tmp_path):
+    from tests.daemon.test_cli_sequence import pan, probe, write_clip
+
+    readme = (ROOT / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "stylize clip.mp4" in x)
+    args = shlex.split(line)
+    assert args[0] == ".venv/bin/impasto" and args[2] == "clip.mp4" and args[-2] == "-o"
+    write_clip(tmp_path / "clip.mp4", pan(4))
+    args[2], args[-1] = str(tmp_path / "clip.mp4"), str(tmp_path / "painted.mp4")
+    cmd = [sys.executable, "-m", "daemon", *args[1:], "--endpoint", daemon.endpoint]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    got = probe(tmp_path / "painted.mp4")
+    assert len(got["frames"]) == 4 and got["audio"] == 1
