@@ -32,6 +32,7 @@ from shared.job import (
     StyleRef,
     is_picture_path,
     parse_style,
+    split_style_map,
 )
 from shared.keys import CLIENT_KEY_ENV, SERVER_KEY_ENV, remote_dir
 from shared.protocol import ImageDesc
@@ -145,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--style",
         action="append",
         required=True,
-        metavar="STYLE[:WEIGHT]",
+        metavar="STYLE[:WEIGHT][@MAP]",
         help="a style name (`impasto styles`) or an image file, optionally with a weight; "
-        "repeat to blend",
+        "repeat to blend. @MAP: a grey picture (any size) saying where this style goes, white "
+        "fully, black not at all; where no style goes the photo stays (fast mode)",
     )
     s.add_argument(
         "-o",
@@ -415,7 +417,13 @@ def style_refs(args: argparse.Namespace, first_frame: int) -> tuple[list[StyleRe
 
     styles, frames = [], []
     for text in args.style:
+        text, map_path = split_style_map(text)
         name, weight = parse_style(text)
+        where = None
+        if map_path is not None:
+            grey = read_image(Path(map_path).expanduser())[..., :1]  # a grey picture's grey
+            where, mdata = _image_frame(grey, first_frame + len(frames))
+            frames.append(mdata)
         path = Path(name).expanduser()
         if path.is_file():
             arr = read_image(path)
@@ -423,11 +431,11 @@ def style_refs(args: argparse.Namespace, first_frame: int) -> tuple[list[StyleRe
                 arr = resize_array(arr, MAX_STYLE_SIDE)
             sdesc, sdata = _image_frame(arr[..., :3], first_frame + len(frames))
             frames.append(sdata)
-            styles.append(StyleRef(weight=weight, image=sdesc, label=path.stem))
+            styles.append(StyleRef(weight=weight, image=sdesc, label=path.stem, map=where))
         elif is_picture_path(name):
             raise BadRequest(f"style image {name} does not exist")
         else:
-            styles.append(StyleRef(weight=weight, name=name))
+            styles.append(StyleRef(weight=weight, name=name, map=where))
     return styles, frames
 
 

@@ -56,7 +56,9 @@ def run(
     sequences: SequenceStore | None = None,
     client: bytes = b"",
 ) -> Output:
-    """Run one planned job (frames already checked against their descriptors). A frame of a
+    """Run one planned job (frames already checked against their descriptors). Style maps limit
+    each style to its region (the engine blends per pixel); where they add up to nothing the
+    result is the content, like outside a selection mask. A frame of a
     sequence takes the previous frame's state from `sequences` (kept per `client`) and leaves
     its own there."""
     spec = plan.spec
@@ -66,6 +68,7 @@ def run(
     original = content.rgb
     h, w = original.shape[-2:]
     meta: dict = {"engine": spec.engine, "device": str(profile.device), "settings": spec.settings()}
+    coverage = None
     if spec.strength == 0:
         result = original
     else:
@@ -75,6 +78,7 @@ def run(
         if content.desc.dtype not in pixels.INT_MAX:
             clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0, 1)
         work = resize_long_side(clean, plan.side)
+        maps, coverage = _style_maps(plan, frames, (h, w), tuple(work.shape[-2:]))
         mode = spec.preserve_color
         prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
         timings["prepare_s"] = time.perf_counter() - t0
@@ -87,7 +91,7 @@ def run(
             prior = flow.carry(kept.input, kept.result, engine_content)
             timings["flow_s"] = time.perf_counter() - t1
         meta["temporal"] = prior is not None
-        inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior)
+        inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior, maps)
         out = plan.engine.run(inputs, report, cancelled)
         if seq is not None and not seq.last and out.shape == engine_content.shape:
             # a copy: the steps below work on `out` in place
@@ -106,8 +110,11 @@ def run(
         result = out
         del clean
     t2 = time.perf_counter()
-    if spec.mask is not None:
-        mask = pixels.decode_mask(spec.mask, frame_bytes(frames, spec.mask))
+    if spec.mask is not None or coverage is not None:
+        mask = coverage  # where the style maps put any style
+        if spec.mask is not None:
+            selection = pixels.decode_mask(spec.mask, frame_bytes(frames, spec.mask))
+            mask = selection if mask is None else mask.mul_(selection)
         if content.alpha is not None:
             content.alpha = pixels.mask_alpha(content.alpha, mask, spec.content.dtype)
         elif result is not original:  # no alpha to carry the feather: fade into the original
@@ -120,6 +127,27 @@ def run(
     timings["total_s"] = time.perf_counter() - t0
     meta["timings"] = timings
     return Output(images, meta)
+
+
+def _style_maps(
+    plan: Plan, frames: list, full: tuple[int, int], work: tuple[int, int]
+) -> tuple[list[torch.Tensor | None] | None, torch.Tensor | None]:
+    """Each plan style's map at the working size (None: everywhere), and the coverage at full
+    size: the sum of the maps, a style without one counting 1 everywhere, clipped to 0..1."""
+    if not plan.has_maps:
+        return None, None
+    maps, total = [], torch.zeros(1, 1, *full)
+    for source in plan.styles:
+        if source.map is None:
+            maps.append(None)
+            total += 1
+            continue
+        m = pixels.decode_mask(source.map, frame_bytes(frames, source.map))
+        if tuple(m.shape[-2:]) != full:
+            m = F.interpolate(m, size=full, mode="bilinear", align_corners=False)
+        total += m
+        maps.append(F.interpolate(m, size=work, mode="area") if work != full else m)
+    return maps, total.clamp_(0, 1)
 
 
 # Scans and photographs of paintings often keep the canvas edge or a strip of frame (The Starry

@@ -9,13 +9,14 @@ The worker then runs exactly this plan (daemon.pipeline); nothing resolves a nam
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from daemon.catalogue import Painting, Snapshot
 from daemon.devices import DeviceProfile
 from daemon.engines import Engine, get_engine
 from daemon.model_library import ModelEntry
-from shared.errors import UnknownStyle
+from shared.errors import BadRequest, UnknownStyle
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 
@@ -28,6 +29,8 @@ class StyleSource:
     title: str
     painting: Painting | None = None
     image: ImageDesc | None = None
+    map: ImageDesc | None = None  # where the style goes (None: everywhere)
+    index: int | None = None  # the style's row in the plan's fast model
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Plan:
     blend: tuple[float, ...] = ()  # weights over the model's styles
 
     @property
+    def has_maps(self) -> bool:
+        """Whether any style is limited to a region by a map."""
+        return any(s.map is not None for s in self.styles)
+
+    @property
     def uses_pictures(self) -> bool:
         """Whether the engine works from the styles' pictures (else only from a model)."""
         return self.engine.uses_pictures
@@ -50,13 +58,15 @@ class Plan:
 def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Plan:
     """Resolve every style name once and size the work; raises the user's error."""
     live = [s for s in spec.styles if s.weight > 0]
+    if spec.engine != "fast" and any(s.map is not None for s in live):
+        raise BadRequest("style maps work in fast mode for now; gatys and hires take whole styles")
     total = sum(s.weight for s in live)
     engine = get_engine(spec.engine)
     runs_model = spec.engine == "fast" or (spec.engine == "hires" and spec.base == "fast")
     sources, named = [], []
     for ref in live:
         if ref.image is not None:
-            sources.append(StyleSource(ref.weight / total, ref.title, image=ref.image))
+            sources.append(StyleSource(ref.weight / total, ref.title, image=ref.image, map=ref.map))
             continue
         painting, pinned = catalogue.resolve(ref.name)
         if engine.uses_pictures and "gatys" not in painting.engines:
@@ -64,12 +74,15 @@ def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Pla
                 f"{painting.name} has no picture for {spec.engine} mode (its model card carries "
                 "none); use fast mode, or add the painting to your styles folder"
             )
-        sources.append(StyleSource(ref.weight / total, painting.name, painting=painting))
+        sources.append(
+            StyleSource(ref.weight / total, painting.name, painting=painting, map=ref.map)
+        )
         named.append((painting, pinned, ref.weight))
     model, blend = None, ()
     if runs_model:
         model, weights = catalogue.fast_blend(named)
         blend = tuple(weights)
+        sources = [dataclasses.replace(s, index=dict(s.painting.fast)[model.name]) for s in sources]
     shape = (spec.content.height, spec.content.width)
     side = engine.working_side(spec, shape, profile)
     return Plan(spec, tuple(sources), side, engine, model, blend)

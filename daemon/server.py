@@ -389,8 +389,9 @@ class Daemon:
             raise TooLarge(f"message of {total} bytes exceeds {self.config.max_message_bytes}")
         used = set()
         names = ["content"] + (["mask"] if spec.mask is not None else [])
-        for i, desc in enumerate(spec.images):
-            what = names[i] if i < len(names) else f"style image {i - len(names) + 1}"
+        names += [f"style image {i + 1}" for i, s in enumerate(spec.styles) if s.image is not None]
+        names += [f"style map {i + 1}" for i, s in enumerate(spec.styles) if s.map is not None]
+        for what, desc in zip(names, spec.images, strict=True):
             if desc.pixels > self.config.max_pixels:
                 raise TooLarge(
                     f"{what} claims {desc.width}x{desc.height} pixels; the limit is "

@@ -90,6 +90,7 @@ class StyleRef:
     name: str | None = None
     image: ImageDesc | None = None
     label: str | None = None
+    map: ImageDesc | None = None  # where this style goes: one channel, any size (resampled)
 
     def __post_init__(self) -> None:
         _check_number("weight", self.weight, 0.0, MAX_WEIGHT)
@@ -104,6 +105,8 @@ class StyleRef:
             not isinstance(self.label, str) or len(self.label) > MAX_NAME
         ):
             raise BadRequest("a style label must be a short string")
+        if self.map is not None and (not isinstance(self.map, ImageDesc) or self.map.channels != 1):
+            raise BadRequest("a style's 'map' must be a one-channel image")
 
     @property
     def title(self) -> str:
@@ -118,19 +121,25 @@ class StyleRef:
             out["image"] = self.image.to_wire()
         if self.label is not None:
             out["label"] = self.label
+        if self.map is not None:
+            out["map"] = self.map.to_wire()
         return out
 
     @classmethod
     def from_wire(cls, raw: Any) -> StyleRef:
         if not isinstance(raw, dict):
             raise BadRequest("a style must be a map with 'name' or 'image'")
-        unknown = set(raw) - {"name", "image", "weight", "label"}
+        unknown = set(raw) - {"name", "image", "weight", "label", "map"}
         if unknown:
             raise BadRequest(f"unknown style fields: {', '.join(sorted(map(str, unknown)))}")
-        image = raw.get("image")
+        image, where = raw.get("image"), raw.get("map")
         desc = ImageDesc.from_wire(image, "image") if image is not None else None
         return cls(
-            weight=raw.get("weight", 1.0), name=raw.get("name"), image=desc, label=raw.get("label")
+            weight=raw.get("weight", 1.0),
+            name=raw.get("name"),
+            image=desc,
+            label=raw.get("label"),
+            map=ImageDesc.from_wire(where, "map", channels=(1,)) if where is not None else None,
         )
 
 
@@ -241,9 +250,10 @@ class JobSpec:
 
     @property
     def images(self) -> list[ImageDesc]:
-        """Every pixel buffer this job references: content, mask, style pictures."""
+        """Every pixel buffer this job references: content, mask, style pictures, style maps."""
         mask = [self.mask] if self.mask is not None else []
-        return [self.content, *mask] + [s.image for s in self.styles if s.image is not None]
+        pictures = [s.image for s in self.styles if s.image is not None]
+        return [self.content, *mask, *pictures, *(s.map for s in self.styles if s.map is not None)]
 
     def to_wire(self) -> dict:
         """The submit body (optional fields that are unset are left out)."""
@@ -267,7 +277,10 @@ class JobSpec:
         out.pop("content")
         out.pop("mask", None)
         out.pop("sequence", None)
-        out["styles"] = [{"style": s.title, "weight": s.weight} for s in self.styles]
+        out["styles"] = [
+            {"style": s.title, "weight": s.weight, **({"map": True} if s.map else {})}
+            for s in self.styles
+        ]
         return out
 
     @classmethod
@@ -328,6 +341,15 @@ def parse_style(text: str) -> tuple[str, float]:
     if not style:
         raise BadRequest(f"empty style name in {text!r}")
     return style, weight
+
+
+def split_style_map(text: str) -> tuple[str, str | None]:
+    """`STYLE[:WEIGHT][@MAP]` → (`STYLE[:WEIGHT]`, MAP or None): MAP is a grey picture saying
+    where the style goes (white: fully, black: not at all)."""
+    head, sep, tail = text.rpartition("@")
+    if sep and head.strip() and tail.strip():
+        return head.strip(), tail.strip()
+    return text, None
 
 
 def parse_style_list(text: str) -> list[tuple[str, float]]:

@@ -54,6 +54,7 @@ class EngineInput:
     plan: Plan | None = None
     models: ModelLibrary | None = None
     prior: Prior | None = None  # a sequence's previous result carried to this frame (temporal)
+    maps: list[torch.Tensor | None] | None = None  # per plan style: [1,1,h,w] 0..1 or None
 
 
 class Engine(Protocol):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 
 import torch
+import torch.nn.functional as F
 
 from daemon.devices import FAST_BYTES_PER_PIXEL, DeviceProfile, is_out_of_memory
 from daemon.engines import Cancelled, EngineInput, Report
@@ -81,7 +82,7 @@ class FastEngine:
         if cancelled():
             raise JobCancelled("cancelled")
         x = inputs.content
-        weights = torch.tensor(plan.blend, device=profile.device)
+        weights = blend_weights(inputs).to(profile.device)
         pixels = x.shape[-2] * x.shape[-1]
         side = tile_plan(pixels, profile)
         if side is None:
@@ -107,6 +108,19 @@ class FastEngine:
                     torch.cuda.empty_cache()
 
 
+def blend_weights(inputs: EngineInput) -> torch.Tensor:
+    """The blend over the model's styles: a vector, or with style maps one per pixel
+    [1, styles, h, w] (each style's share times its map; a style without a map everywhere)."""
+    plan = inputs.plan
+    if inputs.maps is None:
+        return torch.tensor(plan.blend)
+    h, w = inputs.content.shape[-2:]
+    weights = torch.zeros(1, len(plan.blend), h, w)
+    for source, where in zip(plan.styles, inputs.maps, strict=True):
+        weights[:, source.index] += source.share * (1.0 if where is None else where[0, 0])
+    return weights
+
+
 def tile_plan(pixels: int, profile: DeviceProfile) -> int | None:
     """None when the network can take the whole image within the budget, else the tile side."""
     budget = profile.memory_budget - pixels * RESIDENT_BYTES_PER_PIXEL
@@ -115,7 +129,8 @@ def tile_plan(pixels: int, profile: DeviceProfile) -> int | None:
 
 
 def _forward(net: StyleNet, x: torch.Tensor, weights, profile, stats=None) -> torch.Tensor:
-    if profile.device.type == "cpu" and stats is None:  # whole images on the CPU: ONNX Runtime
+    if profile.device.type == "cpu" and stats is None and weights.dim() == 1:
+        # whole images on the CPU, one blend: ONNX Runtime
         return onnx_runner(net)(x, weights).clamp_(0, 1)
     x = x.to(profile.device)
     if profile.device.type == "cuda":  # tensor cores want NHWC; no gain measured on CPU
@@ -139,13 +154,18 @@ def stylise_tiled(
     h, w = x.shape[-2:]
     stats = NormStats()
     thumb = resize_long_side(x, THUMBNAIL_SIDE).clamp(0, 1) if max(h, w) > THUMBNAIL_SIDE else x
-    _forward(net, thumb, weights, profile, stats)  # records every layer's statistics
+    thumb_weights = weights
+    if weights.dim() == 4 and thumb.shape[-2:] != x.shape[-2:]:
+        thumb_weights = F.interpolate(weights, size=thumb.shape[-2:], mode="area")
+    _forward(net, thumb, thumb_weights, profile, stats)  # records every layer's statistics
     tiles = tile_grid(h, w, side, TILE_MARGIN, ALIGN)
     out = torch.empty(1, 3, h, w)
     for i, t in enumerate(tiles):
         if cancelled():
             raise JobCancelled("cancelled")
-        y = _forward(net, x[..., t.y0 : t.y1, t.x0 : t.x1], weights, profile, stats.replay())
+        tile_weights = weights if weights.dim() == 1 else weights[..., t.y0 : t.y1, t.x0 : t.x1]
+        crop = x[..., t.y0 : t.y1, t.x0 : t.x1]
+        y = _forward(net, crop, tile_weights, profile, stats.replay())
         rows, cols = t.inner_in_crop
         out[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = y[..., rows, cols]
         report(f"tile {i + 1}/{len(tiles)} ({side} px)", (i + 1) / len(tiles), None)

@@ -56,6 +56,26 @@ class NormStats:
         return ((x - mean) * torch.rsqrt(var + EPS)).to(x.dtype)
 
 
+def region_norm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Instance norm whose statistics follow the style maps: each style's mean and variance
+    over its own region (weighted by its map), mixed per pixel by the maps. A style painted
+    over half the picture then sees the statistics it would see alone on that half, so each
+    region looks like that style's own result (whole-image statistics would pull every region
+    towards the mix)."""
+    mean = torch.zeros_like(x)
+    var = torch.zeros_like(x)
+    for s in range(w.shape[1]):
+        ws = w[:, s : s + 1]
+        total = ws.sum((-2, -1), keepdim=True)
+        if float(total.max()) <= 0:
+            continue
+        m = (x * ws).sum((-2, -1), keepdim=True) / total.clamp(min=1e-6)
+        v = ((x - m).pow(2) * ws).sum((-2, -1), keepdim=True) / total.clamp(min=1e-6)
+        mean += ws * m
+        var += ws * v
+    return (x - mean) * torch.rsqrt(var + EPS)
+
+
 class ConditionalInstanceNorm(nn.Module):
     """Instance norm whose scale and shift are a weighted mix of per-style pairs."""
 
@@ -67,7 +87,14 @@ class ConditionalInstanceNorm(nn.Module):
     def forward(
         self, x: torch.Tensor, weights: torch.Tensor, stats: NormStats | None = None
     ) -> torch.Tensor:
-        """`weights`: [N, styles], rows summing to 1; `stats`: record or replay statistics."""
+        """`weights`: [N, styles] rows summing to 1, or per pixel [N, styles, H', W'] (resampled
+        to this layer's size); `stats`: record or replay statistics."""
+        if weights.dim() == 4:  # a blend per pixel (style maps)
+            w = F.interpolate(weights, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            scale = torch.einsum("nshw,sc->nchw", w, self.scale)
+            shift = torch.einsum("nshw,sc->nchw", w, self.shift)
+            normed = stats.normalise(x) if stats is not None else region_norm(x, w)
+            return normed * scale + shift
         if stats is None and (weights.shape[0] == 1 or bool((weights == weights[:1]).all())):
             # one blend for the whole batch (inference, training): the affine fused into the norm
             return F.instance_norm(x, weight=weights[0] @ self.scale, bias=weights[0] @ self.shift)
@@ -147,6 +174,8 @@ class StyleNet(nn.Module):
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:  # two stride-2 levels: work on a multiple of 4, crop afterwards
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+            if weights.dim() == 4:
+                weights = F.pad(weights, (0, pw, 0, ph), mode="replicate")
         inplace = not torch.is_grad_enabled()  # saves a full-size copy per layer at inference
         for layer in self.down:
             x = F.relu(layer(x, weights, stats), inplace=inplace)
@@ -160,8 +189,17 @@ class StyleNet(nn.Module):
 
 
 def mix_weights(weights: torch.Tensor, batch: int, styles: int) -> torch.Tensor:
-    """Validate and normalise style weights to [batch, styles] rows summing to 1."""
+    """Validate and normalise style weights to [batch, styles] rows summing to 1; a per-pixel
+    blend [batch, styles, H, W] is normalised pixel by pixel (where all are 0, evenly: the
+    pipeline shows the source there)."""
     weights = torch.as_tensor(weights, dtype=torch.float32)
+    if weights.dim() == 4:
+        if weights.shape[:2] != (batch, styles):
+            raise ValueError(f"style weight maps must be [{batch}, {styles}, H, W]")
+        if (weights < 0).any() or not torch.isfinite(weights).all():
+            raise ValueError("style weights must be finite and non-negative")
+        total = weights.sum(1, keepdim=True)
+        return torch.where(total > 0, weights / total.clamp(min=1e-12), 1.0 / styles)
     if weights.dim() == 1:
         weights = weights.expand(batch, -1)
     if weights.shape != (batch, styles):

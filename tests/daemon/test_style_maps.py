@@ -1,0 +1,112 @@
+"""Style maps through the real daemon: each style in its own region in one fast pass, the source
+where no style goes, typed errors where maps are not supported, and the CLI's @MAP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from daemon.imageio import read_image, resize_array, write_image
+from shared.errors import BadRequest
+from shared.job import JobSpec, StyleRef, split_style_map
+from shared.protocol import PixelFormat
+from tests.conftest import DATA, ROOT, load_rgb
+
+GREY = PixelFormat("u8", "RGBA", 1)
+
+
+def photo(side: int = 512, alpha: bool = False) -> np.ndarray:
+    rgb = resize_array(load_rgb("chelsea.png"), side)
+    if alpha:
+        rgb = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 200, np.uint8)], 2)
+    return np.ascontiguousarray(rgb)
+
+
+def run(daemon, content: np.ndarray, styles: list[tuple[str, np.ndarray | None]], **fields):
+    h, w, c = content.shape
+    frames = [content.tobytes()]
+    refs = []
+    for name, where in styles:
+        desc = None
+        if where is not None:
+            desc = GREY.describe(len(frames) + 1, where.shape[1], where.shape[0])
+            frames.append(np.ascontiguousarray(where).tobytes())
+        refs.append(StyleRef(name=name, map=desc))
+    spec = JobSpec(
+        content=PixelFormat("u8", "RGBA", c).describe(1, w, h), styles=tuple(refs), **fields
+    )
+    with daemon.client(timeout=30) as client:
+        result = client.run(spec.to_wire(), frames, timeout=120)
+    desc, data = result.image_bytes(0)
+    return np.frombuffer(data, np.uint8).reshape(desc.height, desc.width, desc.channels)
+
+
+def halves(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    left = np.zeros((h, w), np.uint8)
+    left[:, : w // 2] = 255
+    return left, 255 - left
+
+
+def test_two_styles_with_complementary_half_maps_each_keep_their_half(daemon):
+    content = photo()
+    h, w = content.shape[:2]
+    left, right = halves(h, w)
+    both = run(daemon, content, [("starry-night", left), ("great-wave", right)]).astype(int)
+    a = run(daemon, content, [("starry-night", None)]).astype(int)
+    b = run(daemon, content, [("great-wave", None)]).astype(int)
+    q = w // 2 - w // 8  # away from the seam
+
+    def mad(x, y, cols):
+        return np.abs(x[:, cols] - y[:, cols]).mean()
+
+    lc, rc = slice(0, q), slice(w - q, w)
+    assert mad(both, a, lc) * 2 <= mad(both, b, lc), (mad(both, a, lc), mad(both, b, lc))
+    assert mad(both, b, rc) * 2 <= mad(both, a, rc), (mad(both, b, rc), mad(both, a, rc))
+
+
+def test_all_zero_maps_return_the_source_and_a_partial_map_keeps_it_outside(daemon):
+    content = photo(256)
+    h, w = content.shape[:2]
+    zero = np.zeros((h, w), np.uint8)
+    out = run(daemon, content, [("starry-night", zero), ("great-wave", zero)])
+    assert np.array_equal(out, content)
+    left, _ = halves(h, w)
+    small_map = resize_array(left[..., None], 64)[..., 0]  # any size: resampled
+    out = run(daemon, content, [("starry-night", small_map)])
+    assert np.abs(out[:, -w // 4 :].astype(int) - content[:, -w // 4 :]).max() <= 1
+    assert np.abs(out[:, : w // 4].astype(int) - content[:, : w // 4]).mean() > 10
+    with_alpha = photo(256, alpha=True)
+    out = run(daemon, with_alpha, [("starry-night", left)])
+    assert (out[:, -w // 4 :, 3] == 0).all() and (out[:, : w // 4, 3] == 200).all()
+
+
+def test_maps_in_gatys_mode_are_refused_with_a_typed_error(daemon):
+    content = photo(64)
+    left, _ = halves(*content.shape[:2])
+    with pytest.raises(BadRequest, match="fast mode"):
+        run(daemon, content, [("starry-night", left)], engine="gatys")
+    assert run(daemon, content, [("starry-night", None)]).shape == content.shape
+
+
+def test_cli_style_at_map(daemon, tmp_path):
+    content = photo(256)
+    h, w = content.shape[:2]
+    left, right = halves(h, w)
+    write_image(tmp_path / "photo.png", content)
+    write_image(tmp_path / "left.png", np.repeat(left[..., None], 3, 2))
+    out = tmp_path / "out.png"
+    cmd = [sys.executable, "-m", "daemon", "stylize", str(tmp_path / "photo.png"),
+           "-s", f"starry@{tmp_path / 'left.png'}", "-o", str(out), "--endpoint", daemon.endpoint]  # fmt: skip
+    run_ = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run_.returncode == 0, run_.stderr
+    result = read_image(out)
+    assert np.abs(result[:, -w // 4 :].astype(int) - content[:, -w // 4 :]).max() <= 1
+
+
+def test_split_style_map():
+    assert split_style_map("starry:0.5@maps/left.png") == ("starry:0.5", "maps/left.png")
+    assert split_style_map("starry") == ("starry", None)
+    assert split_style_map(str(DATA / "night_cafe.png")) == (str(DATA / "night_cafe.png"), None)
