@@ -98,8 +98,9 @@ def test_cli_style_at_map(daemon, tmp_path):
     write_image(tmp_path / "photo.png", content)
     write_image(tmp_path / "left.png", np.repeat(left[..., None], 3, 2))
     out = tmp_path / "out.png"
-    cmd = [sys.executable, "-m", "daemon", "stylize", str(tmp_path / "photo.png"),
-           "-s", f"starry@{tmp_path / 'left.png'}", "-o", str(out), "--endpoint", daemon.endpoint]  # fmt: skip
+    style = f"starry@{tmp_path / 'left.png'}"
+    cmd = [sys.executable, "-m", "daemon", "stylize", str(tmp_path / "photo.png"), "-s", style,
+           "-o", str(out), "--endpoint", daemon.endpoint]  # fmt: skip
     run_ = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run_.returncode == 0, run_.stderr
     result = read_image(out)
