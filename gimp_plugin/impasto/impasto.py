@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Impasto for GIMP 3: Filters > Artistic > Impasto Style Transfer... (`plug-in-impasto-stylize`).
+"""Impasto for GIMP 3: Filters > Artistic > Impasto Style Transfer... (`plug-in-impasto-stylize`)
+and Filters > Animation > Impasto Style Transfer, Frames... (`plug-in-impasto-stylize-frames`).
 
-Reads the selected layer (or the selection's bounds) in the image's own precision, sends the pixels
-as they are to the Impasto daemon, and puts the stylised pixels into a new layer above the source,
-masked by the selection when there is one. Needs only GIMP's GI modules, pyzmq and msgpack; the
-installer copies `shared/` (the protocol and client) next to this file.
+The first reads the selected layer (or the selection's bounds) in the image's own precision, sends
+the pixels as they are to the Impasto daemon, and puts the stylised pixels into a new layer above
+the source, masked by the selection when there is one. The second takes an image whose layers
+are animation frames (GIMP's convention for GIF and WebP animations: the bottom layer is the first
+frame) and makes a new image of stylised frames, each consistent with the one before (the daemon's
+sequences), with the same layer names (so the frame timings in them are kept). Needs only GIMP's
+GI modules, pyzmq and msgpack; the installer copies `shared/` (the protocol and client) next to
+this file.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 log = logging.getLogger("impasto.gimp")
 
 PROCEDURE = "plug-in-impasto-stylize"
+FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
 POLL_S = 0.1
 
@@ -59,15 +65,17 @@ def _choice(values: tuple[str, ...]) -> Gimp.Choice:
 
 
 class ImpastoPlugIn(Gimp.PlugIn):
-    """Registers `plug-in-impasto-stylize`."""
+    """Registers `plug-in-impasto-stylize` and `plug-in-impasto-stylize-frames`."""
 
     def do_set_i18n(self, name: str) -> bool:
         return False
 
     def do_query_procedures(self) -> list[str]:
-        return [PROCEDURE]
+        return [PROCEDURE, FRAMES_PROCEDURE]
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        if name == FRAMES_PROCEDURE:
+            return _frames_procedure(self, name)
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*")
         proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
@@ -82,49 +90,55 @@ class ImpastoPlugIn(Gimp.PlugIn):
             name,
         )
         proc.set_attribution("Impasto", "Impasto", "2026")
+        _add_style_arguments(proc)
         rw = GObject.ParamFlags.READWRITE
-        proc.add_choice_argument(
-            "mode", "_Mode", ", ".join(ENGINES), _choice(ENGINES), DEFAULT_ENGINE, rw
-        )
-        proc.add_string_argument(
-            "styles",
-            "St_yles",
-            "name[:weight],... (a daemon style or an image file); empty = the daemon's first",
-            "",
-            rw,
-        )
-        proc.add_double_argument(
-            "strength", "S_trength", "Blend with the original (0..1)", 0.0, 1.0, 1.0, rw
-        )
-        proc.add_choice_argument(
-            "preserve-color",
-            "_Preserve color",
-            "none, luminance or histogram",
-            _choice(PRESERVE_COLOR),
-            "none",
-            rw,
-        )
-        proc.add_double_argument(
-            "style-scale", "Brush si_ze", "Style scale (0.05..16)", 0.05, 16.0, 1.0, rw
-        )
-        proc.add_int_argument(
-            "iterations",
-            "_Iterations",
-            "Optimiser steps per scale (gatys, hires)",
-            1,
-            MAX_ITERATIONS,
-            DEFAULT_ITERATIONS,
-            rw,
-        )
-        proc.add_string_argument(
-            "endpoint",
-            "_Daemon",
-            "ZeroMQ endpoint; empty = $IMPASTO_ENDPOINT, else tcp://127.0.0.1:5747",
-            "",
-            rw,
-        )
         proc.add_layer_return_value("layer", "Layer", "The new stylised layer", False, rw)
         return proc
+
+
+def _add_style_arguments(proc: Gimp.Procedure) -> None:
+    """The arguments both procedures share: mode, styles, strength, colour, brush size…"""
+    rw = GObject.ParamFlags.READWRITE
+    proc.add_choice_argument(
+        "mode", "_Mode", ", ".join(ENGINES), _choice(ENGINES), DEFAULT_ENGINE, rw
+    )
+    proc.add_string_argument(
+        "styles",
+        "St_yles",
+        "name[:weight],... (a daemon style or an image file); empty = the daemon's first",
+        "",
+        rw,
+    )
+    proc.add_double_argument(
+        "strength", "S_trength", "Blend with the original (0..1)", 0.0, 1.0, 1.0, rw
+    )
+    proc.add_choice_argument(
+        "preserve-color",
+        "_Preserve color",
+        "none, luminance or histogram",
+        _choice(PRESERVE_COLOR),
+        "none",
+        rw,
+    )
+    proc.add_double_argument(
+        "style-scale", "Brush si_ze", "Style scale (0.05..16)", 0.05, 16.0, 1.0, rw
+    )
+    proc.add_int_argument(
+        "iterations",
+        "_Iterations",
+        "Optimiser steps per scale (gatys, hires)",
+        1,
+        MAX_ITERATIONS,
+        DEFAULT_ITERATIONS,
+        rw,
+    )
+    proc.add_string_argument(
+        "endpoint",
+        "_Daemon",
+        "ZeroMQ endpoint; empty = $IMPASTO_ENDPOINT, else tcp://127.0.0.1:5747",
+        "",
+        rw,
+    )
 
 
 def run(
@@ -171,31 +185,13 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
             "msgpack for GIMP's Python."
         ) from exc
 
-    mode = config.get_property("mode")
-    items = request.parse_styles(config.get_property("styles") or "")  # unset strings are None
     Gimp.progress_init("Impasto: connecting to the daemon")
     with Client(config.get_property("endpoint") or None) as client:
-        hello = client.request("hello", {"client": "impasto-gimp"}, timeout=HELLO_TIMEOUT_S).body
-        items = request.resolve_styles(mode, items, hello)
+        mode, items = _resolve(client, config)
         region, fmt, pixels = read_source(image, drawable)
-        frames = [pixels]
-        styles = []
-        for item in items:
-            if item.path:
-                desc, data = read_style_file(item.path, len(frames) + 1)
-                styles.append(StyleRef(weight=item.weight, image=desc, label=item.title))
-                frames.append(data)
-            else:
-                styles.append(StyleRef(weight=item.weight, name=item.name))
-        spec = request.build_spec(
-            mode,
-            styles,
-            fmt.pixels.describe(1, region.width, region.height),
-            config.get_property("strength"),
-            config.get_property("preserve-color"),
-            config.get_property("style-scale"),
-            config.get_property("iterations"),
-        )
+        styles, style_frames = _style_refs(items, 2)
+        frames = [pixels, *style_frames]
+        spec = _spec(config, mode, styles, fmt.pixels.describe(1, region.width, region.height))
         Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
         job = client.submit(spec.to_wire(), frames)
         while not job.finished:
@@ -210,6 +206,154 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
     if desc != expected:  # the protocol promises the input's own format, tight rows
         raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
     return write_result(image, drawable, region, fmt, result, result_layer_name(spec.styles))
+
+
+def _resolve(client, config: Gimp.ProcedureConfig) -> tuple[str, list[request.StyleItem]]:
+    """The mode and the styles typed, checked against what the daemon offers."""
+    mode = config.get_property("mode")
+    items = request.parse_styles(config.get_property("styles") or "")  # unset strings are None
+    hello = client.request("hello", {"client": "impasto-gimp"}, timeout=HELLO_TIMEOUT_S).body
+    return mode, request.resolve_styles(mode, items, hello)
+
+
+def _style_refs(items: list, first_frame: int) -> tuple[list[StyleRef], list[bytes]]:
+    """Style refs, and the pixel frames of style pictures (numbered from `first_frame`)."""
+    styles, frames = [], []
+    for item in items:
+        if item.path:
+            desc, data = read_style_file(item.path, first_frame + len(frames))
+            styles.append(StyleRef(weight=item.weight, image=desc, label=item.title))
+            frames.append(data)
+        else:
+            styles.append(StyleRef(weight=item.weight, name=item.name))
+    return styles, frames
+
+
+def _spec(config: Gimp.ProcedureConfig, mode: str, styles, content: ImageDesc, **fields):
+    return request.build_spec(
+        mode,
+        styles,
+        content,
+        config.get_property("strength"),
+        config.get_property("preserve-color"),
+        config.get_property("style-scale"),
+        config.get_property("iterations"),
+        **fields,
+    )
+
+
+def _frames_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
+    proc = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_frames, None)
+    proc.set_image_types("RGB*")
+    proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.ALWAYS)
+    proc.set_menu_label("Impasto Style Transfer, Frames...")
+    proc.add_menu_path("<Image>/Filters/Animation")
+    proc.set_documentation(
+        "Paint every frame of an animation in the style of a painting, without flicker",
+        "Takes the image's layers as animation frames (the bottom layer is the first frame, as "
+        "GIMP opens GIF and WebP animations) and makes a new image of stylised frames with the "
+        "same names and timings; each frame follows the one before along the optical flow "
+        "unless 'temporal' is off. Needs the Impasto daemon running.",
+        name,
+    )
+    proc.set_attribution("Impasto", "Impasto", "2026")
+    _add_style_arguments(proc)
+    rw = GObject.ParamFlags.READWRITE
+    proc.add_boolean_argument(
+        "temporal",
+        "_Smooth between frames",
+        "Keep each frame consistent with the one before (off: each frame on its own)",
+        True,
+        rw,
+    )
+    proc.add_image_return_value("new-image", "New image", "The stylised frames", False, rw)
+    return proc
+
+
+def run_frames(
+    procedure: Gimp.ImageProcedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    data: object,
+) -> Gimp.ValueArray:
+    """The frames procedure: dialog when interactive, then a new image; errors as PDB errors."""
+    if len(image.get_layers()) < 2:
+        return _failure(
+            procedure, "The image needs at least two layers, one per frame.", calling=True
+        )
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        new_image = stylize_frames(image, config)
+    except ArgumentError as exc:
+        return _failure(procedure, f"Impasto: {exc}", calling=True)
+    except Exception as exc:  # ImpastoError (daemon, network) and anything unforeseen
+        log.exception("stylising the frames failed")
+        return _failure(procedure, f"Impasto: {getattr(exc, 'message', None) or exc}")
+    finally:
+        Gimp.progress_end()
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.Display.new(new_image)
+    Gimp.displays_flush()
+    values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    values.remove(1)
+    values.insert(1, GObject.Value(Gimp.Image, new_image))
+    return values
+
+
+def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Image:
+    """Every layer of `image` as one frame of a sequence (bottom first) into a new image with
+    the same layer names, in the same order; `image` is only read."""
+    from shared.client import Client
+
+    frames = list(reversed(image.get_layers()))
+    width, height = image.get_width(), image.get_height()
+    fmt = request.pixel_format(image.get_precision().value_nick, has_alpha=True)
+
+    def read(layer: Gimp.Layer) -> bytes:
+        """The layer over the whole canvas (transparent where it does not reach)."""
+        _, ox, oy = layer.get_offsets()
+        rect = Gegl.Rectangle.new(-ox, -oy, width, height)
+        return layer.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.NONE)
+
+    Gimp.progress_init("Impasto: connecting to the daemon")
+    new_image = Gimp.Image.new_with_precision(
+        width, height, Gimp.ImageBaseType.RGB, image.get_precision()
+    )
+    new_image.undo_disable()
+    try:
+        with Client(config.get_property("endpoint") or None) as client:
+            mode, items = _resolve(client, config)
+            styles, style_frames = _style_refs(items, 2)
+            spec = _spec(
+                config,
+                mode,
+                styles,
+                fmt.pixels.describe(1, width, height),
+                temporal=config.get_property("temporal"),
+            )
+            results = client.stylize_frames((read(f) for f in frames), spec, style_frames)
+            for i, (source, result) in enumerate(zip(frames, results, strict=True)):
+                Gimp.progress_set_text(f"Impasto: frame {i + 1} of {len(frames)}")
+                Gimp.progress_update((i + 1) / len(frames))
+                desc, pixels = result.image_bytes(0)
+                if desc != fmt.pixels.describe(desc.frame, width, height):
+                    raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
+                layer = Gimp.Layer.new(
+                    new_image, source.get_name(), width, height, Gimp.ImageType.RGBA_IMAGE,
+                    100, Gimp.LayerMode.NORMAL,
+                )  # fmt: skip
+                new_image.insert_layer(layer, None, 0)  # on top: the first frame ends lowest
+                buffer = layer.get_buffer()
+                buffer.set(Gegl.Rectangle.new(0, 0, width, height), fmt.babl, pixels)
+                buffer.flush()
+    except BaseException:
+        new_image.delete()
+        raise
+    new_image.undo_enable()
+    return new_image
 
 
 def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, GimpFormat, bytes]:
@@ -281,9 +425,10 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     dialog = GimpUi.ProcedureDialog(
         procedure=procedure, config=config, title="Impasto Style Transfer"
     )
-    dialog.fill(
-        ["mode", "styles", "strength", "preserve-color", "style-scale", "iterations", "endpoint"]
-    )
+    fields = ["mode", "styles", "strength", "preserve-color", "style-scale", "iterations"]
+    if procedure.get_name() == FRAMES_PROCEDURE:
+        fields.append("temporal")
+    dialog.fill([*fields, "endpoint"])
     offered, problem = _offered_styles(config.get_property("endpoint") or None)
     row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
     row.pack_start(Gtk.Label(label="Add a style:"), False, False, 0)

@@ -141,6 +141,7 @@ def build_spec(
     preserve_color: str,
     style_scale: float,
     iterations: int,
+    **fields,
 ) -> JobSpec:
     """The job; building it validates every value (an ArgumentError names the bad one)."""
     try:
@@ -152,6 +153,7 @@ def build_spec(
             preserve_color=preserve_color,
             style_scale=style_scale,
             iterations=iterations,
+            **fields,
         )
     except BadRequest as exc:
         raise ArgumentError(exc.message) from None

@@ -2,7 +2,9 @@
 
 For each case of the JSON file named by $IMPASTO_E2E_JOB: open the photo, optionally select a
 rectangle, call `plug-in-impasto-stylize` non-interactively, save XCF and PNG, then open the saved
-XCF afresh and dump every layer (and mask) as raw pixels with a JSON description. Results go to
+XCF afresh and dump every layer (and mask) as raw pixels with a JSON description. A case with
+`frames` builds a frame stack (one layer per picture, the first at the bottom), calls
+`plug-in-impasto-stylize-frames` and dumps the new image and the source image. Results go to
 the job's `results` path; the test checks them from outside. Any exception exits GIMP non-zero.
 """
 
@@ -16,6 +18,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
 PROCEDURE = "plug-in-impasto-stylize"
+FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
 DUMP_FORMATS = {"u8": "R'G'B'A u8", "u16": "R'G'B'A u16"}
 
 
@@ -28,10 +31,10 @@ def save(image, path):
         raise RuntimeError(f"could not save {path}")
 
 
-def call_plugin(image, layer, args):
-    proc = Gimp.get_pdb().lookup_procedure(PROCEDURE)
+def call_plugin(image, layer, args, name=PROCEDURE):
+    proc = Gimp.get_pdb().lookup_procedure(name)
     if proc is None:
-        raise RuntimeError(f"{PROCEDURE} is not registered: the plug-in did not load")
+        raise RuntimeError(f"{name} is not registered: the plug-in did not load")
     config = proc.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     config.set_property("image", image)
@@ -41,7 +44,37 @@ def call_plugin(image, layer, args):
     result = proc.run(config)
     status = result.index(0)
     message = "" if status == Gimp.PDBStatusType.SUCCESS else str(result.index(1) or "")
-    return status.value_nick, message
+    returned = result.index(1) if status == Gimp.PDBStatusType.SUCCESS else None
+    return status.value_nick, message, returned
+
+
+def frame_stack(paths):
+    """An image with one layer per picture, the first picture at the bottom (GIF convention)."""
+    image = load(paths[0])
+    image.get_layers()[0].set_name("frame 1 (100ms)")
+    for i, path in enumerate(paths[1:], start=2):
+        layer = Gimp.file_load_layer(
+            Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path)
+        )
+        layer.set_name(f"frame {i} (100ms)")
+        image.insert_layer(layer, None, 0)
+    return image
+
+
+def run_frames_case(case, out_dir):
+    image = frame_stack(case["frames"])
+    status, message, new_image = call_plugin(
+        image, image.get_layers()[0], case["args"], FRAMES_PROCEDURE
+    )
+    result = {"status": status, "message": message, "layer_count": len(image.get_layers())}
+    if status == "success":
+        save(new_image, case["xcf"])
+        save(image, case["source_xcf"])
+        result.update(dump_layers(case["xcf"], out_dir, case["name"]))
+        result["source"] = dump_layers(case["source_xcf"], out_dir, case["name"] + "-source")
+        new_image.delete()
+    image.delete()
+    return result
 
 
 def dump_layers(xcf, out_dir, tag):
@@ -78,12 +111,15 @@ def main():
         job = json.load(f)
     results = {}
     for case in job["cases"]:
+        if case.get("frames"):
+            results[case["name"]] = run_frames_case(case, job["out"])
+            continue
         image = load(case["input"])
         source = image.get_layers()[0]
         if case.get("select"):
             x, y, w, h = case["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
-        status, message = call_plugin(image, source, case["args"])
+        status, message, _ = call_plugin(image, source, case["args"])
         result = {"status": status, "message": message, "layer_count": len(image.get_layers())}
         if status == "success":
             save(image, case["xcf"])

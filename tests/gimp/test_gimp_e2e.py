@@ -188,6 +188,20 @@ def gimp_run(chroot, request):
             for name, (source, select, case_args) in cases.items()
         ],
     }
+    # a three-frame stack (a camera pan), for the frames procedure
+    frames = [pan_frame(i) for i in range(3)]
+    for i, arr in enumerate(frames):
+        write_image(work / f"frame{i}.png", arr)
+    job["cases"].append(
+        {
+            "name": "frames",
+            "frames": [f"{inside}/frame{i}.png" for i in range(3)],
+            "args": {**args, "styles": fast[0]},
+            "xcf": f"{inside}/frames.xcf",
+            "source_xcf": f"{inside}/frames-source.xcf",
+        }
+    )
+    inputs["frames"] = frames
     (work / "job.json").write_text(json.dumps(job))
     shutil.copy(DRIVER, work / "driver.py")
     batch = "gimp-console-3.0 -i --batch-interpreter python-fu-eval "
@@ -202,6 +216,12 @@ def gimp_run(chroot, request):
         "log": run.stderr,
         "daemon": daemon,
     }
+
+
+def pan_frame(i: int) -> np.ndarray:
+    """Frame i of a 4 px per frame pan across a photo, 96x72."""
+    wide = photo("chelsea.png", 120)[:72]
+    return np.ascontiguousarray(wide[:, 4 * i : 4 * i + 96])
 
 
 def succeeded(gimp_run, case: str) -> dict:
@@ -315,3 +335,18 @@ def test_the_readme_batch_example_runs_as_written(chroot):
     painted = read_image(chroot.work / "painted.png")
     assert (chroot.work / "painted.xcf").stat().st_size > 0
     assert np.abs(painted[..., :3].astype(int) - read_image(chroot.work / "photo.png")).mean() > 10
+
+
+def test_a_frame_stack_becomes_a_new_image_of_stylised_frames(gimp_run):
+    """plug-in-impasto-stylize-frames: a new image with the frames in order, names (timings)
+    kept, each stylised; the source image's frames untouched."""
+    result = succeeded(gimp_run, "frames")
+    frames = gimp_run["inputs"]["frames"]
+    made = layers(result)
+    assert [layer.name for layer in made] == [f"frame {i} (100ms)" for i in (3, 2, 1)]
+    for layer, source in zip(reversed(made), frames, strict=True):
+        assert layer.pixels.shape == (72, 96, 4) and (layer.pixels[..., 3] == 255).all()
+        assert np.abs(layer.pixels[..., :3].astype(int) - source).mean() > 10  # stylised
+    assert not np.array_equal(made[0].pixels, made[2].pixels)  # each frame its own
+    for layer, source in zip(reversed(layers(result["source"])), frames, strict=True):
+        assert np.array_equal(layer.pixels[..., :3], source)  # the source is only read
