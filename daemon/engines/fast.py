@@ -45,9 +45,12 @@ TEMPORAL_BLEND = 0.85
 # The long side the network works at by default, whatever the picture's size, so a brush stroke
 # covers the same share of the picture at 512 px and at 4K; the pipeline brings the result to
 # full size guided by the photo (daemon.guided_upsample), so edges stay as sharp as the photo's.
-# 768 by looking at 1920x1080 results at 100% (512, 768, 1024 and the network at full size, in
-# docs/gallery/fast-strokes.png): at 1024 and above the texture is a fine grain, at 512 blotchy.
-STROKE_SIDE = 768
+# Chosen by measurement: bench/fast_quality.py on held-out photos (outputs at 512 px, the shipped
+# model, 3 photos x 8 styles) gave style gain 2.73 / texture identification 38% / colour 79% at
+# 512, against 2.36 / 25% / 62% at 768: the network was trained on crops of ~256 px pictures and
+# paints its strongest strokes near that scale. At 1024 and above the texture is a fine grain at
+# 100% (docs/gallery/fast-strokes.png); at 4K the strokes are large and soft, the edges sharp.
+STROKE_SIDE = 512
 # Normalisation statistics come from the whole image at up to this long side.
 THUMBNAIL_SIDE = 1024
 # Context around each tile: the network's receptive field reaches ~38 px (5x5 conv, two stride-2

@@ -271,6 +271,7 @@ def test_strokes_cover_the_same_share_of_a_512_px_and_a_2048_px_picture(daemon):
     512 px has the 512 px result's texture: the same power at each spatial frequency (cycles per
     picture). The network run at the picture's own size (the old default; `size` = 2048 here)
     makes strokes four times smaller, and its spectrum differs far more."""
+    from daemon.engines.fast import STROKE_SIDE
     from daemon.imageio import resize_array
 
     photo = load_rgb("chelsea.png")
@@ -278,7 +279,7 @@ def test_strokes_cover_the_same_share_of_a_512_px_and_a_2048_px_picture(daemon):
     out_small, meta = run_fast(daemon, rgba_u8(small), [("starry", 1.0)])
     out_large, meta_large = run_fast(daemon, rgba_u8(large), [("starry", 1.0)])
     native, _ = run_fast(daemon, rgba_u8(large), [("starry", 1.0)], size=2048)
-    assert meta["working_size"][0] == meta_large["working_size"][0] == 768
+    assert meta["working_size"][0] == meta_large["working_size"][0] == STROKE_SIDE
     reference = radial_spectrum(out_small)
 
     def spectrum_gap(out: np.ndarray) -> float:
