@@ -1,6 +1,6 @@
 """Draw a training log's loss curves as a PNG (Pillow only).
 
-.venv/bin/python -m daemon.training.curve models/impasto-8.log models/impasto-8.loss.png
+.venv/bin/python -m daemon.training.curve models/impasto-17.log models/impasto-17.loss.png
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def test_cli_blends_fast_styles(daemon, tmp_path):
         text=True,
         timeout=60,
     ).stdout
-    assert re.search(r"^vangogh-starry-night +fast,gatys,hires +model impasto-8", listing, re.M), (
+    assert re.search(r"^vangogh-starry-night +fast,gatys,hires +model impasto-17", listing, re.M), (
         listing
     )
 

@@ -88,7 +88,7 @@ def test_styles_come_with_png_thumbnails_and_licences(daemon):
     assert names == sorted(set(names)), "each painting is listed once"
     starry = next(s for s in styles if s["name"] == "vangogh-starry-night")
     assert starry["thumbnail_png"].startswith(b"\x89PNG") and "public domain" in starry["licence"]
-    assert starry["engines"] == ["fast", "gatys", "hires"] and starry["models"] == ["impasto-8"]
+    assert starry["engines"] == ["fast", "gatys", "hires"] and starry["models"] == ["impasto-17"]
 
 
 def test_submit_streams_progress_then_a_result_in_the_input_format(daemon):
