@@ -109,6 +109,9 @@ class Daemon:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, config.max_message_bytes)
         self.sock.setsockopt(zmq.RCVHWM, 64)  # bounds what a flooding client can queue
+        # … and what a client that never reads can make the daemon hold: 256 replies (a `styles`
+        # reply is ~170 KB with 17 thumbnails), then it counts as gone (`_send_raw`)
+        self.sock.setsockopt(zmq.SNDHWM, 256)
         self.guard = Guard(self.ctx, config.keys) if config.keys is not None else None
         if self.guard is not None:
             self.guard.secure(self.sock)

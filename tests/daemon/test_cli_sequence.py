@@ -98,7 +98,15 @@ def test_a_frame_range_into_a_folder_and_an_interrupted_run_resumes(daemon, tmp_
             str(out), "--frames", "2:5", "--mode", "gatys", "--iterations", "150",
             "--endpoint", daemon.endpoint]  # fmt: skip
     cmd = [sys.executable, "-m", "daemon", "stylize", *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Ctrl+C as in a terminal, also when this test runs in a background job (which starts
+        # with SIGINT ignored, and children inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not (out / "000002.png").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
