@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from common import REPO, machine, publish, revision
 
+from daemon.color import luminance
 from daemon.devices import profile
 from daemon.engines import EngineInput, gatys
 from daemon.engines.gatys import GatysEngine
@@ -60,7 +61,7 @@ OUTER, INNER = 8, (16, 48)
 
 def frame_ratio(rgb: torch.Tensor) -> float:
     """Mean squared luminance gradient in the outer band over that in the inner band."""
-    y = (rgb[0] * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).double()
+    y = luminance(rgb)[0, 0].double()
     g = torch.zeros_like(y)
     g[:, :-1] += (y[:, 1:] - y[:, :-1]) ** 2
     g[:-1, :] += (y[1:, :] - y[:-1, :]) ** 2
@@ -82,7 +83,7 @@ def line_score(rgb: torch.Tensor) -> float:
     distance d from an edge, the mean over its length of the *signed* luminance step to the next
     row inward; the largest |mean| within the outer 8 px over the median one 16–48 px inside.
     Texture averages out along a row; a frame line (dark or light, all along the edge) does not."""
-    y = (rgb[0] * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).double()
+    y = luminance(rgb)[0, 0].double()
     sides = [y, y.flip(0), y.T, y.T.flip(0)]  # top, bottom, left, right: row d from that edge
     outer, inner = [], []
     for side in sides:

@@ -39,6 +39,7 @@ from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
 from daemon.catalogue import Catalogue
+from daemon.color import luminance
 from daemon.engines.fast import STROKE_SIDE
 from daemon.engines.fast_onnx import onnx_runner
 from daemon.guided_upsample import guided_upsample
@@ -91,8 +92,7 @@ def contact_sheet(rows: list[list[Image.Image]], labels: list[str], size: int) -
 
 
 def grey(x: torch.Tensor) -> torch.Tensor:
-    y = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return y.expand(-1, 3, -1, -1)
+    return luminance(x).expand(-1, 3, -1, -1)
 
 
 class StyleMeter:

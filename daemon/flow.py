@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import torch
 
+from daemon.color import luminance
+
 PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 
 
@@ -30,7 +32,7 @@ class Prior:
 
 
 def _grey(rgb: torch.Tensor) -> np.ndarray:
-    y = (rgb[0].float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0)
+    y = luminance(rgb.float())[0, 0]
     return np.ascontiguousarray(y.clamp(0, 1).mul(255).round().byte().numpy())
 
 

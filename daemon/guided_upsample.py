@@ -19,15 +19,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LUMA = (0.299, 0.587, 0.114)
+from daemon.color import luminance
+
 RADIUS = 2  # window radius at the working size, in pixels
 EPS = 1e-3  # regularisation: larger flattens `a` (fewer photo details), smaller copies more
-
-
-def luminance(rgb: torch.Tensor) -> torch.Tensor:
-    """[1,3,H,W] → [1,1,H,W]."""
-    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-    return (rgb * w).sum(1, keepdim=True)
 
 
 def _box(x: torch.Tensor, r: int) -> torch.Tensor:

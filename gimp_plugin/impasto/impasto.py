@@ -154,19 +154,27 @@ def run(
         return _failure(procedure, "Select exactly one layer to stylise.", calling=True)
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    return _run_and_return(
+        procedure, lambda: stylize(image, drawables[0], config), Gimp.Layer, "stylise"
+    )
+
+
+def _run_and_return(procedure: Gimp.Procedure, work, kind: type, what: str) -> Gimp.ValueArray:
+    """Run `work()` with GIMP's progress; its result (a `kind`) becomes the return value, a bad
+    argument a calling error, anything else (daemon, network, a bug) an execution error."""
     try:
-        layer = stylize(image, drawables[0], config)
+        made = work()
     except ArgumentError as exc:
         return _failure(procedure, f"Impasto: {exc}", calling=True)
     except Exception as exc:  # ImpastoError (daemon, network) and anything unforeseen
-        log.exception("stylise failed")
+        log.exception("%s failed", what)
         return _failure(procedure, f"Impasto: {getattr(exc, 'message', None) or exc}")
     finally:
         Gimp.progress_end()
     Gimp.displays_flush()
     values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     values.remove(1)
-    values.insert(1, GObject.Value(Gimp.Layer, layer))
+    values.insert(1, GObject.Value(kind, made))
     return values
 
 
@@ -285,22 +293,14 @@ def run_frames(
         )
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-    try:
+
+    def work() -> Gimp.Image:
         new_image = stylize_frames(image, config)
-    except ArgumentError as exc:
-        return _failure(procedure, f"Impasto: {exc}", calling=True)
-    except Exception as exc:  # ImpastoError (daemon, network) and anything unforeseen
-        log.exception("stylising the frames failed")
-        return _failure(procedure, f"Impasto: {getattr(exc, 'message', None) or exc}")
-    finally:
-        Gimp.progress_end()
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        Gimp.Display.new(new_image)
-    Gimp.displays_flush()
-    values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-    values.remove(1)
-    values.insert(1, GObject.Value(Gimp.Image, new_image))
-    return values
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            Gimp.Display.new(new_image)
+        return new_image
+
+    return _run_and_return(procedure, work, Gimp.Image, "stylising the frames")
 
 
 def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Image:
