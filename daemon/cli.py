@@ -181,7 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--base", choices=BASES, default="gatys", help="hires: how the thumbnail is made"
     )
-    s.add_argument("--upscaler", choices=UPSCALERS, default="lanczos", help="hires: upscaling")
+    s.add_argument(
+        "--upscaler",
+        choices=UPSCALERS,
+        default="lanczos",
+        help="how a result made smaller is enlarged (hires: before each refinement; learned: the "
+        "shipped x2 network)",
+    )
     s.add_argument("--size", type=int, default=None, help="long side of the output in pixels")
     s.add_argument("--iterations", type=int, default=None)
     s.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none")
@@ -250,6 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None)
     t.set_defaults(func=cmd_train)
+
+    u = sub.add_parser("train-upscaler", help="train the learned ×2 upscaler (hires, fast)")
+    u.add_argument("--content", type=Path, nargs="+", required=True, help="photos or folders")
+    u.add_argument("--hold-out", type=Path, default=None, help="file naming photos to leave out")
+    u.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
+    u.add_argument("--steps", type=int, default=6000, help="total steps (a resumed run counts on)")
+    u.add_argument("--batch", type=int, default=16)
+    u.add_argument("--patch", type=int, default=96, help="high-resolution patch side")
+    u.add_argument("--lr", type=float, default=1e-3)
+    u.add_argument("--width", type=int, default=32, help="channels of the hidden convolutions")
+    u.add_argument("--depth", type=int, default=4, help="hidden 3x3 convolutions")
+    u.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
+    u.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    u.add_argument("--manifest", type=Path, default=None, help="TSV naming each photo's licence")
+    u.add_argument("--seed", type=int, default=0)
+    u.set_defaults(func=cmd_train_upscaler)
 
     st = sub.add_parser("styles", help="list the daemon's styles and the modes that can use them")
     st.add_argument("--endpoint", default=None)
@@ -563,6 +585,60 @@ def cmd_train(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise BadImage(str(exc)) from None
     except RuntimeError as exc:  # e.g. --resume with a different set of styles
+        raise BadRequest(f"cannot train: {exc}") from None
+    finally:
+        bar.close()
+    print(f"wrote {args.out} ({card['training']['steps']} steps)")
+    return 0
+
+
+def cmd_train_upscaler(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from daemon.training.upscaler import UpscalerConfig, train_upscaler
+
+    if args.out.suffix != ".safetensors":
+        raise BadRequest("--out must end in .safetensors")
+    for name in ("steps", "batch", "width", "depth"):
+        if getattr(args, name) < 1:
+            raise BadRequest(f"--{name} must be at least 1")
+    if args.patch < 16 or args.patch % 2:
+        raise BadRequest("--patch must be an even number of at least 16")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    names = (
+        "content",
+        "out",
+        "steps",
+        "batch",
+        "patch",
+        "lr",
+        "width",
+        "depth",
+        "hold_out",
+        "resume",
+        "seed",
+        "checkpoint_minutes",
+        "manifest",
+    )
+    cfg = UpscalerConfig(
+        **{k: getattr(args, k) for k in names}, command="impasto " + " ".join(sys.argv[1:])
+    )
+    bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
+
+    def on_step(step: int, total: int, l1: float) -> None:
+        if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here
+            bar.reset(total)
+            bar.initial = bar.n = step - 1
+        bar.n = step
+        bar.set_postfix(l1=f"{l1:.4g}", refresh=True)
+        if step % 50 == 0:
+            log.info("step %d/%d l1=%.5g", step, total, l1)
+
+    try:
+        card = train_upscaler(cfg, on_step)
+    except FileNotFoundError as exc:
+        raise BadImage(str(exc)) from None
+    except RuntimeError as exc:
         raise BadRequest(f"cannot train: {exc}") from None
     finally:
         bar.close()

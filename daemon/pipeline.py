@@ -2,9 +2,10 @@
 
 decode → resize to the plan's working size → colour preparation → (a sequence's frame: the
 previous result carried along the optical flow, daemon.flow) → engine → back to the input
-size (guided by the full-size photo when the engine worked smaller: daemon.guided_upsample) →
-colour finish → strength blend with the original pixels → mask → encode in the
-input's format. Strength 0 skips the engine: the result is the content, re-encoded.
+size (enlarged by the job's upscaler and guided by the full-size photo when the engine worked
+smaller: daemon.guided_upsample) → colour finish → strength blend with the original pixels →
+mask → encode in the input's format. Strength 0 skips the engine: the result is the content,
+re-encoded.
 
 The mask (a selection, optional) is composited with its feather kept: with an alpha channel it
 scales the result's alpha (transparent outside, soft at the edge); without one, the result fades
@@ -29,6 +30,7 @@ from daemon.losses import resize_long_side
 from daemon.model_library import ModelLibrary
 from daemon.plan import Plan
 from daemon.sequences import Kept, SequenceStore
+from daemon.upscale import UPSCALERS
 from shared.protocol import ImageDesc
 
 log = logging.getLogger(__name__)
@@ -100,7 +102,8 @@ def run(
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
         if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo
-            out = guided_upsample(out, resize_long_side(clean, max(out.shape[-2:])), clean)
+            small = resize_long_side(clean, max(out.shape[-2:]))
+            out = guided_upsample(out, small, clean, upscale=UPSCALERS[spec.upscaler])
         elif tuple(out.shape[-2:]) != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
         out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=plan.uses_pictures)

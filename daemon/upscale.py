@@ -1,6 +1,7 @@
-"""Upscalers for the hires engine's coarse-to-fine ladder: a pluggable step, by name.
+"""Upscalers for the hires engine's coarse-to-fine ladder and fast mode's final upscale, by name.
 
-Each takes RGB 0..1 [1,3,h,w] and returns [1,3,H,W] clamped to 0..1 on the CPU.
+Each takes RGB 0..1 [1,3,h,w] and returns [1,3,H,W] clamped to 0..1 on the CPU. `learned` is the
+shipped ×2 network (daemon.upscale_net), in tiles, repeated for larger factors.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.clamp_(0, 1)
 
 
+def learned(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    from daemon import upscale_net
+
+    return upscale_net.learned(x, size)
+
+
 UPSCALERS: dict[str, Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]] = {
     "lanczos": lanczos,
     "bicubic": bicubic,
+    "learned": learned,
 }

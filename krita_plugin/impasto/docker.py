@@ -142,6 +142,22 @@ class ImpastoDocker(DockWidget):
         self.cancel_button.clicked.connect(plugin.guarded(lambda *_: self.controller.cancel()))
         buttons.addWidget(self.cancel_button)
         box.addLayout(buttons)
+        again = QtWidgets.QHBoxLayout()
+        self.reapply_button = QtWidgets.QPushButton("Re-apply")
+        self.reapply_button.setToolTip(
+            "With a layer Impasto made selected: make it again from its source layer as it is "
+            "now, with the same settings, into a new layer"
+        )
+        self.reapply_button.clicked.connect(plugin.guarded(lambda *_: self.controller.reapply()))
+        again.addWidget(self.reapply_button)
+        self.copy_button = QtWidgets.QPushButton("Copy as command")
+        self.copy_button.setToolTip(
+            "With a layer Impasto made selected: copy the `impasto stylize` command that makes "
+            "it from its source layer saved as a PNG"
+        )
+        self.copy_button.clicked.connect(plugin.guarded(self._copy_command))
+        again.addWidget(self.copy_button)
+        box.addLayout(again)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1000)
         box.addWidget(self.progress)
@@ -154,6 +170,13 @@ class ImpastoDocker(DockWidget):
         box.addWidget(self.message)
         box.addStretch(1)
         self.setWidget(root)
+
+    def _copy_command(self, *_: Any) -> None:
+        command = self.controller.command_for()
+        if command is not None:
+            QtWidgets.QApplication.clipboard().setText(command)
+            self.controller.message = f"Copied: {command}"
+            self.controller.changed()
 
     def canvasChanged(self, canvas: Any) -> None:  # noqa: N802 (Krita's name)
         """Krita calls this when the active view changes; Apply always reads the active layer."""
@@ -197,6 +220,7 @@ class ImpastoDocker(DockWidget):
         self.iterations.setEnabled(s.mode != "fast")
         self._refresh_styles()
         self.apply_button.setEnabled(not c.busy)
+        self.reapply_button.setEnabled(not c.busy)
         self.cancel_button.setEnabled(c.busy)
         self.progress.setValue(int(1000 * c.fraction) if c.busy or c.stage == "done" else 0)
         self.progress.setFormat(f"{c.stage} %p%" if c.busy else "%p%")

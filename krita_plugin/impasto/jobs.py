@@ -138,3 +138,40 @@ def build_job(
         mask=mask,
     )
     return spec, order
+
+
+def recipe_styles(styles: list[StyleChoice], layer_id: Any) -> list[dict]:
+    """Where each style with a weight came from, for the result's recipe (shared.recipe);
+    `layer_id(node)` is Krita's id of a layer."""
+    out = []
+    for style in styles:
+        if style.weight <= 0:
+            continue
+        entry: dict[str, Any] = {"kind": style.kind, "name": style.name, "weight": style.weight}
+        if style.kind == "layer":
+            entry["id"] = layer_id(style.source[1])
+        elif style.kind == "file":
+            entry["path"] = str(style.source)
+        out.append(entry)
+    return out
+
+
+def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
+    """The docker settings and styles a recipe records; a layer style's `source` is its layer
+    id, for the caller to find among the open documents."""
+    recorded = recipe["settings"]
+    mode = recorded["engine"]
+    settings = Settings(
+        mode=mode,
+        strength=float(recorded.get("strength", 1.0)),
+        preserve_color=str(recorded.get("preserve_color", "none")),
+        style_scale=float(recorded.get("style_scale", 1.0)),
+        iterations=int(recorded.get("iterations", DEFAULT_ITERATIONS)),
+    )
+    styles = []
+    for entry in recipe["styles"]:
+        kind, name, weight = entry["kind"], str(entry["name"]), float(entry.get("weight", 1.0))
+        source = {"layer": entry.get("id"), "file": entry.get("path")}.get(kind)
+        styles.append(StyleChoice(kind, name, weight, source=source))
+    settings.styles[mode] = styles
+    return settings, styles

@@ -10,12 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.protocol import PixelFormat
+from shared.recipe import decode_recipes, encode_recipes
 
 from .jobs import StyleImage
 from .pixels import pixel_format
 from .selection import NothingToStylise, Rect, stylise_region
 
 log = logging.getLogger(__name__)
+
+# The document annotation holding every result layer's recipe (shared.recipe), by layer id: it is
+# saved in the .kra with the document.
+RECIPES = "impasto-recipes"
 
 
 @dataclass
@@ -114,3 +119,36 @@ def write_result(capture: Capture, data: bytes, name: str) -> Any:
         parent.addChildNode(layer, capture.node)
     doc.refreshProjection()
     return layer
+
+
+def node_id(node: Any) -> str:
+    """Krita's unique id of a layer, as text."""
+    uid = node.uniqueId()
+    return str(uid.toString() if hasattr(uid, "toString") else uid)
+
+
+def find_node(document: Any, wanted: str) -> Any:
+    """The layer of `document` with this id (any depth), or None."""
+    todo = list(document.rootNode().childNodes())
+    while todo:
+        node = todo.pop()
+        if node_id(node) == wanted:
+            return node
+        todo.extend(node.childNodes())
+    return None
+
+
+def read_recipes(document: Any) -> dict[str, dict]:
+    """The recipes recorded in the document, by result-layer id."""
+    if RECIPES not in document.annotationTypes():
+        return {}
+    return decode_recipes(bytes(document.annotation(RECIPES)))
+
+
+def store_recipe(document: Any, layer: Any, recipe: dict) -> None:
+    """Record how `layer` was made, in the document's annotation (saved with the .kra)."""
+    recipes = read_recipes(document)
+    recipes[node_id(layer)] = recipe
+    document.setAnnotation(
+        RECIPES, "Impasto: how each result layer was made", encode_recipes(recipes)
+    )

@@ -1,5 +1,5 @@
-"""Krita glue: the one shared controller and its timer, the `impasto_apply` action, and loading
-image files as styles through Qt."""
+"""Krita glue: the one shared controller and its timer, the `impasto_apply` and
+`impasto_reapply` actions, and loading image files as styles through Qt."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .qt_compat import FORMAT_RGBA8888, QImage, QTimer
 log = logging.getLogger(__name__)
 
 ACTION_ID = "impasto_apply"
+REAPPLY_ID = "impasto_reapply"
 TICK_MS = 50  # how often the controller looks at the socket; a poll costs microseconds
 
 _controller: Controller | None = None
@@ -73,7 +74,8 @@ def controller() -> Controller:
 
 
 class ImpastoExtension(Extension):
-    """Registers the `impasto_apply` action (Tools ▸ Scripts; bind a shortcut to it)."""
+    """Registers the `impasto_apply` and `impasto_reapply` actions (Tools ▸ Scripts; bind
+    shortcuts to them)."""
 
     def setup(self) -> None:
         controller()
@@ -82,3 +84,9 @@ class ImpastoExtension(Extension):
         action = window.createAction(ACTION_ID, "Apply Impasto style", "tools/scripts")
         action.setToolTip("Stylise the active layer with the Impasto docker's settings")
         action.triggered.connect(guarded(lambda *_: controller().apply()))
+        again = window.createAction(REAPPLY_ID, "Re-apply Impasto to the source", "tools/scripts")
+        again.setToolTip(
+            "Make the selected Impasto layer again from its source layer as it is now, with the "
+            "settings it was made with, into a new layer"
+        )
+        again.triggered.connect(guarded(lambda *_: controller().reapply()))

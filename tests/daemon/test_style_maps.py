@@ -8,8 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from daemon.imageio import read_image, resize_array, write_image
+from daemon.losses import style_distance
+from daemon.pixels import to_tensor
+from daemon.vgg import get_vgg
 from shared.errors import BadRequest
 from shared.job import JobSpec, StyleRef, split_style_map
 from shared.protocol import PixelFormat
@@ -83,11 +87,36 @@ def test_all_zero_maps_return_the_source_and_a_partial_map_keeps_it_outside(daem
     assert (out[:, -w // 4 :, 3] == 0).all() and (out[:, : w // 4, 3] == 200).all()
 
 
-def test_maps_in_gatys_mode_are_refused_with_a_typed_error(daemon):
+def test_gatys_matches_each_style_inside_its_own_region(daemon):
+    content = photo(192)
+    h, w = content.shape[:2]
+    left, right = halves(h, w)
+    out = run(
+        daemon, content, [("starry-night", left), ("great-wave", right)],
+        engine="gatys", iterations=40, seed=0,
+    )  # fmt: skip
+    vgg = get_vgg(torch.device("cpu"))
+    paintings = {
+        name: to_tensor(read_image(ROOT / "daemon" / "styles" / f"{name}.jpg"))
+        for name in ("vangogh-starry-night", "hokusai-great-wave")
+    }
+    image = to_tensor(out[..., :3])
+    q = w // 2 - w // 8  # away from the seam
+    halves_px = {"left": image[..., :q], "right": image[..., w - q :]}
+    d = {
+        (side, name): style_distance(vgg, px, pic, side=max(px.shape[-2:]))
+        for side, px in halves_px.items()
+        for name, pic in paintings.items()
+    }
+    assert d["left", "vangogh-starry-night"] < d["left", "hokusai-great-wave"], d
+    assert d["right", "hokusai-great-wave"] < d["right", "vangogh-starry-night"], d
+
+
+def test_maps_in_hires_mode_are_refused_with_a_typed_error(daemon):
     content = photo(64)
     left, _ = halves(*content.shape[:2])
-    with pytest.raises(BadRequest, match="fast mode"):
-        run(daemon, content, [("starry-night", left)], engine="gatys")
+    with pytest.raises(BadRequest, match="hires takes whole styles"):
+        run(daemon, content, [("starry-night", left)], engine="hires")
     assert run(daemon, content, [("starry-night", None)]).shape == content.shape
 
 

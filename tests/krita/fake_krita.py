@@ -49,9 +49,16 @@ class Node:
         self.parent: Node | None = None
         self.children: list[Node] = []
         self.pixels = np.zeros((doc.h, doc.w, CHANNELS[doc.model]), DTYPES[doc.depth])
+        Node._ids += 1
+        self._id = f"{{00000000-0000-0000-0000-{Node._ids:012d}}}"
+
+    _ids = 0
 
     def name(self) -> str:
         return self._name
+
+    def uniqueId(self) -> str:  # noqa: N802 (Krita returns a QUuid; its text is this form)
+        return self._id
 
     def type(self) -> str:
         return self._type
@@ -176,6 +183,16 @@ class Document:
         self._selection: Selection | None = None
         self._active: Node | None = None
         self.undo_steps = 0
+        self.annotations: dict[str, tuple[str, bytes]] = {}
+
+    def annotationTypes(self) -> list[str]:  # noqa: N802
+        return list(self.annotations)
+
+    def annotation(self, key: str) -> bytes:
+        return self.annotations.get(key, ("", b""))[1]
+
+    def setAnnotation(self, key: str, description: str, data: bytes) -> None:  # noqa: N802
+        self.annotations[key] = (description, bytes(data))
 
     def width(self) -> int:
         return self.w

@@ -322,3 +322,49 @@ def test_a_daemon_restarted_mid_job_ends_the_job_clearly_and_the_docker_reconnec
         c.close()
         if second is not None:
             second.stop()
+
+
+def test_a_result_remembers_its_settings_and_reapply_remakes_it_from_the_edited_source(
+    app, controller
+):
+    style_doc = app.open(fake_krita.Document(SIDE, SIDE))
+    style_layer = style_doc.add_layer("stripes", np.zeros((SIDE, SIDE, 4), np.uint8))
+    style_layer.pixels[..., 3] = 255
+    style_layer.pixels[::8, :, 2] = 255
+    doc, source = open_photo(app)
+    controller.set_mode("gatys")
+    controller.settings.iterations = 3
+    controller.settings.strength = 0.8
+    controller.settings.styles["gatys"] = [
+        StyleChoice("builtin", "starry-night", 0.7),
+        StyleChoice("layer", "stripes", 0.3, source=(style_doc, style_layer)),
+    ]
+    assert controller.apply()
+    run(controller, lambda: finished(controller), timeout=300)
+    first = doc.root.children[1]
+    command = controller.command_for(doc, first)
+    assert command == (
+        "impasto stylize photo.png -s starry-night:0.7 -s stripes.png:0.3 --mode gatys "
+        "--iterations 3 --strength 0.8 -o result.png"
+    )
+    controller.settings = type(controller.settings)()  # the docker changed since: not used
+    source.pixels[: SIDE // 2] = 255 - source.pixels[: SIDE // 2]  # the user edits the source
+    source.pixels[..., 3] = 255
+    doc.setActiveNode(first)
+    assert controller.reapply()
+    run(controller, lambda: finished(controller), timeout=300)
+    assert controller.message.startswith("Added"), controller.message
+    names = [n.name() for n in doc.root.children]
+    assert names == ["photo", first.name(), first.name()] or names[1:] == [first.name()] * 2
+    second = next(n for n in doc.root.children if n.name() == first.name() and n is not first)
+    assert controller.command_for(doc, second) == command  # the same settings
+    top = np.abs(as_float(second.pixels[: SIDE // 2]) - as_float(first.pixels[: SIDE // 2]))
+    bottom = np.abs(as_float(second.pixels[SIDE // 2 :]) - as_float(first.pixels[SIDE // 2 :]))
+    assert top.mean() > 3 * bottom.mean()  # made from the edited pixels
+
+
+def test_reapply_on_a_layer_impasto_did_not_make_says_so(app, controller):
+    doc, source = open_photo(app)
+    assert not controller.reapply(doc, source)
+    assert "not made by Impasto" in controller.message
+    assert controller.command_for(doc, source) is None

@@ -3,9 +3,9 @@ its `impasto_apply` action against a real daemon, checked from the saved .kra fi
 
 One Krita start runs the cases: a photo layer in 8 bit, the same with a feathered selection (a
 transparency mask on the new layer from Krita 5.2; with 5.1 the daemon fades its alpha), a
-16-bit and a 32-bit float document, a CMYK document (refused with a message) and a Gatys job
-whose style is a layer of another open document. Skipped when Krita is not installed, except
-with CI=true.
+16-bit and a 32-bit float document, a CMYK document (refused with a message), a Gatys job
+whose style is a layer of another open document, and Re-apply after the photo was edited.
+Skipped when Krita is not installed, except with CI=true.
 Every case runs twice: in the system's Krita (5.1 on Debian 12) and in Krita 5.2 from a Debian 13
 chroot, since the plugin takes another path for selections where Krita's scripting can make
 transparency masks (5.2). Setup: `bash tests/editors/setup_krita.sh` and `bash
@@ -80,6 +80,7 @@ def krita_run(daemon, tmp_path_factory, request):
         ("float", "F32", {}),
         ("cmyk", "U8", {"model": "CMYKA"}),
         ("layer style", "U8", {"style_pixels": str(style), "iterations": 25}),
+        ("reapply", "U8", {"reapply": True}),
     ):
         raw = work / f"{name}.raw"
         raw.write_bytes(photos[depth].tobytes())
@@ -173,3 +174,23 @@ def test_cmyk_document_gets_a_message_and_no_new_layer(krita_run):
     record = record_of(krita_run, "cmyk")
     assert "CMYK" in record["message"] and "Convert" in record["message"], record
     assert record["layers"] == ["Background", "photo"]
+
+
+def test_reapply_remakes_a_result_from_the_edited_source_with_the_same_settings(krita_run):
+    record, layers, photo = result_of(krita_run, "reapply")
+    assert record["saved"] and record["message"].startswith("Added"), record
+    names = [layer.name for layer in layers]
+    assert names[:2] == ["Background", "photo"] and len(names) == 4, names
+    assert names[2] == names[3] and names[2].startswith("Impasto: ")
+    first, second = record["commands"]
+    assert first == second and first.startswith("impasto stylize photo.png -s "), record
+    # each result goes right above the source: the re-applied one under the first
+    edited, second, first_layer = (layer.pixels for layer in layers[1:])
+    top, bottom = slice(0, H // 2), slice(H // 2, H)
+    assert (edited[top, :, :3] == 255 - photo[top, :, :3]).all()
+    assert (edited[bottom] == photo[bottom]).all()
+    a, b = first_layer.astype(int), second.astype(int)
+    assert np.abs(a[top] - b[top]).mean() > 2 * np.abs(a[bottom] - b[bottom]).mean()
+    assert_stylised(first_layer, photo, first_layer[..., 3] == 255)
+    assert_stylised(second, edited, second[..., 3] == 255)
+    assert record["undos"] == 2 and record["after_undo"] == ["Background", "photo"], record

@@ -3,7 +3,9 @@
 For each case in $IMPASTO_E2E_CONFIG it opens a new document with a photo layer (and a feathered
 selection, when asked), makes it the active view, triggers the `impasto_apply` action, waits for
 the result layer, saves the document as .kra, undoes until the new layer is gone and records
-what it saw (and how many undo steps that took). Then it takes a
+what it saw (and how many undo steps that took). A `reapply` case then inverts the top half of
+the photo layer, selects the result and triggers `impasto_reapply`, and records the command
+lines Impasto gives for both result layers. Then it takes a
 screenshot if asked and exits. Any error exits non-zero (Krita's own excepthook would open a
 modal dialog and hang a headless run).
 """
@@ -120,6 +122,7 @@ class Driver:
             return
         case = CONFIG["cases"][self.index]
         self.style_layer = None
+        self.first = None  # a reapply case's first result layer
         if case.get("style_pixels"):  # another open document whose layer is the style
             self.style_layer = self.new_document(
                 "style source", "RGBA", "U8", "style layer", case["style_pixels"]
@@ -185,6 +188,14 @@ class Driver:
         if self.case.get("endpoint"):
             controller.set_endpoint(self.endpoint)
         layers = [n for n in self.doc.rootNode().childNodes() if not n.type().endswith("mask")]
+        if self.case.get("reapply") and self.first is None and len(names) > len(self.before):
+            self.first = layers[-1]
+            self.edit_and_reapply(layers)
+            return
+        if self.first is not None:
+            record["commands"] = [
+                controller.command_for(self.doc, node) for node in (self.first, layers[-1])
+            ]
         if len(names) > len(self.before):  # the new layer's masks, and what it shows with them
             new, w, h = layers[-1], self.doc.width(), self.doc.height()
             record["masks"] = [[m.type(), m.name()] for m in new.childNodes()]
@@ -209,6 +220,26 @@ class Driver:
         report["cases"].append(record)
         self.index += 1
         later(100, self.next_case)
+
+    def edit_and_reapply(self, layers):
+        """Invert the top half of the photo (8-bit BGRA), select the result, re-apply."""
+        photo = next(n for n in layers if n.name() == "photo")
+        w, h = CONFIG["width"], CONFIG["height"]
+        data = bytes(photo.pixelData(0, 0, w, h))
+        half = 4 * w * (h // 2)
+        top = bytes(b if i % 4 == 3 else 255 - b for i, b in enumerate(data[:half]))
+        photo.setPixelData(top + data[half:], 0, 0, w, h)
+        self.doc.setActiveNode(self.first)
+        self.doc.waitForDone()
+        later(300, self.reapply)
+
+    def reapply(self):
+        if self.doc.activeNode() != self.first:
+            later(100, self.reapply)
+            return
+        self.t0 = time.monotonic()
+        Krita.instance().action("impasto_reapply").trigger()
+        later(100, self.wait)
 
     def screenshot(self):
         path = CONFIG.get("screenshot")
