@@ -1,8 +1,15 @@
-"""The docker's brain: connection to the daemon, Apply, progress, Cancel. No Qt.
+"""The docker's brain: connection to the daemon, Apply, Re-apply, live preview, progress,
+Cancel. No Qt.
 
 A `Controller` never blocks: the plugin calls `tick()` from a QTimer, and every exchange with the
 daemon (hello, styles, jobs) is a message sent now and a reply picked up by a later tick. Views
 (the docker, the action) read its attributes and subscribe to be told when they change.
+
+Live preview (fast mode): every tick compares what a preview depends on (the active layer, the
+styles and weights, strength, colour mode, style scale) with what the shown preview was made
+from; on a change it sends a fast job on a thumbnail of the layer (PREVIEW_SIDE px, the fast
+engine's own working size, so strokes look as they will) and cancels the one in flight, so the
+daemon drops older requests instead of queueing them. Previews never create layers.
 """
 
 from __future__ import annotations
@@ -58,7 +65,10 @@ IDLE_PING_SECONDS = 5.0  # while connected and idle, check the daemon is still t
 JOB_SILENCE_TIMEOUT = 15.0  # a running job fails when the daemon says nothing for this long
 INSTALL_INFO = Path(__file__).resolve().parent / "install.json"  # written by the installer
 
+PREVIEW_SIDE = 512  # the live preview's long side: the fast engine's working side
+
 ImageLoader = Callable[[str], StyleImage]
+Thumbnailer = Callable[[Any, int], StyleImage]  # (layer, long side) → 8-bit RGBA pixels
 MASK_FORMAT = PixelFormat("u8", channels=1)  # Krita's selections: 8 bit
 
 
@@ -92,8 +102,10 @@ class Controller:
         endpoint: str | None = None,
         load_image: ImageLoader | None = None,
         clock: Callable[[], float] = time.monotonic,
+        thumbnail: Thumbnailer | None = None,
     ) -> None:
         self.app = app
+        self.thumbnail = thumbnail
         self.endpoint = endpoint or default_endpoint()
         self.load_image = load_image
         self.clock = clock
@@ -108,6 +120,12 @@ class Controller:
         self.stage = ""
         self.preview: tuple[int, int, bytes] | None = None  # RGBA u8 width, height, pixels
         self.last_layer: Any = None
+        self.live_preview = False  # fast mode: preview the active layer as settings change
+        self.preview_seconds: float | None = None  # the last live preview: change → shown
+        self.live_jobs_sent = 0
+        self._live: JobHandle | None = None
+        self._live_key: tuple | None = None  # what the shown (or coming) preview was made from
+        self._live_since = 0.0
         self.started_daemon: subprocess.Popen | None = None  # the daemon Start daemon launched
         self._client: Client | None = None
         self._waiting: dict[str, str] = {}  # request id → request type
@@ -275,6 +293,9 @@ class Controller:
             kind = self._waiting.pop(event.id, None)
             if kind is not None:
                 self._reply(kind, event.type, event.body)
+        self._follow_live()
+        if self.state == "connected":
+            self._live_tick()
         if self.job is not None:
             self._follow_job(events)
         elif self._waiting and now - self._sent_at > REPLY_TIMEOUT:
@@ -446,6 +467,66 @@ class Controller:
         self.stage = "queued"
         log.info("submitted %s (%s)", handle.id, self.job.name)
         self.changed()
+
+    # -- live preview -----------------------------------------------------------------------------
+    def set_live_preview(self, on: bool) -> None:
+        """Turn the fast-mode live preview of the active layer on or off."""
+        self.live_preview = bool(on)
+        self._live_key = None
+        if not on:
+            self._drop_live()
+        self.changed()
+
+    def _live_target(self) -> tuple[tuple, Any] | None:
+        """(what a preview depends on, the active layer), or None when no preview is due."""
+        if not self.live_preview or self.settings.mode != "fast" or self.thumbnail is None:
+            return None
+        document = self.app.activeDocument()
+        node = document.activeNode() if document is not None else None
+        if node is None:
+            return None
+        s = self.settings
+        styles = tuple((c.kind, c.name, c.weight) for c in s.chosen)
+        return (node_id(node), styles, s.strength, s.preserve_color, s.style_scale), node
+
+    def _live_tick(self) -> None:
+        target = self._live_target()
+        if target is None or target[0] == self._live_key:
+            return
+        key, node = target
+        self._drop_live()  # the daemon drops it if it has not started: no queue of old previews
+        self._live_key, self._live_since = key, self.clock()
+        styles = [c for c in self.settings.chosen if c.weight > 0]
+        if check_styles("fast", styles) is not None:
+            return  # nothing to preview; Apply says why
+        try:
+            picture = self.thumbnail(node, PREVIEW_SIDE)
+            content = picture.fmt.describe(1, picture.width, picture.height)
+            spec, _ = build_job(self.settings, styles, content, {}, preview=False)
+        except (ImpastoError, UnsupportedColorSpace, NothingToStylise, OSError) as exc:
+            log.info("no live preview: %s", exc)
+            return
+        assert self._client is not None
+        self._live = self._client.submit(spec.to_wire(), [picture.data])
+        self.live_jobs_sent += 1
+
+    def _follow_live(self) -> None:
+        handle = self._live
+        if handle is None or not handle.finished:
+            return
+        self._live = None
+        if handle.state == "done" and handle.result is not None:
+            desc, data = handle.result.image_bytes(0)
+            self.preview = (desc.width, desc.height, data)
+            self.preview_seconds = self.clock() - self._live_since
+            self.changed()
+        elif handle.state == "failed" and handle.error is not None:
+            self._say(f"Preview: {handle.error.message}")
+
+    def _drop_live(self) -> None:
+        if self._live is not None and not self._live.finished and self._client is not None:
+            self._client.cancel(self._live.id)
+        self._live = None
 
     def cancel(self) -> None:
         """Stop the running job (or the Apply waiting for a connection); nothing is changed."""

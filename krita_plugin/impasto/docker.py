@@ -165,6 +165,13 @@ class ImpastoDocker(DockWidget):
         self.preview.setAlignment(ALIGN_CENTER)
         self.preview.setMinimumHeight(PREVIEW)
         box.addWidget(self.preview)
+        self.live = QtWidgets.QCheckBox("Live preview")
+        self.live.setToolTip(
+            "Fast mode: show the active layer with the current styles and settings here as you "
+            "change them (no layer is added until Apply)"
+        )
+        self.live.toggled.connect(plugin.guarded(self.controller.set_live_preview))
+        box.addWidget(self.live)
         self.message = QtWidgets.QLabel()
         self.message.setWordWrap(True)
         box.addWidget(self.message)
@@ -221,6 +228,8 @@ class ImpastoDocker(DockWidget):
         self._refresh_styles()
         self.apply_button.setEnabled(not c.busy)
         self.reapply_button.setEnabled(not c.busy)
+        self._quietly(self.live, lambda: self.live.setChecked(c.live_preview))
+        self.live.setEnabled(s.mode == "fast")
         self.cancel_button.setEnabled(c.busy)
         self.progress.setValue(int(1000 * c.fraction) if c.busy or c.stage == "done" else 0)
         self.progress.setFormat(f"{c.stage} %p%" if c.busy else "%p%")

@@ -48,6 +48,24 @@ def load_image_file(path: str) -> StyleImage:
     image = QImage(path)
     if image.isNull():
         raise OSError(f"Could not read the image file {path}.")
+    return _rgba(image)
+
+
+def layer_thumbnail(node: Any, side: int) -> StyleImage:
+    """The layer made by Krita at most `side` px on its long side, as 8-bit RGBA (the live
+    preview's picture: Krita scales it, whatever the layer's depth)."""
+    bounds = node.bounds()
+    w, h = bounds.width(), bounds.height()
+    if w <= 0 or h <= 0:
+        raise OSError("The layer is empty.")
+    scale = min(1.0, side / max(w, h))
+    image = node.thumbnail(max(1, round(w * scale)), max(1, round(h * scale)))
+    if image.isNull():
+        raise OSError("Krita gave no thumbnail of the layer.")
+    return _rgba(image)
+
+
+def _rgba(image: Any) -> StyleImage:
     image = image.convertToFormat(FORMAT_RGBA8888)
     stride = image.bytesPerLine()
     data = image.constBits().asstring(stride * image.height())
@@ -64,7 +82,9 @@ def controller() -> Controller:
     if _controller is None:
         app = Krita.instance()
         endpoint = app.readSetting("impasto", "endpoint", "") or None
-        _controller = Controller(app, endpoint, load_image=load_image_file)
+        _controller = Controller(
+            app, endpoint, load_image=load_image_file, thumbnail=layer_thumbnail
+        )
         _timer = QTimer()
         _timer.setInterval(TICK_MS)
         _timer.timeout.connect(guarded(_controller.tick))

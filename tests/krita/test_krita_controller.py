@@ -368,3 +368,36 @@ def test_reapply_on_a_layer_impasto_did_not_make_says_so(app, controller):
     assert not controller.reapply(doc, source)
     assert "not made by Impasto" in controller.message
     assert controller.command_for(doc, source) is None
+
+
+def test_live_preview_follows_the_settings_drops_old_requests_and_adds_no_layer(app, daemon):
+    c = Controller(app, daemon.endpoint, thumbnail=fake_krita.thumbnail)
+    try:
+        doc, source = open_photo(app)
+        c.set_live_preview(True)
+        run(c, lambda: c.preview is not None)
+        assert c.live_jobs_sent == 1 and c.preview[:2] == (SIDE, SIDE)
+        shown = c.preview
+        c.settings.styles["fast"] = [StyleChoice("builtin", "starry-night", 1.0)]
+        for weight in (0.5, 0.2):  # edits faster than the daemon: only the last is previewed
+            c.settings.styles["fast"].append(StyleChoice("builtin", "great-wave", weight))
+            c.tick()
+            c.settings.styles["fast"].pop()
+        c.settings.styles["fast"].append(StyleChoice("builtin", "great-wave", 3.0))
+        sent = c.live_jobs_sent
+        run(c, lambda: c.preview is not shown and c._live is None)
+        assert c.live_jobs_sent == sent + 1 == 4  # the two superseded ones were cancelled
+        wave = c.preview
+        assert np.abs(np.frombuffer(wave[2], np.uint8).astype(int) - np.frombuffer(
+            shown[2], np.uint8)).mean() > 3  # fmt: skip
+        c.settings.strength = 0.0  # strength 0: the preview is the layer itself
+        run(c, lambda: c.preview is not wave and c._live is None)
+        rgba = source.pixels[..., [2, 1, 0, 3]]
+        assert np.abs(np.frombuffer(c.preview[2], np.uint8) - rgba.ravel().astype(int)).max() <= 1
+        c.set_mode("gatys")  # fast mode only
+        c.settings.strength = 1.0
+        for _ in range(5):
+            c.tick()
+        assert c._live is None and [n.name() for n in doc.root.children] == ["photo"]
+    finally:
+        c.close()

@@ -4,7 +4,8 @@ its `impasto_apply` action against a real daemon, checked from the saved .kra fi
 One Krita start runs the cases: a photo layer in 8 bit, the same with a feathered selection (a
 transparency mask on the new layer from Krita 5.2; with 5.1 the daemon fades its alpha), a
 16-bit and a 32-bit float document, a CMYK document (refused with a message), a Gatys job
-whose style is a layer of another open document, and Re-apply after the photo was edited.
+whose style is a layer of another open document, Re-apply after the photo was edited, and the
+live preview following the strength without adding a layer.
 Skipped when Krita is not installed, except with CI=true.
 Every case runs twice: in the system's Krita (5.1 on Debian 12) and in Krita 5.2 from a Debian 13
 chroot, since the plugin takes another path for selections where Krita's scripting can make
@@ -81,6 +82,7 @@ def krita_run(daemon, tmp_path_factory, request):
         ("cmyk", "U8", {"model": "CMYKA"}),
         ("layer style", "U8", {"style_pixels": str(style), "iterations": 25}),
         ("reapply", "U8", {"reapply": True}),
+        ("preview", "U8", {"preview": True}),
     ):
         raw = work / f"{name}.raw"
         raw.write_bytes(photos[depth].tobytes())
@@ -194,3 +196,9 @@ def test_reapply_remakes_a_result_from_the_edited_source_with_the_same_settings(
     assert_stylised(first_layer, photo, first_layer[..., 3] == 255)
     assert_stylised(second, edited, second[..., 3] == 255)
     assert record["undos"] == 2 and record["after_undo"] == ["Background", "photo"], record
+
+
+def test_live_preview_follows_the_settings_and_adds_no_layer(krita_run):
+    record = record_of(krita_run, "preview")
+    assert record["layers"] == ["Background", "photo"], record
+    assert record["preview_size"] == [W, H] and len(record["latencies"]) == 5, record

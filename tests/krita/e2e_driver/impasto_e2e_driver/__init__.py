@@ -5,9 +5,10 @@ selection, when asked), makes it the active view, triggers the `impasto_apply` a
 the result layer, saves the document as .kra, undoes until the new layer is gone and records
 what it saw (and how many undo steps that took). A `reapply` case then inverts the top half of
 the photo layer, selects the result and triggers `impasto_reapply`, and records the command
-lines Impasto gives for both result layers. Then it takes a
-screenshot if asked and exits. Any error exits non-zero (Krita's own excepthook would open a
-modal dialog and hang a headless run).
+lines Impasto gives for both result layers. A `preview` case turns the docker's live preview on
+and changes the strength four times instead of applying, recording each preview's latency. Then
+it takes a screenshot if asked and exits. Any error exits non-zero (Krita's own excepthook would
+open a modal dialog and hang a headless run).
 """
 
 import json
@@ -146,6 +147,9 @@ class Driver:
             later(100, self.apply)  # the new view is not active yet
             return
         controller = impasto_controller()
+        if self.case.get("preview"):
+            self.preview_start()
+            return
         if self.case.get("styles") or self.style_layer:  # pick styles as a user would
             if controller.state != "connected":
                 later(100, self.apply)
@@ -218,6 +222,44 @@ class Driver:
                 record["undos"] += 1
             record["after_undo"] = layer_names(self.doc)
         report["cases"].append(record)
+        self.index += 1
+        later(100, self.next_case)
+
+    def preview_start(self):
+        controller = impasto_controller()
+        if controller.state != "connected":
+            later(100, self.preview_start)
+            return
+        controller.preview, self.latencies, self.t0 = None, [], time.monotonic()
+        controller.set_mode("fast")  # an earlier case may have left Gatys chosen
+        self.probe = StallProbe() if self.case.get("probe") else None
+        controller.set_live_preview(True)
+        later(20, lambda: self.preview_wait(None))
+
+    def preview_wait(self, shown):
+        c = impasto_controller()
+        if c.preview is shown or c.preview is None or c._live is not None:
+            if time.monotonic() - self.t0 > CONFIG["timeout"]:
+                finish(1, f"no preview after {CONFIG['timeout']} s: {c.message}")
+            later(20, lambda: self.preview_wait(shown))
+            return
+        self.latencies.append(c.preview_seconds)
+        if len(self.latencies) < self.case.get("previews", 5):
+            c.settings.strength = 1.0 - 0.05 * len(self.latencies)  # what a slider drag does
+            later(20, lambda p=c.preview: self.preview_wait(p))
+            return
+        c.set_live_preview(False)
+        c.settings.strength = 1.0
+        report["cases"].append(
+            {
+                "name": self.case["name"],
+                "layers": layer_names(self.doc),
+                "preview_size": list(c.preview[:2]),
+                "latencies": self.latencies,
+                "message": c.message,
+                **({"ui_worst_gap_s": self.probe.stop()} if self.probe else {}),
+            }
+        )
         self.index += 1
         later(100, self.next_case)
 
