@@ -13,7 +13,7 @@ import json
 import shlex
 from typing import Any
 
-from shared.job import DEFAULT_ITERATIONS, JobSpec
+from shared.job import DEFAULT_ITERATIONS, IMAGE_SUFFIXES, JobSpec
 
 RECIPE_VERSION = 1
 MAX_RECIPE_BYTES = 1 << 20  # a document keeps at most this much of them (oldest dropped)
@@ -73,9 +73,10 @@ def decode_recipes(data: bytes) -> dict[str, dict]:
 
 
 def picture_file(name: str) -> str:
-    """The file name a layer used as a style would have once exported: `name`.png, made safe."""
-    safe = "".join(c if c.isalnum() or c in "-_ " else "-" for c in name).strip() or "layer"
-    return f"{safe}.png"
+    """The file a layer would be exported as: its name made safe, `.png` added unless the name
+    ends in an image suffix already (GIMP names a layer after the file it came from)."""
+    safe = "".join(c if c.isalnum() or c in "-_. " else "-" for c in name).strip(" .") or "layer"
+    return safe if safe.lower().endswith(IMAGE_SUFFIXES) else f"{safe}.png"
 
 
 def cli_command(recipe: dict, output: str = "result.png") -> str:

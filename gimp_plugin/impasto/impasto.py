@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Impasto for GIMP 3: Filters > Artistic > Impasto Style Transfer... (`plug-in-impasto-stylize`)
-and Filters > Animation > Impasto Style Transfer, Frames... (`plug-in-impasto-stylize-frames`).
+and Filters > Animation > Impasto Style Transfer, Frames... (`plug-in-impasto-stylize-frames`),
+with Filters > Artistic > Impasto Re-apply (`plug-in-impasto-reapply`) and Impasto Settings as
+Command (`plug-in-impasto-command`) for the layers it made.
 
 The first reads the selected layer (or the selection's bounds) in the image's own precision, sends
 the pixels as they are to the Impasto daemon, and puts the stylised pixels into a new layer above
-the source, masked by the selection when there is one. The second takes an image whose layers
+the source, masked by the selection when there is one; the new layer keeps how it was made (a
+persistent parasite holding the recipe of shared.recipe, saved in the XCF), which Re-apply runs
+again on the source layer as it is now and Settings as Command writes as an `impasto stylize`
+command line. The frames procedure takes an image whose layers
 are animation frames (GIMP's convention for GIF and WebP animations: the bottom layer is the first
 frame) and makes a new image of stylised frames, each consistent with the one before (the daemon's
 sequences), with the same layer names (so the frame timings in them are kept). Needs only GIMP's
@@ -14,6 +19,7 @@ this file.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -43,6 +49,7 @@ from shared.job import (  # noqa: E402
     result_layer_name,
 )
 from shared.protocol import ImageDesc  # noqa: E402
+from shared.recipe import cli_command, make_recipe  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
@@ -53,6 +60,9 @@ log = logging.getLogger("impasto.gimp")
 
 PROCEDURE = "plug-in-impasto-stylize"
 FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
+REAPPLY_PROCEDURE = "plug-in-impasto-reapply"
+COMMAND_PROCEDURE = "plug-in-impasto-command"
+RECIPE_PARASITE = "impasto-recipe"
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
 POLL_S = 0.1
 
@@ -71,11 +81,13 @@ class ImpastoPlugIn(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self) -> list[str]:
-        return [PROCEDURE, FRAMES_PROCEDURE]
+        return [PROCEDURE, FRAMES_PROCEDURE, REAPPLY_PROCEDURE, COMMAND_PROCEDURE]
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
         if name == FRAMES_PROCEDURE:
             return _frames_procedure(self, name)
+        if name in (REAPPLY_PROCEDURE, COMMAND_PROCEDURE):
+            return _recipe_procedure(self, name)
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*")
         proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
@@ -155,8 +167,90 @@ def run(
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     return _run_and_return(
-        procedure, lambda: stylize(image, drawables[0], config), Gimp.Layer, "stylise"
+        procedure, lambda: stylize(image, drawables[0], _options(config)), Gimp.Layer, "stylise"
     )
+
+
+def _options(config: Gimp.ProcedureConfig) -> request.Options:
+    """The stylise options the procedure's arguments give."""
+    return request.Options(
+        mode=config.get_property("mode"),
+        styles=request.parse_styles(config.get_property("styles") or ""),  # unset: None
+        strength=config.get_property("strength"),
+        preserve_color=config.get_property("preserve-color"),
+        style_scale=config.get_property("style-scale"),
+        iterations=config.get_property("iterations"),
+        endpoint=config.get_property("endpoint") or None,
+    )
+
+
+def _recipe_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
+    """Re-apply (a new layer) or Settings as Command (a string) for a layer Impasto made."""
+    reapply = name == REAPPLY_PROCEDURE
+    proc = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_recipe, None)
+    proc.set_image_types("RGB*")
+    proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+    proc.set_menu_label("Impasto Re-apply" if reapply else "Impasto Settings as Command")
+    proc.add_menu_path("<Image>/Filters/Artistic")
+    proc.set_documentation(
+        "Make an Impasto layer again from its source layer as it is now"
+        if reapply
+        else "The impasto stylize command line that makes this Impasto layer",
+        "Select a layer Impasto made. "
+        + (
+            "Runs the same job (mode, styles, weights, every setting) on the layer it was made "
+            "from, as that layer is now, into a new layer above it."
+            if reapply
+            else "Shows (and returns) the command that makes the same result from the source "
+            "layer exported as a PNG."
+        ),
+        name,
+    )
+    proc.set_attribution("Impasto", "Impasto", "2026")
+    rw = GObject.ParamFlags.READWRITE
+    if reapply:
+        proc.add_string_argument(
+            "endpoint", "_Daemon", "ZeroMQ endpoint; empty = $IMPASTO_ENDPOINT, else the default",
+            "", rw,
+        )  # fmt: skip
+        proc.add_layer_return_value("layer", "Layer", "The new stylised layer", False, rw)
+    else:
+        proc.add_string_return_value("command", "Command", "impasto stylize …", "", rw)
+    return proc
+
+
+def run_recipe(
+    procedure: Gimp.ImageProcedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    data: object,
+) -> Gimp.ValueArray:
+    """Re-apply or Settings as Command on the selected layer's recipe."""
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        return _failure(procedure, "Select exactly one layer Impasto made.", calling=True)
+    layer = drawables[0]
+    parasite = layer.get_parasite(RECIPE_PARASITE)
+    if parasite is None:
+        return _failure(procedure, f"'{layer.get_name()}' was not made by Impasto.", calling=True)
+    recipe = json.loads(bytes(parasite.get_data()).decode())
+    if procedure.get_name() == COMMAND_PROCEDURE:
+        command = cli_command(recipe)
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            Gimp.message(command)
+        return _run_and_return(procedure, lambda: command, str, "writing the command")
+    source = image.get_layer_by_tattoo(int(recipe["source"]["id"]))
+    if source is None:
+        return _failure(
+            procedure, f"The layer '{recipe['source']['name']}' it was made from is gone."
+        )
+
+    def work() -> Gimp.Layer:
+        options = request.options_from_recipe(recipe, config.get_property("endpoint") or None)
+        return stylize(image, source, options)
+
+    return _run_and_return(procedure, work, Gimp.Layer, "re-applying")
 
 
 def _run_and_return(procedure: Gimp.Procedure, work, kind: type, what: str) -> Gimp.ValueArray:
@@ -183,8 +277,9 @@ def _failure(procedure: Gimp.Procedure, message: str, calling: bool = False) -> 
     return procedure.new_return_values(status, GLib.Error(message))
 
 
-def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfig) -> Gimp.Layer:
-    """Run one job for the drawable; returns the new layer (the source is only read)."""
+def stylize(image: Gimp.Image, drawable: Gimp.Layer, options: request.Options) -> Gimp.Layer:
+    """Run one job for the drawable; returns the new layer (the source is only read), which
+    keeps the job's recipe."""
     try:
         from shared.client import Client
     except ImportError as exc:  # pyzmq or msgpack missing from GIMP's Python
@@ -194,12 +289,12 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
         ) from exc
 
     Gimp.progress_init("Impasto: connecting to the daemon")
-    with Client(config.get_property("endpoint") or None) as client:
-        mode, items = _resolve(client, config)
+    with Client(options.endpoint) as client:
+        mode, items = _resolve(client, options)
         region, fmt, pixels = read_source(image, drawable)
         styles, style_frames = _style_refs(items, 2)
         frames = [pixels, *style_frames]
-        spec = _spec(config, mode, styles, fmt.pixels.describe(1, region.width, region.height))
+        spec = _spec(options, styles, fmt.pixels.describe(1, region.width, region.height))
         Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
         job = client.submit(spec.to_wire(), frames)
         while not job.finished:
@@ -213,15 +308,16 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureConfi
     expected = fmt.pixels.describe(desc.frame, region.width, region.height)
     if desc != expected:  # the protocol promises the input's own format, tight rows
         raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
-    return write_result(image, drawable, region, fmt, result, result_layer_name(spec.styles))
+    source = {"name": drawable.get_name(), "id": str(drawable.get_tattoo())}
+    recipe = make_recipe(spec, source, request.recipe_styles(items))
+    name = result_layer_name(spec.styles)
+    return write_result(image, drawable, region, fmt, result, name, recipe)
 
 
-def _resolve(client, config: Gimp.ProcedureConfig) -> tuple[str, list[request.StyleItem]]:
-    """The mode and the styles typed, checked against what the daemon offers."""
-    mode = config.get_property("mode")
-    items = request.parse_styles(config.get_property("styles") or "")  # unset strings are None
+def _resolve(client, options: request.Options) -> tuple[str, list[request.StyleItem]]:
+    """The mode and the styles asked for, checked against what the daemon offers."""
     hello = client.request("hello", {"client": "impasto-gimp"}, timeout=HELLO_TIMEOUT_S).body
-    return mode, request.resolve_styles(mode, items, hello)
+    return options.mode, request.resolve_styles(options.mode, options.styles, hello)
 
 
 def _style_refs(items: list, first_frame: int) -> tuple[list[StyleRef], list[bytes]]:
@@ -237,15 +333,15 @@ def _style_refs(items: list, first_frame: int) -> tuple[list[StyleRef], list[byt
     return styles, frames
 
 
-def _spec(config: Gimp.ProcedureConfig, mode: str, styles, content: ImageDesc, **fields):
+def _spec(options: request.Options, styles, content: ImageDesc, **fields):
     return request.build_spec(
-        mode,
+        options.mode,
         styles,
         content,
-        config.get_property("strength"),
-        config.get_property("preserve-color"),
-        config.get_property("style-scale"),
-        config.get_property("iterations"),
+        options.strength,
+        options.preserve_color,
+        options.style_scale,
+        options.iterations,
         **fields,
     )
 
@@ -324,12 +420,12 @@ def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Imag
     )
     new_image.undo_disable()
     try:
-        with Client(config.get_property("endpoint") or None) as client:
-            mode, items = _resolve(client, config)
+        options = _options(config)
+        with Client(options.endpoint) as client:
+            _, items = _resolve(client, options)
             styles, style_frames = _style_refs(items, 2)
             spec = _spec(
-                config,
-                mode,
+                options,
                 styles,
                 fmt.pixels.describe(1, width, height),
                 temporal=config.get_property("temporal"),
@@ -393,8 +489,10 @@ def write_result(
     fmt: GimpFormat,
     pixels: bytes,
     name: str,
+    recipe: dict | None = None,
 ) -> Gimp.Layer:
-    """A new layer right above `source` holding `pixels`, masked by the selection if any."""
+    """A new layer right above `source` holding `pixels`, masked by the selection if any, with
+    `recipe` as a persistent parasite; one undo step removes all of it."""
     layer_type = Gimp.ImageType.RGBA_IMAGE if fmt.pixels.channels == 4 else Gimp.ImageType.RGB_IMAGE
     image.undo_group_start()
     try:
@@ -411,6 +509,10 @@ def write_result(
         layer.update(0, 0, region.width, region.height)
         if region.masked:  # GIMP feathers and composites; the user can still edit the mask
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        if recipe is not None:  # JSON is ASCII: GIMP's parasite data are signed chars
+            data = list(json.dumps(recipe, ensure_ascii=True).encode())
+            flags = Gimp.PARASITE_PERSISTENT | Gimp.PARASITE_UNDOABLE
+            layer.attach_parasite(Gimp.Parasite.new(RECIPE_PARASITE, flags, data))
     finally:
         image.undo_group_end()
     return layer

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shared.errors import BadRequest
 from shared.job import (
+    DEFAULT_ITERATIONS,
     ENGINES,
     IMAGE_SUFFIXES,
     JobSpec,
@@ -57,6 +58,59 @@ def parse_styles(text: str) -> list[StyleItem]:
         else StyleItem(weight=w, name=ref)
         for ref, w in parsed
     ]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What one stylise job asks for: from the procedure's arguments, or from a recipe."""
+
+    mode: str
+    styles: list[StyleItem]
+    strength: float = 1.0
+    preserve_color: str = "none"
+    style_scale: float = 1.0
+    iterations: int = DEFAULT_ITERATIONS
+    endpoint: str | None = None
+
+
+def recipe_styles(items: list[StyleItem]) -> list[dict]:
+    """Where each style came from, for the result layer's recipe (shared.recipe)."""
+    return [
+        {"kind": "file", "name": item.title, "weight": item.weight, "path": item.path}
+        if item.path
+        else {"kind": "builtin", "name": item.name, "weight": item.weight}
+        for item in items
+    ]
+
+
+def options_from_recipe(recipe: dict, endpoint: str | None) -> Options:
+    """The options a result layer's recipe records (`endpoint`: the daemon to ask now)."""
+    try:
+        settings = recipe["settings"]
+        items = []
+        for entry in recipe["styles"]:
+            weight = float(entry.get("weight", 1.0))
+            if entry["kind"] == "file":
+                items.append(StyleItem(weight=weight, path=str(entry["path"])))
+            elif entry["kind"] == "builtin":
+                items.append(StyleItem(weight=weight, name=str(entry["name"])))
+            else:
+                raise ArgumentError(
+                    f"its style '{entry.get('name')}' was a Krita layer; GIMP cannot read it"
+                )
+        return Options(
+            mode=str(settings["engine"]),
+            styles=items,
+            strength=float(settings.get("strength", 1.0)),
+            preserve_color=str(settings.get("preserve_color", "none")),
+            style_scale=float(settings.get("style_scale", 1.0)),
+            iterations=int(settings.get("iterations", DEFAULT_ITERATIONS)),
+            endpoint=endpoint,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ArgumentError):
+            raise
+        raise ArgumentError(f"the layer's Impasto settings are unreadable ({exc})") from None
 
 
 def resolve_styles(mode: str, items: list[StyleItem], hello: dict) -> list[StyleItem]:

@@ -69,6 +69,24 @@ class FakeLayer:
         self.shadow_merged = False
         self.mask: object = None
         self.intersect: tuple[bool, int, int, int, int] = (True, 0, 0, width, height)
+        self.parasites: dict[str, FakeParasite] = {}
+        FakeLayer.tattoos += 1
+        self.tattoo = FakeLayer.tattoos
+
+    tattoos = 0
+
+    def get_name(self) -> str:
+        return self.name
+
+    def get_tattoo(self) -> int:
+        return self.tattoo
+
+    def attach_parasite(self, parasite: FakeParasite) -> bool:
+        self.parasites[parasite.name] = parasite
+        return True
+
+    def get_parasite(self, name: str) -> FakeParasite | None:
+        return self.parasites.get(name)
 
     @staticmethod
     def new(image, name, width, height, layer_type, opacity, mode) -> FakeLayer:  # noqa: N805
@@ -128,6 +146,9 @@ class FakeImage:
     def get_item_position(self, layer: FakeLayer) -> int:
         return self.layers.index(layer)
 
+    def get_layer_by_tattoo(self, tattoo: int) -> FakeLayer | None:
+        return next((layer for layer in self.layers if layer.tattoo == tattoo), None)
+
     def insert_layer(self, layer: FakeLayer, parent: object, position: int) -> None:
         layer.parent = parent
         self.layers.insert(position, layer)
@@ -145,6 +166,24 @@ class Progress:
     texts: list = field(default_factory=list)
     fractions: list = field(default_factory=list)
     ended: int = 0
+
+
+@dataclass
+class FakeParasite:
+    """GIMP's parasite: data as a list of signed chars (so only ASCII fits as given)."""
+
+    name: str
+    flags: int
+    data: list[int]
+
+    @staticmethod
+    def new(name: str, flags: int, data: list[int]) -> FakeParasite:
+        if any(not -128 <= b <= 127 for b in data):
+            raise OverflowError("parasite data are signed chars")
+        return FakeParasite(name, flags, list(data))
+
+    def get_data(self) -> list[int]:
+        return self.data
 
 
 class FakeGimp(types.ModuleType):
@@ -173,6 +212,9 @@ class FakeGimp(types.ModuleType):
 
     Layer = FakeLayer
     Drawable = FakeLayer
+    Parasite = FakeParasite
+    PARASITE_PERSISTENT = 1
+    PARASITE_UNDOABLE = 2
     Image = FakeImage
     Procedure = ImageProcedure = ProcedureConfig = ValueArray = object
 
@@ -214,6 +256,12 @@ class FakeValues(list):
 
 
 class FakeProcedure:
+    def __init__(self, name: str = "plug-in-impasto-stylize") -> None:
+        self.name = name
+
+    def get_name(self) -> str:
+        return self.name
+
     def new_return_values(self, status: str, error: FakeGLibError) -> FakeValues:
         return FakeValues([status, error])
 

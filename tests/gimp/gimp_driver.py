@@ -4,8 +4,11 @@ For each case of the JSON file named by $IMPASTO_E2E_JOB: open the photo, option
 rectangle, call `plug-in-impasto-stylize` non-interactively, save XCF and PNG, then open the saved
 XCF afresh and dump every layer (and mask) as raw pixels with a JSON description. A case with
 `frames` builds a frame stack (one layer per picture, the first at the bottom), calls
-`plug-in-impasto-stylize-frames` and dumps the new image and the source image. Results go to
-the job's `results` path; the test checks them from outside. Any exception exits GIMP non-zero.
+`plug-in-impasto-stylize-frames` and dumps the new image and the source image. A case with
+`reapply` then inverts the top half of the source, calls `plug-in-impasto-reapply` on the new
+layer and `plug-in-impasto-command` on both results, and records the recipes the saved XCF
+keeps. Results go to the job's `results` path; the test checks them from outside. Any exception
+exits GIMP non-zero.
 """
 
 import json
@@ -19,6 +22,8 @@ from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
 PROCEDURE = "plug-in-impasto-stylize"
 FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
+REAPPLY_PROCEDURE = "plug-in-impasto-reapply"
+COMMAND_PROCEDURE = "plug-in-impasto-command"
 DUMP_FORMATS = {"u8": "R'G'B'A u8", "u16": "R'G'B'A u16"}
 
 
@@ -88,7 +93,9 @@ def dump_layers(xcf, out_dir, tag):
         data = layer.get_buffer().get(rect, 1.0, DUMP_FORMATS[sample], Gegl.AbyssPolicy.CLAMP)
         with open(raw, "wb") as f:
             f.write(data)
+        recipe = layer.get_parasite("impasto-recipe")
         entry = {
+            "recipe": json.loads(bytes(recipe.get_data()).decode()) if recipe else None,
             "name": layer.get_name(),
             "offsets": list(layer.get_offsets()[1:]),
             "size": [width, height],
@@ -106,6 +113,20 @@ def dump_layers(xcf, out_dir, tag):
     return {"precision": sample, "layers": layers}
 
 
+def invert_top_half(layer):
+    """The user edits the source: the top half of an 8-bit RGB(A) layer inverted."""
+    w, h = layer.get_width(), layer.get_height() // 2
+    fmt = "R'G'B'A u8" if layer.has_alpha() else "R'G'B' u8"
+    step = 4 if layer.has_alpha() else 3
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    buffer = layer.get_buffer()
+    data = buffer.get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    inverted = bytes(b if step == 4 and i % 4 == 3 else 255 - b for i, b in enumerate(data))
+    buffer.set(rect, fmt, inverted)
+    buffer.flush()
+    layer.update(0, 0, w, h)
+
+
 def main():
     with open(os.environ["IMPASTO_E2E_JOB"]) as f:
         job = json.load(f)
@@ -119,8 +140,18 @@ def main():
         if case.get("select"):
             x, y, w, h = case["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
-        status, message, _ = call_plugin(image, source, case["args"])
-        result = {"status": status, "message": message, "layer_count": len(image.get_layers())}
+        status, message, new = call_plugin(image, source, case["args"])
+        result = {"status": status, "message": message}
+        if status == "success" and case.get("reapply"):
+            invert_top_half(source)
+            endpoint = {"endpoint": case["args"]["endpoint"]}
+            r_status, r_message, again = call_plugin(image, new, endpoint, REAPPLY_PROCEDURE)
+            result["reapply"] = [r_status, r_message]
+            if r_status == "success":
+                result["commands"] = [
+                    call_plugin(image, layer, {}, COMMAND_PROCEDURE)[2] for layer in (new, again)
+                ]
+        result["layer_count"] = len(image.get_layers())
         if status == "success":
             save(image, case["xcf"])
             save(image, case["png"])

@@ -26,6 +26,7 @@ from PIL import Image
 
 from daemon.imageio import read_image, write_image
 from gimp_plugin import installer
+from shared.recipe import picture_file
 from tests.conftest import DATA, ROOT, free_port
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ def gimp_run(chroot, request):
         "unreachable": ("rgb8", None, {**args, "endpoint": dead}),
         "hires": ("rgb8", None, {**args, "mode": "hires", "iterations": 10}),
         "fast-file": ("rgb8", None, {**args, "styles": f"{inside}/style.png"}),
+        "reapply": ("rgb8", None, {**args, "styles": f"{fast[0]}:0.6, {fast[1]}:0.4"}),
     }
     job = {
         "out": inside,
@@ -184,6 +186,7 @@ def gimp_run(chroot, request):
                 "args": case_args,
                 "xcf": f"{inside}/{name}.xcf",
                 "png": f"{inside}/{name}.png",
+                "reapply": name == "reapply",
             }
             for name, (source, select, case_args) in cases.items()
         ],
@@ -350,3 +353,25 @@ def test_a_frame_stack_becomes_a_new_image_of_stylised_frames(gimp_run):
     assert not np.array_equal(made[0].pixels, made[2].pixels)  # each frame its own
     for layer, source in zip(reversed(layers(result["source"])), frames, strict=True):
         assert np.array_equal(layer.pixels[..., :3], source)  # the source is only read
+
+
+def test_a_result_keeps_its_recipe_in_the_xcf_and_reapply_remakes_it_from_the_edited_source(
+    gimp_run,
+):
+    result = succeeded(gimp_run, "reapply")
+    assert result["reapply"] == ["success", ""], result
+    first, second, source = layers(result)  # top first: the re-applied one right above the source
+    fast = gimp_run["fast"]
+    assert result["commands"] == 2 * [
+        f"impasto stylize {picture_file(source.name)} -s {fast[0]}:0.6 -s {fast[1]}:0.4 "
+        "--mode fast -o result.png"
+    ], result
+    assert first.name.split(" #")[0] == second.name.split(" #")[0]  # GIMP numbers duplicates
+    recipes = [entry["recipe"] for entry in result["layers"]]
+    assert recipes[0] == recipes[1] and recipes[0]["settings"]["engine"] == "fast"
+    assert recipes[2] is None
+    photo = gimp_run["inputs"]["rgb8"]
+    h = photo.shape[0] // 2
+    assert np.array_equal(source.pixels[:h, :, :3], 255 - photo[:h])  # the edit
+    a, b = first.pixels[..., :3].astype(int), second.pixels[..., :3].astype(int)
+    assert np.abs(a[:h] - b[:h]).mean() > 2 * np.abs(a[h:] - b[h:]).mean()

@@ -103,7 +103,7 @@ def test_stylize_sends_the_layer_to_the_daemon_and_writes_its_answer(plugin, dae
     image, source = photo(alpha=True)
     sent = source.buffer.get(Rect(0, 0, 40, 30), 1.0, "R'G'B'A u8", None)
     source.buffer.reads.clear()
-    layer = module.stylize(image, source, config(daemon.endpoint, strength=0.0))
+    layer = module.stylize(image, source, module._options(config(daemon.endpoint, strength=0.0)))
     # strength 0: the daemon returns the content itself, so every byte made the round trip
     assert layer.shadow.writes == [(Rect(0, 0, 40, 30), "R'G'B'A u8", sent)]
     assert layer.name == "Impasto: starry-night"
@@ -113,7 +113,7 @@ def test_stylize_sends_the_layer_to_the_daemon_and_writes_its_answer(plugin, dae
 def test_stylize_reports_the_daemons_progress(plugin, daemon):
     module, gimp = plugin
     image, source = photo()
-    layer = module.stylize(image, source, config(daemon.endpoint))
+    layer = module.stylize(image, source, module._options(config(daemon.endpoint)))
     assert gimp.progress.fractions and gimp.progress.fractions[-1] == pytest.approx(1.0)
     assert any("scale" in text for text in gimp.progress.texts)
     assert layer.shadow.writes[0][2] != source.buffer.get(Rect(0, 0, 40, 30), 1.0, "R'G'B' u8", 0)
@@ -168,7 +168,9 @@ def test_unset_styles_mean_the_daemons_first_style(plugin, daemon):
     image, source = photo()
     with daemon.client() as client:
         first = client.hello()["engine_styles"]["gatys"][0]
-    layer = module.stylize(image, source, config(daemon.endpoint, styles=None, strength=0.0))
+    layer = module.stylize(
+        image, source, module._options(config(daemon.endpoint, styles=None, strength=0.0))
+    )
     assert layer.name == f"Impasto: {first}"
 
 
@@ -219,3 +221,32 @@ def test_a_daemon_restarted_mid_job_ends_the_filter_with_an_error_within_seconds
     assert status == "execution-error", error
     assert "restarted" in error.message or "No Impasto daemon answered" in error.message
     assert len(image.layers) == 3  # nothing was added
+
+
+def test_a_result_keeps_its_recipe_for_reapply_and_the_command_line(plugin, daemon):
+    module, _ = plugin
+    image, source = photo(alpha=True)
+    cfg = config(daemon.endpoint, mode="fast", styles="starry-night:0.7, great-wave:0.3")
+    cfg.values["strength"] = 0.5
+    first = module.stylize(image, source, module._options(cfg))
+    assert module.RECIPE_PARASITE in first.parasites and image.undo_depth == 0
+    command = module.run_recipe(
+        FakeProcedure(module.COMMAND_PROCEDURE), "noninteractive", image, [first], cfg, None
+    )
+    assert command == [
+        "success",
+        "impasto stylize photo.png -s starry-night:0.7 -s great-wave:0.3 --mode fast "
+        "--strength 0.5 -o result.png",
+    ]
+    again = FakeConfig({"endpoint": daemon.endpoint})
+    status, second = module.run_recipe(
+        FakeProcedure(module.REAPPLY_PROCEDURE), "noninteractive", image, [first], again, None
+    )
+    assert status == "success" and second.name == first.name and second is not first
+    assert image.layers.index(second) == image.layers.index(source) - 1  # right above the source
+    assert second.parasites[module.RECIPE_PARASITE].data == first.parasites[
+        module.RECIPE_PARASITE].data  # fmt: skip
+    status, error = module.run_recipe(
+        FakeProcedure(module.REAPPLY_PROCEDURE), "noninteractive", image, [source], again, None
+    )
+    assert status == "calling-error" and "not made by Impasto" in error.message
