@@ -81,7 +81,7 @@ def picture_file(name: str) -> str:
 
 def cli_command(recipe: dict, output: str = "result.png") -> str:
     """The `impasto stylize` command that makes the same result from the source layer exported
-    as a PNG (layers used as styles too, named after them)."""
+    as a PNG (layers used as styles too, named after them; style maps as `NAME map.png`)."""
     settings = recipe["settings"]
     args = ["impasto", "stylize", picture_file(recipe["source"]["name"])]
     for style in recipe["styles"]:
@@ -89,7 +89,11 @@ def cli_command(recipe: dict, output: str = "result.png") -> str:
         if style["kind"] == "layer":
             name = picture_file(style["name"])
         weight = style.get("weight", 1.0)
-        args += ["-s", name if weight == 1.0 else f"{name}:{weight:g}"]
+        text = name if weight == 1.0 else f"{name}:{weight:g}"
+        where = style.get("where")
+        if where:  # a style map: the selection or the layer saved as a grey picture
+            text += "@" + picture_file(f"{where.get('name', 'selection')} map")
+        args += ["-s", text]
     args += ["--mode", settings["engine"]]
     for key, default in _CLI_OPTIONS.items():
         value = settings.get(key)

@@ -42,19 +42,22 @@ from .jobs import (
     default_style,
     recipe_styles,
     settings_from_recipe,
+    style_frames,
 )
 from .krita_io import (
     Capture,
+    canvas_rect,
     capture_layer,
     find_node,
     node_id,
+    read_map,
     read_recipes,
     read_style_layer,
     store_recipe,
     write_result,
 )
 from .pixels import UnsupportedColorSpace
-from .selection import NothingToStylise
+from .selection import NothingToStylise, Rect
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ class Pending:
     settings: Settings
     styles: list[StyleChoice]
     pictures: dict[int, StyleImage]
+    maps: dict[int, StyleImage]  # where each style goes, over the captured region
 
 
 @dataclass
@@ -365,8 +369,18 @@ class Controller:
         if source is None:
             self._say(f"The layer '{recipe['source']['name']}' this result was made from is gone.")
             return False
-        settings, styles = settings_from_recipe(recipe)
+        try:
+            settings, styles = settings_from_recipe(recipe)
+        except ValueError as exc:
+            self._say(f"Cannot re-apply: {exc}.")
+            return False
         for style in styles:
+            if style.where is not None and style.where[0] == "alpha-id":
+                node = find_node(document, style.where[1])
+                if node is None:
+                    self._say(f"The layer that placed '{style.name}' is gone.")
+                    return False
+                style.where = ("alpha", (document, node))
             if style.kind == "layer":
                 where = [(d, find_node(d, style.source)) for d in self.app.documents()]
                 where = [(d, n) for d, n in where if n is not None]
@@ -403,10 +417,15 @@ class Controller:
         try:
             capture = capture_layer(document, node)
             pictures = self._read_pictures(styles)
+            maps = {
+                i: read_map(style.where, capture.region)
+                for i, style in enumerate(styles)
+                if style.where is not None and style.weight > 0
+            }
         except (UnsupportedColorSpace, NothingToStylise, OSError) as exc:
             self._say(str(exc))
             return False
-        self.pending = Pending(capture, settings, styles, pictures)
+        self.pending = Pending(capture, settings, styles, pictures, maps)
         self.fraction, self.stage, self.preview = 0.0, "waiting for the daemon", None
         if self.state == "connected":
             self._submit()
@@ -453,12 +472,14 @@ class Controller:
         content = capture.fmt.describe(1, width, height)
         mask = MASK_FORMAT.describe(2, width, height) if capture.mask is not None else None
         try:
-            spec, order = build_job(settings, styles, content, pending.pictures, mask)
+            spec, order = build_job(
+                settings, styles, content, pending.pictures, mask, maps=pending.maps
+            )
         except ImpastoError as exc:
             self._say(exc.message)
             return
         frames = [capture.data] + ([capture.mask] if mask is not None else [])
-        frames += [pending.pictures[i].data for i in order]
+        frames += style_frames(styles, order, pending.pictures, pending.maps)
         handle = self._client.submit(spec.to_wire(), frames)
         source = {"name": capture.node.name(), "id": node_id(capture.node)}
         recipe = make_recipe(spec, source, recipe_styles(styles, node_id))
@@ -486,7 +507,9 @@ class Controller:
         if node is None:
             return None
         s = self.settings
-        styles = tuple((c.kind, c.name, c.weight) for c in s.chosen)
+        styles = tuple(
+            (c.kind, c.name, c.weight, c.where and (c.where[0], id(c.where[1]))) for c in s.chosen
+        )
         return (node_id(node), styles, s.strength, s.preserve_color, s.style_scale), node
 
     def _live_tick(self) -> None:
@@ -502,12 +525,16 @@ class Controller:
         try:
             picture = self.thumbnail(node, PREVIEW_SIDE)
             content = picture.fmt.describe(1, picture.width, picture.height)
-            spec, _ = build_job(self.settings, styles, content, {}, preview=False)
+            document = self.app.activeDocument()
+            region = Rect.of(node.bounds()).intersected(canvas_rect(document))
+            maps = {i: read_map(c.where, region) for i, c in enumerate(styles) if c.where}
+            spec, _ = build_job(self.settings, styles, content, {}, preview=False, maps=maps)
         except (ImpastoError, UnsupportedColorSpace, NothingToStylise, OSError) as exc:
             log.info("no live preview: %s", exc)
             return
         assert self._client is not None
-        self._live = self._client.submit(spec.to_wire(), [picture.data])
+        frames = [picture.data, *style_frames(styles, [], {}, maps)]
+        self._live = self._client.submit(spec.to_wire(), frames)
         self.live_jobs_sent += 1
 
     def _follow_live(self) -> None:

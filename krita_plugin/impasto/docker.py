@@ -96,8 +96,8 @@ class ImpastoDocker(DockWidget):
         form.addRow("Mode", self.mode)
         box.addLayout(form)
 
-        box.addWidget(QtWidgets.QLabel("Styles (weight)"))
-        self.styles = QtWidgets.QTableWidget(0, 3)
+        box.addWidget(QtWidgets.QLabel("Styles (weight, where it goes)"))
+        self.styles = QtWidgets.QTableWidget(0, 4)
         self.styles.horizontalHeader().setVisible(False)
         self.styles.verticalHeader().setVisible(False)
         self.styles.setIconSize(QSize(THUMB, THUMB))
@@ -257,7 +257,7 @@ class ImpastoDocker(DockWidget):
         key = (
             s.mode,
             len(c.catalogue),
-            tuple((x.kind, x.name, x.weight) for x in s.chosen),
+            tuple((x.kind, x.name, x.weight, x.where_label) for x in s.chosen),
         )
         if key == self._styles_key:
             return
@@ -267,6 +267,8 @@ class ImpastoDocker(DockWidget):
         self.styles.setRowCount(len(s.chosen))
         for row, style in enumerate(s.chosen):
             label = {"builtin": "", "layer": "layer: ", "file": "file: "}[style.kind] + style.name
+            if style.where is not None:
+                label += f"\n{style.where_label}"
             item = QtWidgets.QTableWidgetItem(self._icon(style.name), label)
             item.setFlags(enum(Qt, "ItemFlag.ItemIsEnabled"))
             self.styles.setItem(row, 0, item)
@@ -278,11 +280,62 @@ class ImpastoDocker(DockWidget):
             remove.setText("✕")
             remove.setToolTip("Remove this style")
             remove.clicked.connect(plugin.guarded(lambda *_, st=style: self._remove(st)))
-            self.styles.setCellWidget(row, 2, remove)
+            self.styles.setCellWidget(row, 3, remove)
+            self.styles.setCellWidget(row, 2, self._where_button(style))
             self.styles.setRowHeight(row, THUMB + 4)
-        self.styles.resizeColumnToContents(1)
-        self.styles.resizeColumnToContents(2)
+        for column in (1, 2, 3):
+            self.styles.resizeColumnToContents(column)
         self._quietly(self.add_style, self._fill_add_menu)
+
+    def _where_button(self, style: StyleChoice) -> Any:
+        """Where the style goes: everywhere, in the selection as it is now, or where a layer
+        is opaque (paint a layer or a selection to place each style)."""
+        button = QtWidgets.QToolButton()
+        button.setText("◐" if style.where is not None else "○")
+        button.setToolTip(
+            "Where this style goes: " + (style.where_label or "everywhere") + " (click to change)"
+        )
+        menu = QtWidgets.QMenu(button)
+        menu.addAction("Everywhere").triggered.connect(
+            plugin.guarded(lambda *_: self._set_where(style, None))
+        )
+        menu.addAction("Only in the current selection").triggered.connect(
+            plugin.guarded(lambda *_: self._where_selection(style))
+        )
+        menu.addAction("Only where a layer is painted…").triggered.connect(
+            plugin.guarded(lambda *_: self._where_layer(style))
+        )
+        button.setMenu(menu)
+        button.setPopupMode(enum(QtWidgets.QToolButton, "ToolButtonPopupMode.InstantPopup"))
+        return button
+
+    def _set_where(self, style: StyleChoice, where: Any) -> None:
+        style.where = where
+        self._styles_key = None
+        self.controller.changed()
+
+    def _where_selection(self, style: StyleChoice) -> None:
+        document = Krita.instance().activeDocument()
+        selection = document.selection() if document is not None else None
+        if selection is None:
+            self.controller.message = "Select where the style goes first, then choose this."
+            self.controller.changed()
+            return
+        self._set_where(style, ("selection", selection.duplicate()))
+
+    def _where_layer(self, style: StyleChoice) -> None:
+        document = Krita.instance().activeDocument()
+        if document is None:
+            return
+        layers = [n for n in document.rootNode().childNodes() if not n.type().endswith("mask")]
+        names = [n.name() for n in layers]
+        if not names:
+            return
+        name, ok = QtWidgets.QInputDialog.getItem(
+            self, "Where the style goes", "Only where this layer is painted:", names, 0, False
+        )
+        if ok:
+            self._set_where(style, ("alpha", (document, layers[names.index(name)])))
 
     def _fill_add_menu(self) -> None:
         c, mode = self.controller, self.controller.settings.mode

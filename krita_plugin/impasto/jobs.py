@@ -48,10 +48,21 @@ class StyleChoice:
     name: str  # the daemon's style name, the layer's name or the file's name
     weight: float = 1.0
     source: Any = None  # "layer": (document, node); "file": the path
+    # Where the style goes (a style map): None everywhere; ("selection", a copy of a selection
+    # taken when chosen); ("alpha", (document, node)): where that layer is opaque, read at Apply.
+    where: tuple[str, Any] | None = None
 
     @property
     def is_picture(self) -> bool:
         return self.kind in PICTURE_KINDS
+
+    @property
+    def where_label(self) -> str:
+        """Where the style goes, in the docker's words ("" for everywhere)."""
+        if self.where is None:
+            return ""
+        kind, what = self.where
+        return "in the saved selection" if kind == "selection" else f"where '{what[1].name()}' is"
 
 
 @dataclass
@@ -106,26 +117,35 @@ def build_job(
     pictures: dict[int, StyleImage],
     mask: ImageDesc | None = None,
     preview: bool = True,
+    maps: dict[int, StyleImage] | None = None,
 ) -> tuple[JobSpec, list[int]]:
     """The job for `settings`, and which style pictures go in the frames after the content (and
-    the mask, when there is one).
+    the mask, when there is one); the style maps follow the pictures (`style_frames`).
 
     `content` describes frame 1, `mask` the selection in frame 2; `pictures` maps an index into
-    `styles` to the pixels of a layer or file style. Building the `JobSpec` validates it (raises
-    BadRequest)."""
+    `styles` to the pixels of a layer or file style, `maps` to a one-channel map of where that
+    style goes. Building the `JobSpec` validates it (raises BadRequest)."""
     refs: list[StyleRef] = []
     order: list[int] = []
     first_picture = (mask or content).frame + 1
-    for i, style in enumerate(styles):
-        if style.weight <= 0:
-            continue
+    live = [i for i, style in enumerate(styles) if style.weight > 0]
+    pictures_sent = sum(1 for i in live if styles[i].is_picture)
+    maps = maps or {}
+    next_map = first_picture + pictures_sent
+    for i in live:
+        style = styles[i]
+        where = None
+        if i in maps:
+            m = maps[i]
+            where = m.fmt.describe(next_map, m.width, m.height)
+            next_map += 1
         if style.is_picture:
             pic = pictures[i]
             desc = pic.fmt.describe(first_picture + len(order), pic.width, pic.height)
-            refs.append(StyleRef(weight=style.weight, image=desc, label=style.name))
+            refs.append(StyleRef(weight=style.weight, image=desc, label=style.name, map=where))
             order.append(i)
         else:
-            refs.append(StyleRef(weight=style.weight, name=style.name))
+            refs.append(StyleRef(weight=style.weight, name=style.name, map=where))
     spec = JobSpec(
         content=content,
         styles=tuple(refs),
@@ -140,6 +160,18 @@ def build_job(
     return spec, order
 
 
+def style_frames(
+    styles: list[StyleChoice],
+    order: list[int],
+    pictures: dict[int, StyleImage],
+    maps: dict[int, StyleImage],
+) -> list[bytes]:
+    """The frames `build_job` numbered after the content (and mask): the pictures in `order`,
+    then the maps of the styles with a weight, in style order."""
+    live_maps = [maps[i] for i, s in enumerate(styles) if s.weight > 0 and i in maps]
+    return [pictures[i].data for i in order] + [m.data for m in live_maps]
+
+
 def recipe_styles(styles: list[StyleChoice], layer_id: Any) -> list[dict]:
     """Where each style with a weight came from, for the result's recipe (shared.recipe);
     `layer_id(node)` is Krita's id of a layer."""
@@ -148,6 +180,13 @@ def recipe_styles(styles: list[StyleChoice], layer_id: Any) -> list[dict]:
         if style.weight <= 0:
             continue
         entry: dict[str, Any] = {"kind": style.kind, "name": style.name, "weight": style.weight}
+        if style.where is not None:
+            kind, what = style.where
+            entry["where"] = (
+                {"kind": "selection"}  # a saved selection cannot be found again
+                if kind == "selection"
+                else {"kind": "alpha", "name": what[1].name(), "id": layer_id(what[1])}
+            )
         if style.kind == "layer":
             entry["id"] = layer_id(style.source[1])
         elif style.kind == "file":
@@ -172,6 +211,14 @@ def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
     for entry in recipe["styles"]:
         kind, name, weight = entry["kind"], str(entry["name"]), float(entry.get("weight", 1.0))
         source = {"layer": entry.get("id"), "file": entry.get("path")}.get(kind)
-        styles.append(StyleChoice(kind, name, weight, source=source))
+        where = entry.get("where")
+        if where is not None and where.get("kind") != "alpha":
+            raise ValueError(
+                f"'{name}' went only in a saved selection, which Re-apply cannot find again"
+            )
+        choice = StyleChoice(kind, name, weight, source=source)
+        if where is not None:
+            choice.where = ("alpha-id", where["id"])  # the caller finds the layer
+        styles.append(choice)
     settings.styles[mode] = styles
     return settings, styles

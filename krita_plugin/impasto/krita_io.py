@@ -79,6 +79,26 @@ def capture_layer(document: Any, node: Any) -> Capture:
     )
 
 
+def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
+    """A style map over `region`: a saved selection's coverage (8 bit), or where a layer is
+    opaque (its alpha, in the layer's own depth)."""
+    kind, what = where
+    if kind == "selection":
+        data = bytes(what.pixelData(region.x, region.y, region.width, region.height))
+        return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, data)
+    _, node = what
+    fmt = pixel_format(node.colorModel(), node.colorDepth())
+    data = read_pixels(node, region, fmt)
+    size = fmt.pixel_bytes // 4  # bytes per sample; alpha is the last sample in BGRA and RGBA
+    if size == 1:
+        alpha = data[3::4]
+    else:
+        view = memoryview(data)
+        step = fmt.pixel_bytes
+        alpha = b"".join(view[i + 3 * size : i + step] for i in range(0, len(data), step))
+    return StyleImage(PixelFormat(fmt.dtype, channels=1), region.width, region.height, alpha)
+
+
 def read_style_layer(document: Any, node: Any) -> StyleImage:
     """A layer used as a style picture: its visible content on the canvas."""
     fmt = pixel_format(node.colorModel(), node.colorDepth())

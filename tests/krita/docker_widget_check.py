@@ -154,8 +154,15 @@ def main():
     check(c.settings.chosen[-1].kind == "file", "file style added")
     check(dock.iterations.isEnabled(), "quality enabled in gatys")
     check("Gatys" in c.message, c.message)
-    dock.styles.cellWidget(dock.styles.rowCount() - 1, 2).click()
+    dock.styles.cellWidget(dock.styles.rowCount() - 1, 3).click()
     check(all(s.kind != "file" for s in c.settings.chosen), "style removed")
+
+    # Where a style goes: its row's menu; without a selection, choosing it only says so.
+    where = dock.styles.cellWidget(0, 2)
+    actions = [a.text() for a in where.menu().actions()]
+    check(actions[0] == "Everywhere" and len(actions) == 3, actions)
+    where.menu().actions()[1].trigger()
+    check(c.settings.chosen[0].where is None and "Select" in c.message, c.message)
 
     # "This layer as style" lists the layers of the open documents and adds the chosen one.
     offered = []

@@ -401,3 +401,42 @@ def test_live_preview_follows_the_settings_drops_old_requests_and_adds_no_layer(
         assert c._live is None and [n.name() for n in doc.root.children] == ["photo"]
     finally:
         c.close()
+
+
+def test_styles_placed_by_a_saved_selection_and_by_a_painted_layer_keep_their_halves(
+    app, controller
+):
+    doc, source = open_photo(app)
+    left = np.zeros((SIDE, SIDE), np.uint8)
+    left[:, : SIDE // 2] = 255
+    sea = doc.add_layer("sea", np.zeros((SIDE, SIDE, 4), np.uint8))
+    sea.pixels[:, SIDE // 2 :, 3] = 255  # painted on the right half
+    doc.setActiveNode(source)
+    starry = StyleChoice("builtin", "starry-night", 1.0)
+    wave = StyleChoice("builtin", "great-wave", 1.0)
+
+    def apply(*styles: StyleChoice) -> np.ndarray:
+        controller.settings.styles["fast"] = list(styles)
+        assert controller.apply(doc, source)
+        run(controller, lambda: finished(controller))
+        assert controller.message.startswith("Added"), controller.message
+        return controller.last_layer.pixels[..., :3].astype(int)
+
+    placed = [
+        StyleChoice(
+            "builtin", "starry-night", 1.0, where=("selection", fake_krita.Selection(left))
+        ),
+        StyleChoice("builtin", "great-wave", 1.0, where=("alpha", (doc, sea))),
+    ]
+    both = apply(*placed)
+    command = controller.command_for(doc, controller.last_layer)
+    assert "-s 'starry-night@selection map.png' -s 'great-wave@sea map.png'" in command
+    a, b = apply(starry), apply(wave)
+    q = SIDE // 2 - SIDE // 8  # away from the seam
+    lc, rc = slice(0, q), slice(SIDE - q, SIDE)
+
+    def mad(x, y, cols):
+        return np.abs(x[:, cols] - y[:, cols]).mean()
+
+    assert 2 * mad(both, a, lc) <= mad(both, b, lc), (mad(both, a, lc), mad(both, b, lc))
+    assert 2 * mad(both, b, rc) <= mad(both, a, rc), (mad(both, b, rc), mad(both, a, rc))
