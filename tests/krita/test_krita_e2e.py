@@ -5,7 +5,8 @@ One Krita start runs the cases: a photo layer in 8 bit, the same with a feathere
 transparency mask on the new layer from Krita 5.2; with 5.1 the daemon fades its alpha), a
 16-bit and a 32-bit float document, a CMYK document (refused with a message), a Gatys job
 whose style is a layer of another open document, Re-apply after the photo was edited, and the
-live preview following the strength without adding a layer.
+live preview following the strength without adding a layer, and two styles each placed by a
+selection saved in its row.
 Skipped when Krita is not installed, except with CI=true.
 Every case runs twice: in the system's Krita (5.1 on Debian 12) and in Krita 5.2 from a Debian 13
 chroot, since the plugin takes another path for selections where Krita's scripting can make
@@ -83,6 +84,16 @@ def krita_run(daemon, tmp_path_factory, request):
         ("layer style", "U8", {"style_pixels": str(style), "iterations": 25}),
         ("reapply", "U8", {"reapply": True}),
         ("preview", "U8", {"preview": True}),
+        (
+            "style map",
+            "U8",
+            {
+                "styles": [
+                    ["starry-night", 1.0, [0, 0, W // 2, H]],
+                    ["great-wave", 1.0, [W // 2, 0, W // 2, H]],
+                ]
+            },
+        ),
     ):
         raw = work / f"{name}.raw"
         raw.write_bytes(photos[depth].tobytes())
@@ -202,3 +213,33 @@ def test_live_preview_follows_the_settings_and_adds_no_layer(krita_run):
     record = record_of(krita_run, "preview")
     assert record["layers"] == ["Background", "photo"], record
     assert record["preview_size"] == [W, H] and len(record["latencies"]) == 5, record
+
+
+def test_styles_placed_by_saved_selections_each_keep_their_half(krita_run, daemon):
+    record, layers, photo = result_of(krita_run, "style map")
+    assert record["message"].startswith("Added") and len(layers) == 3, record
+    both = layers[2].pixels[..., :3].astype(int)
+
+    def alone(style: str) -> np.ndarray:
+        body = {
+            "engine": "fast",
+            "styles": [{"name": style}],
+            "content": {"frame": 1, "width": W, "height": H, "channels": 4, "dtype": "u8",
+                        "order": "BGRA"},
+        }  # fmt: skip
+        with daemon.client(timeout=30) as client:
+            _, data = client.run(body, [photo.tobytes()], timeout=120).image_bytes(0)
+        return np.frombuffer(data, np.uint8).reshape(H, W, 4)[..., :3].astype(int)
+
+    a, b = alone("starry-night"), alone("great-wave")
+    q = W // 2 - W // 8
+    left, right = slice(0, q), slice(W - q, W)
+
+    def mad(x, y, cols):
+        return np.abs(x[:, cols] - y[:, cols]).mean()
+
+    assert 2 * mad(both, a, left) <= mad(both, b, left), (mad(both, a, left), mad(both, b, left))
+    assert 2 * mad(both, b, right) <= mad(both, a, right), (
+        mad(both, b, right),
+        mad(both, a, right),
+    )

@@ -162,7 +162,16 @@ class Driver:
                 doc, node = self.style_layer
                 chosen = [StyleChoice("layer", node.name(), 1.0, source=(doc, node))]
             else:
-                chosen = [StyleChoice("builtin", n, weight) for n, weight in self.case["styles"]]
+                settings.mode = self.case.get("mode", "fast")
+                chosen = []
+                for name, weight, *where in self.case["styles"]:  # where: a rectangle
+                    choice = StyleChoice("builtin", name, weight)
+                    if where:
+                        x, y, w, h = where[0]
+                        placed = Selection()
+                        placed.select(x, y, w, h, 255)
+                        choice.where = ("selection", placed)
+                    chosen.append(choice)
             settings.styles[settings.mode] = chosen
             controller.changed()
         if self.case.get("endpoint"):  # another daemon address for this case (e.g. none there)
