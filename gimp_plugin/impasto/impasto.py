@@ -48,7 +48,7 @@ from shared.job import (  # noqa: E402
     StyleRef,
     result_layer_name,
 )
-from shared.protocol import ImageDesc  # noqa: E402
+from shared.protocol import ImageDesc, PixelFormat  # noqa: E402
 from shared.recipe import cli_command, make_recipe  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
@@ -63,6 +63,7 @@ FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
 REAPPLY_PROCEDURE = "plug-in-impasto-reapply"
 COMMAND_PROCEDURE = "plug-in-impasto-command"
 RECIPE_PARASITE = "impasto-recipe"
+MAP_FORMAT = PixelFormat("u8", channels=1)  # a style map: a channel's 8-bit coverage
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
 POLL_S = 0.1
 
@@ -117,7 +118,8 @@ def _add_style_arguments(proc: Gimp.Procedure) -> None:
     proc.add_string_argument(
         "styles",
         "St_yles",
-        "name[:weight],... (a daemon style or an image file); empty = the daemon's first",
+        "name[:weight][@channel],... (a daemon style or an image file; @channel: only where that "
+        "channel, or that layer's mask, is white); empty = the daemon's first",
         "",
         rw,
     )
@@ -292,7 +294,8 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, options: request.Options) -
     with Client(options.endpoint) as client:
         mode, items = _resolve(client, options)
         region, fmt, pixels = read_source(image, drawable)
-        styles, style_frames = _style_refs(items, 2)
+        maps = read_maps(image, drawable, region, items)
+        styles, style_frames = _style_refs(items, 2, maps)
         frames = [pixels, *style_frames]
         spec = _spec(options, styles, fmt.pixels.describe(1, region.width, region.height))
         Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
@@ -320,17 +323,56 @@ def _resolve(client, options: request.Options) -> tuple[str, list[request.StyleI
     return options.mode, request.resolve_styles(options.mode, options.styles, hello)
 
 
-def _style_refs(items: list, first_frame: int) -> tuple[list[StyleRef], list[bytes]]:
-    """Style refs, and the pixel frames of style pictures (numbered from `first_frame`)."""
-    styles, frames = [], []
-    for item in items:
+def _style_refs(
+    items: list, first_frame: int, maps: dict[int, tuple[int, int, bytes]] | None = None
+) -> tuple[list[StyleRef], list[bytes]]:
+    """Style refs, and the pixel frames they name (numbered from `first_frame`): the style
+    pictures, then the style maps (`maps`: item index → 8-bit width, height, coverage)."""
+    frames: list[bytes] = []
+    pictures: dict[int, ImageDesc] = {}
+    for i, item in enumerate(items):
         if item.path:
             desc, data = read_style_file(item.path, first_frame + len(frames))
-            styles.append(StyleRef(weight=item.weight, image=desc, label=item.title))
+            pictures[i] = desc
             frames.append(data)
-        else:
-            styles.append(StyleRef(weight=item.weight, name=item.name))
+    wheres: dict[int, ImageDesc] = {}
+    for i, (width, height, data) in sorted((maps or {}).items()):
+        wheres[i] = MAP_FORMAT.describe(first_frame + len(frames), width, height)
+        frames.append(data)
+    styles = [
+        StyleRef(weight=item.weight, image=pictures[i], label=item.title, map=wheres.get(i))
+        if item.path
+        else StyleRef(weight=item.weight, name=item.name, map=wheres.get(i))
+        for i, item in enumerate(items)
+    ]
     return styles, frames
+
+
+def read_maps(
+    image: Gimp.Image, drawable: Gimp.Layer, region: Region, items: list
+) -> dict[int, tuple[int, int, bytes]]:
+    """Each placed style's map over `region`: the channel named in its `@where`, else the mask
+    of the layer of that name, read as 8-bit coverage."""
+    maps = {}
+    _, ox, oy = drawable.get_offsets()
+    for i, item in enumerate(items):
+        if not item.where:
+            continue
+        source, cx, cy = image.get_channel_by_name(item.where), 0, 0
+        if source is None:
+            layer = image.get_layer_by_name(item.where)
+            source = layer.get_mask() if layer is not None else None
+            if source is None:
+                raise ArgumentError(
+                    f"no channel (or layer with a mask) named '{item.where}' in the image"
+                )
+            _, cx, cy = layer.get_offsets()
+        rect = Gegl.Rectangle.new(
+            ox + region.x - cx, oy + region.y - cy, region.width, region.height
+        )
+        data = source.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+        maps[i] = (region.width, region.height, bytes(data))
+    return maps
 
 
 def _spec(options: request.Options, styles, content: ImageDesc, **fields):
@@ -423,6 +465,8 @@ def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Imag
         options = _options(config)
         with Client(options.endpoint) as client:
             _, items = _resolve(client, options)
+            if any(item.where for item in items):
+                raise ArgumentError("styles placed by a channel work on one layer, not on frames")
             styles, style_frames = _style_refs(items, 2)
             spec = _spec(
                 options,

@@ -17,8 +17,9 @@ from shared.job import (
     JobSpec,
     StyleRef,
     is_picture_path,
-    parse_style_list,
+    parse_style,
     pictures_refused,
+    split_style_map,
     takes_pictures,
 )
 from shared.protocol import ImageDesc, PixelFormat
@@ -39,6 +40,7 @@ class StyleItem:
     weight: float = 1.0
     name: str | None = None
     path: str | None = None
+    where: str | None = None  # a channel (or a layer with a mask) saying where the style goes
 
     @property
     def title(self) -> str:
@@ -47,17 +49,24 @@ class StyleItem:
 
 
 def parse_styles(text: str) -> list[StyleItem]:
-    """Parse `name[:weight],...`; a name is a daemon style or an image file path."""
+    """Parse `name[:weight][@channel],...`; a name is a daemon style or an image file path, the
+    channel (or a layer whose mask to use) says where the style goes."""
+    items = []
     try:
-        parsed = parse_style_list(text)
+        for part in text.replace("\n", ",").split(","):
+            if not part.strip():
+                continue
+            head, where = split_style_map(part)
+            ref, weight = parse_style(head)
+            if is_picture_path(ref, STYLE_SUFFIXES):
+                items.append(StyleItem(weight=weight, path=os.path.expanduser(ref), where=where))
+            else:
+                items.append(StyleItem(weight=weight, name=ref, where=where))
     except BadRequest as exc:
         raise ArgumentError(exc.message) from None
-    return [
-        StyleItem(weight=w, path=os.path.expanduser(ref))
-        if is_picture_path(ref, STYLE_SUFFIXES)
-        else StyleItem(weight=w, name=ref)
-        for ref, w in parsed
-    ]
+    if items and sum(i.weight for i in items) <= 0:
+        raise ArgumentError("style weights must not all be 0")
+    return items
 
 
 @dataclass(frozen=True)
@@ -75,12 +84,17 @@ class Options:
 
 def recipe_styles(items: list[StyleItem]) -> list[dict]:
     """Where each style came from, for the result layer's recipe (shared.recipe)."""
-    return [
-        {"kind": "file", "name": item.title, "weight": item.weight, "path": item.path}
-        if item.path
-        else {"kind": "builtin", "name": item.name, "weight": item.weight}
-        for item in items
-    ]
+    out = []
+    for item in items:
+        entry = (
+            {"kind": "file", "name": item.title, "weight": item.weight, "path": item.path}
+            if item.path
+            else {"kind": "builtin", "name": item.name, "weight": item.weight}
+        )
+        if item.where:
+            entry["where"] = {"kind": "channel", "name": item.where}
+        out.append(entry)
+    return out
 
 
 def options_from_recipe(recipe: dict, endpoint: str | None) -> Options:
@@ -90,10 +104,14 @@ def options_from_recipe(recipe: dict, endpoint: str | None) -> Options:
         items = []
         for entry in recipe["styles"]:
             weight = float(entry.get("weight", 1.0))
+            where = entry.get("where")
+            if where is not None and where.get("kind") != "channel":
+                raise ArgumentError(f"its style '{entry.get('name')}' was placed in Krita")
+            where = where and str(where["name"])
             if entry["kind"] == "file":
-                items.append(StyleItem(weight=weight, path=str(entry["path"])))
+                items.append(StyleItem(weight=weight, path=str(entry["path"]), where=where))
             elif entry["kind"] == "builtin":
-                items.append(StyleItem(weight=weight, name=str(entry["name"])))
+                items.append(StyleItem(weight=weight, name=str(entry["name"]), where=where))
             else:
                 raise ArgumentError(
                     f"its style '{entry.get('name')}' was a Krita layer; GIMP cannot read it"

@@ -5,6 +5,7 @@ rectangle, call `plug-in-impasto-stylize` non-interactively, save XCF and PNG, t
 XCF afresh and dump every layer (and mask) as raw pixels with a JSON description. A case with
 `frames` builds a frame stack (one layer per picture, the first at the bottom), calls
 `plug-in-impasto-stylize-frames` and dumps the new image and the source image. A case with
+`channels` first saves rectangles as named channels (for styles placed by them). A case with
 `reapply` then inverts the top half of the source, calls `plug-in-impasto-reapply` on the new
 layer and `plug-in-impasto-command` on both results, and records the recipes the saved XCF
 keeps. Results go to the job's `results` path; the test checks them from outside. Any exception
@@ -137,6 +138,10 @@ def main():
             continue
         image = load(case["input"])
         source = image.get_layers()[0]
+        for name, (x, y, w, h) in case.get("channels", {}).items():  # saved selections
+            image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+            Gimp.Selection.save(image).set_name(name)
+            Gimp.Selection.none(image)
         if case.get("select"):
             x, y, w, h = case["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)

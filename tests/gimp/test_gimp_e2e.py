@@ -174,6 +174,11 @@ def gimp_run(chroot, request):
         "hires": ("rgb8", None, {**args, "mode": "hires", "iterations": 10}),
         "fast-file": ("rgb8", None, {**args, "styles": f"{inside}/style.png"}),
         "reapply": ("rgb8", None, {**args, "styles": f"{fast[0]}:0.6, {fast[1]}:0.4"}),
+        "channel-map": (
+            "rgb8",
+            None,
+            {**args, "styles": "starry-night@Left, great-wave@Right"},
+        ),  # fmt: skip
     }
     job = {
         "out": inside,
@@ -187,6 +192,9 @@ def gimp_run(chroot, request):
                 "xcf": f"{inside}/{name}.xcf",
                 "png": f"{inside}/{name}.png",
                 "reapply": name == "reapply",
+                "channels": {"Left": [0, 0, 64, 85], "Right": [64, 0, 64, 85]}
+                if name == "channel-map"
+                else {},
             }
             for name, (source, select, case_args) in cases.items()
         ],
@@ -375,3 +383,27 @@ def test_a_result_keeps_its_recipe_in_the_xcf_and_reapply_remakes_it_from_the_ed
     assert np.array_equal(source.pixels[:h, :, :3], 255 - photo[:h])  # the edit
     a, b = first.pixels[..., :3].astype(int), second.pixels[..., :3].astype(int)
     assert np.abs(a[:h] - b[:h]).mean() > 2 * np.abs(a[h:] - b[h:]).mean()
+
+
+def test_styles_placed_by_channels_each_keep_their_half(gimp_run):
+    result = succeeded(gimp_run, "channel-map")
+    new, _ = layers(result)
+    photo = gimp_run["inputs"]["rgb8"]
+    assert photo.shape[:2] == (85, 128)
+    both = new.pixels[..., :3].astype(int)
+    a, b = (
+        direct(gimp_run["daemon"], photo, engine="fast", styles=[{"name": s}])[..., :3].astype(int)
+        for s in ("starry-night", "great-wave")
+    )
+    q = 64 - 16
+    left, right = slice(0, q), slice(128 - q, 128)
+
+    def mad(x, y, cols):
+        return np.abs(x[:, cols] - y[:, cols]).mean()
+
+    assert 2 * mad(both, a, left) <= mad(both, b, left), (mad(both, a, left), mad(both, b, left))
+    assert 2 * mad(both, b, right) <= mad(both, a, right), (
+        mad(both, b, right),
+        mad(both, a, right),
+    )
+    assert new.name == "Impasto: starry-night 50% + great-wave 50%"

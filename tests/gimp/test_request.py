@@ -40,6 +40,10 @@ def test_styles_are_names_with_optional_weights():
 
 def test_paths_are_style_files_even_with_colons_and_tildes():
     assert parse_styles("/p/my style.jpg:0.5") == [StyleItem(0.5, path="/p/my style.jpg")]
+    assert parse_styles("starry:0.5@Sky, /p/a.png@Sea") == [
+        StyleItem(0.5, name="starry", where="Sky"),
+        StyleItem(1.0, path="/p/a.png", where="Sea"),
+    ]
     assert parse_styles(r"C:\art\sketch.png") == [StyleItem(1.0, path=r"C:\art\sketch.png")]
     assert parse_styles(r"C:\art\sketch.png:2") == [StyleItem(2.0, path=r"C:\art\sketch.png")]
     assert parse_styles("sketch.PNG") == [StyleItem(1.0, path="sketch.PNG")]
