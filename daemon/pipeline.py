@@ -69,7 +69,12 @@ def run(
     content = pixels.decode(spec.content, frame_bytes(frames, spec.content))
     original = content.rgb
     h, w = original.shape[-2:]
-    meta: dict = {"engine": spec.engine, "device": str(profile.device), "settings": spec.settings()}
+    meta: dict = {
+        "engine": spec.engine,
+        "device": str(profile.device),
+        "styles": [{"name": s.title, "share": round(s.share, 3)} for s in plan.styles],
+        "settings": spec.settings(),
+    }
     coverage = None
     if spec.strength == 0:
         result = original

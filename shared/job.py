@@ -377,8 +377,21 @@ def is_picture_path(style: str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> boo
 def result_layer_name(styles: Sequence[StyleRef]) -> str:
     """The name of the layer a result goes into: the styles, with their share of the blend
     when there are several (`Impasto: starry-night 70% + great-wave 30%`)."""
-    live = [s for s in styles if s.weight > 0]
+    return _layer_name([(s.title, s.weight) for s in styles])
+
+
+def result_name(metadata: dict, styles: Sequence[StyleRef]) -> str:
+    """The layer name for a result: the paintings the daemon used (`metadata.styles`, the
+    names it resolved), else the styles as sent."""
+    used = metadata.get("styles") if isinstance(metadata, dict) else None
+    if isinstance(used, list) and used and all(isinstance(u, dict) for u in used):
+        return _layer_name([(str(u.get("name", "?")), float(u.get("share", 1))) for u in used])
+    return result_layer_name(styles)
+
+
+def _layer_name(styles: Sequence[tuple[str, float]]) -> str:
+    live = [(title, w) for title, w in styles if w > 0]
     if len(live) == 1:
-        return f"Impasto: {live[0].title}"
-    total = sum(s.weight for s in live)
-    return "Impasto: " + " + ".join(f"{s.title} {round(100 * s.weight / total)}%" for s in live)
+        return f"Impasto: {live[0][0]}"
+    total = sum(w for _, w in live)
+    return "Impasto: " + " + ".join(f"{t} {round(100 * w / total)}%" for t, w in live)

@@ -39,6 +39,7 @@ import gi  # noqa: E402
 import request  # noqa: E402
 from request import ArgumentError, GimpFormat, Region  # noqa: E402
 
+from shared.errors import ImpastoError  # noqa: E402
 from shared.job import (  # noqa: E402
     DEFAULT_ENGINE,
     DEFAULT_ITERATIONS,
@@ -46,7 +47,7 @@ from shared.job import (  # noqa: E402
     MAX_ITERATIONS,
     PRESERVE_COLOR,
     StyleRef,
-    result_layer_name,
+    result_name,
 )
 from shared.protocol import ImageDesc, PixelFormat  # noqa: E402
 from shared.recipe import cli_command, make_recipe  # noqa: E402
@@ -65,6 +66,7 @@ COMMAND_PROCEDURE = "plug-in-impasto-command"
 RECIPE_PARASITE = "impasto-recipe"
 MAP_FORMAT = PixelFormat("u8", channels=1)  # a style map: a channel's 8-bit coverage
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
+DIALOG_TIMEOUT_S = 1.0  # the dialog opens at once: no daemon within a second is "not running"
 POLL_S = 0.1
 
 
@@ -262,9 +264,12 @@ def _run_and_return(procedure: Gimp.Procedure, work, kind: type, what: str) -> G
         made = work()
     except ArgumentError as exc:
         return _failure(procedure, f"Impasto: {exc}", calling=True)
-    except Exception as exc:  # ImpastoError (daemon, network) and anything unforeseen
+    except ImpastoError as exc:  # expected (no daemon, a refused job): a message, no traceback
+        log.warning("%s failed: %s", what, exc.message)
+        return _failure(procedure, f"Impasto: {exc.message}")
+    except Exception as exc:  # a bug: its traceback goes to the log
         log.exception("%s failed", what)
-        return _failure(procedure, f"Impasto: {getattr(exc, 'message', None) or exc}")
+        return _failure(procedure, f"Impasto: {exc}")
     finally:
         Gimp.progress_end()
     Gimp.displays_flush()
@@ -308,12 +313,12 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, options: request.Options) -
         if job.error is not None:
             raise job.error
         desc, result = job.result.image_bytes(0)
+        name = result_name(job.result.body.get("metadata", {}), spec.styles)
     expected = fmt.pixels.describe(desc.frame, region.width, region.height)
     if desc != expected:  # the protocol promises the input's own format, tight rows
         raise RuntimeError(f"the daemon answered with an unexpected image: {desc}")
     source = {"name": drawable.get_name(), "id": str(drawable.get_tattoo())}
     recipe = make_recipe(spec, source, request.recipe_styles(items))
-    name = result_layer_name(spec.styles)
     return write_result(image, drawable, region, fmt, result, name, recipe)
 
 
@@ -595,7 +600,11 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
         combo.connect("changed", add_style)
         row.pack_start(combo, True, True, 0)
     else:
-        row.pack_start(Gtk.Label(label=problem), False, False, 0)
+        note = Gtk.Label(label=problem)
+        note.set_line_wrap(True)  # a long message must not stretch the dialog
+        note.set_max_width_chars(50)
+        note.set_xalign(0.0)
+        row.pack_start(note, True, True, 0)
     dialog.get_content_area().pack_start(row, False, False, 6)
     row.show_all()
     accepted = dialog.run()
@@ -607,11 +616,13 @@ def _offered_styles(endpoint: str | None) -> tuple[list[dict], str]:
     """The daemon's styles for the dialog, or an explanation of why there are none."""
     try:
         from shared.client import Client
-
-        with Client(endpoint, timeout=HELLO_TIMEOUT_S) as client:
+    except ImportError:
+        return [], "GIMP's Python lacks pyzmq or msgpack: re-run `python3 install.py`."
+    try:
+        with Client(endpoint, timeout=DIALOG_TIMEOUT_S) as client:
             return client.styles(), ""
-    except Exception as exc:  # the dialog still opens; running will report the problem
-        return [], f"(daemon not reachable: {getattr(exc, 'message', exc)})"
+    except Exception:  # the dialog still opens; running will report the problem in full
+        return [], "The Impasto daemon is not running: start it with `python3 install.py`."
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import zmq
 
 from shared.client import Client, JobHandle, default_endpoint
 from shared.errors import ImpastoError, Unavailable
-from shared.job import ENGINES, result_layer_name
+from shared.job import ENGINES, result_layer_name, result_name
 from shared.protocol import PixelFormat
 from shared.recipe import cli_command, make_recipe
 
@@ -95,6 +95,7 @@ class ActiveJob:
     name: str
     started: float
     recipe: dict | None = None  # how the result is made, recorded with its layer
+    styles: tuple = ()  # the job's StyleRefs, to name the layer if the daemon does not
 
 
 class Controller:
@@ -484,7 +485,7 @@ class Controller:
         source = {"name": capture.node.name(), "id": node_id(capture.node)}
         recipe = make_recipe(spec, source, recipe_styles(styles, node_id))
         name = result_layer_name(spec.styles)
-        self.job = ActiveJob(handle, capture, name, self.clock(), recipe)
+        self.job = ActiveJob(handle, capture, name, self.clock(), recipe, spec.styles)
         self.stage = "queued"
         log.info("submitted %s (%s)", handle.id, self.job.name)
         self.changed()
@@ -602,6 +603,7 @@ class Controller:
         if not any(d == document for d in self.app.documents()):
             return "The image was closed before the result arrived; nothing was added."
         _, data = job.handle.result.image_bytes(0)
+        job.name = result_name(job.handle.result.body.get("metadata", {}), job.styles)
         try:
             self.last_layer = write_result(job.capture, data, job.name)
         except Exception as exc:  # reported once: the job is over and is never written twice

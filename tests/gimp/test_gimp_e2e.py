@@ -406,4 +406,5 @@ def test_styles_placed_by_channels_each_keep_their_half(gimp_run):
         mad(both, b, right),
         mad(both, a, right),
     )
-    assert new.name == "Impasto: starry-night 50% + great-wave 50%"
+    # named after the paintings the daemon used, not the words typed
+    assert new.name == "Impasto: vangogh-starry-night 50% + hokusai-great-wave 50%"
