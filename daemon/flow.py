@@ -21,6 +21,10 @@ import torch
 from daemon.color import luminance
 
 PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+# How a sequence carries its previous result along the flow: bicubic, since a result is
+# re-warped frame after frame and bilinear sampling blurs it a little more each time (measured
+# with bench/video.py: see TEMPORAL_BLEND in daemon/engines/fast.py).
+CARRY_INTERPOLATION = cv2.INTER_CUBIC
 
 
 @dataclass
@@ -42,12 +46,12 @@ def dis_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return dis.calc(a, b, None)
 
 
-def _remap(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """img sampled at x + flow(x) (bilinear, edges replicated)."""
+def _remap(img: np.ndarray, flow: np.ndarray, mode: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """img sampled at x + flow(x) (bilinear unless told, edges replicated)."""
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
-        img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        img, gx + flow[..., 0], gy + flow[..., 1], mode, borderMode=cv2.BORDER_REPLICATE
     )
 
 
@@ -68,14 +72,17 @@ def consistency(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
 
 
 def carry(
-    previous_input: torch.Tensor, previous_result: torch.Tensor, current_input: torch.Tensor
+    previous_input: torch.Tensor,
+    previous_result: torch.Tensor,
+    current_input: torch.Tensor,
+    mode: int = cv2.INTER_LINEAR,
 ) -> Prior:
-    """The previous result warped onto the current frame, with its trust map. All [1,3,H,W]
-    RGB 0..1 of one size (the working size)."""
+    """The previous result warped onto the current frame (`mode`: OpenCV's interpolation), with
+    its trust map. All [1,3,H,W] RGB 0..1 of one size (the working size)."""
     a, b = _grey(previous_input), _grey(current_input)
     forward, backward = dis_flow(a, b), dis_flow(b, a)
     prev = np.ascontiguousarray(previous_result[0].float().permute(1, 2, 0).numpy())
-    warped = _remap(prev, backward)
+    warped = _remap(prev, backward, mode)
     weight = consistency(forward, backward)
     return Prior(
         torch.from_numpy(warped).permute(2, 0, 1)[None].clamp_(0, 1),

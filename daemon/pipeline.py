@@ -95,7 +95,7 @@ def run(
         kept = sequences.take(client, seq.id, seq.index) if seq is not None else None
         prior = None
         if kept is not None and kept.input.shape == engine_content.shape:
-            prior = flow.carry(kept.input, kept.result, engine_content)
+            prior = flow.carry(kept.input, kept.result, engine_content, flow.CARRY_INTERPOLATION)
             timings["flow_s"] = time.perf_counter() - t1
         meta["temporal"] = prior is not None
         inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior, maps)

@@ -38,10 +38,14 @@ log = logging.getLogger(__name__)
 MIN_SIDE = 16
 # Frames of a sequence: where the optical flow is trusted the result is this share of the previous
 # result carried along the flow and the rest this frame's network output, an exponential average
-# along the motion that keeps the one-pass speed. Measured on 30 frames at 320x240 (warping error
-# consistent/naive; style gain naive → consistent): 0.6: vtest 0.60, tree 0.31; 0.75: 0.52,
-# 0.22 (gain 2.16 → 2.02); 0.85: 0.49, 0.19 (gain 2.16 → 1.96, −9%). bench/video.py has the rest.
-TEMPORAL_BLEND = 0.85
+# along the motion that keeps the one-pass speed. The previous result is carried with bicubic
+# sampling (daemon.flow.CARRY_INTERPOLATION): bilinear blurred it a little more every frame, and
+# the accumulated blur cost the tree clip a fifth of its style gain. Measured on 40 frames at
+# 320x240 with impasto-17 (warping error consistent/naive; style gain naive → consistent):
+# bilinear 0.85: vtest 0.35 (2.49 → 2.41), tree 0.11 (2.87 → 2.29, −20%); bicubic 0.85: 0.40
+# (→ 2.46), 0.14 (→ 2.58, −10.1%); bicubic 0.8: 0.40 (→ 2.46), 0.15 (→ 2.60, −9.4%); Lanczos
+# was no better than bicubic. bench/video.py has the rest.
+TEMPORAL_BLEND = 0.8
 # The long side the network works at by default, whatever the picture's size, so a brush stroke
 # covers the same share of the picture at 512 px and at 4K; the pipeline brings the result to
 # full size guided by the photo (daemon.guided_upsample), so edges stay as sharp as the photo's.

@@ -40,7 +40,7 @@ def run(daemon, body, frames):
     "fields",
     [
         {"styles": [{"name": "night-cafe"}]},
-        {"styles": [{"name": "starry"}], "base": "fast", "upscaler": "bicubic"},
+        {"styles": [{"name": "starry"}], "base": "fast", "upscaler": "learned"},
     ],
     ids=["gatys-base", "fast-base"],
 )
