@@ -233,7 +233,7 @@ class ImpastoDocker(DockWidget):
         self.cancel_button.setEnabled(c.busy)
         self.progress.setValue(int(1000 * c.fraction) if c.busy or c.stage == "done" else 0)
         self.progress.setFormat(f"{c.stage} %p%" if c.busy else "%p%")
-        self._show_preview(c.preview if c.busy else None)
+        self._show_preview(c.preview if c.busy or c.live_preview else None)
         self.message.setText(c.message)
 
     def _quietly(self, widget: Any, change: Any) -> None:

@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from krita_plugin.impasto.qt_compat import QT_VERSION, QtCore, QtWidgets  # noqa: E402
+from krita_plugin.impasto.qt_compat import QT_VERSION, QtCore, QtGui, QtWidgets  # noqa: E402
 
 app = QtWidgets.QApplication([])
 
@@ -29,6 +29,7 @@ class FakeKrita:
     def __init__(self):
         self.settings = {}
         self._notifier = Notifier()
+        self.active = None
 
     def readSetting(self, group, name, default):  # noqa: N802
         return self.settings.get((group, name), default)
@@ -43,7 +44,7 @@ class FakeKrita:
         return [SKETCHBOOK]
 
     def activeDocument(self):  # noqa: N802
-        return None
+        return self.active
 
 
 class FakeNode:
@@ -69,6 +70,51 @@ class FakeDocument:
 
     def rootNode(self):  # noqa: N802
         return self.root
+
+
+class Rect:
+    def __init__(self, w, h):
+        self.w, self.h = w, h
+
+    def x(self):
+        return 0
+
+    def y(self):
+        return 0
+
+    def width(self):
+        return self.w
+
+    def height(self):
+        return self.h
+
+
+class PaintedNode(FakeNode):
+    """A 64x48 layer that Krita would thumbnail as a horizontal gradient."""
+
+    def uniqueId(self):  # noqa: N802
+        return "{painted}"
+
+    def bounds(self):
+        return Rect(64, 48)
+
+    def thumbnail(self, w, h):
+        image = QtGui.QImage(w, h, QtGui.QImage.Format.Format_RGBA8888)
+        for x in range(w):
+            for y in range(h):
+                image.setPixelColor(x, y, QtGui.QColor(4 * x, 100, 255 - 4 * x))
+        return image
+
+
+class PaintedDocument(FakeDocument):
+    def activeNode(self):  # noqa: N802
+        return self.root.childNodes()[0]
+
+    def width(self):
+        return 64
+
+    def height(self):
+        return 48
 
 
 SKETCH = FakeNode("sketch", "paintlayer")
@@ -178,6 +224,19 @@ def main():
     layer_style = c.settings.chosen[-1]
     check(layer_style.kind == "layer" and layer_style.source == (SKETCHBOOK, SKETCH), "layer")
     check(dock.styles.item(dock.styles.rowCount() - 1, 0).text() == "layer: sketch", "row")
+
+    # Live preview (fast mode): the active layer, stylised, shows in the docker without Apply.
+    c.set_mode("fast")
+    FAKE.active = PaintedDocument("/art/live.kra", FakeNode("root", "grouplayer", [
+        PaintedNode("painted", "paintlayer")]))  # fmt: skip
+    check(dock.live.isEnabled(), "live preview offered in fast mode")
+    dock.live.setChecked(True)
+    pump(lambda: c.preview is not None and not dock.preview.pixmap().isNull())
+    check(c.preview[:2] == (64, 48) and not c.busy, f"preview {c.preview[:2]}")
+    dock.live.setChecked(False)
+    c.set_mode("gatys")
+    check(not dock.live.isEnabled(), "live preview is a fast-mode feature")
+    FAKE.active = None
 
     # Apply with no image open says so instead of failing.
     dock.apply_button.click()
