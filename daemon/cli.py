@@ -409,15 +409,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     frames = [data]
     mask = None
     if args.mask is not None:
-        grey = read_image(args.mask)[..., :1]  # a grey picture's grey (the first channel)
-        if grey.shape[:2] != content.shape[:2]:
-            grey = resize_array(grey, max(content.shape[:2]))
-        if grey.shape[:2] != content.shape[:2]:
-            raise BadRequest(
-                f"the mask is {grey.shape[1]}x{grey.shape[0]} but the photo is "
-                f"{content.shape[1]}x{content.shape[0]}; they need the same proportions"
-            )
-        mask, mask_data = _image_frame(grey, 2)
+        mask, mask_data = mask_frame(args.mask, content.shape[:2], 2)
         frames.append(mask_data)
     styles, style_frames = style_refs(args, len(frames) + 1)
     spec = job_spec(args, desc, styles, mask=mask)
@@ -459,6 +451,22 @@ def style_refs(args: argparse.Namespace, first_frame: int) -> tuple[list[StyleRe
         else:
             styles.append(StyleRef(weight=weight, name=name, map=where))
     return styles, frames
+
+
+def mask_frame(path: Path, shape: tuple[int, int], frame: int) -> tuple[ImageDesc, bytes]:
+    """`--mask`: a grey picture's first channel as buffer `frame`, resampled to `shape` (h, w)
+    when it has the same proportions at another size."""
+    from daemon.imageio import read_image, resize_array
+
+    grey = read_image(path)[..., :1]
+    if grey.shape[:2] != shape:
+        grey = resize_array(grey, max(shape))
+    if grey.shape[:2] != shape:
+        raise BadRequest(
+            f"the mask is {grey.shape[1]}x{grey.shape[0]} but the picture is "
+            f"{shape[1]}x{shape[0]}; they need the same proportions"
+        )
+    return _image_frame(grey, frame)
 
 
 def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> JobSpec:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from daemon.cli import _image_frame, client, job_spec, result_array, style_refs
+from daemon.cli import _image_frame, client, job_spec, mask_frame, result_array, style_refs
 from daemon.frames_io import Sink, open_source
 from shared.errors import BadRequest
 
@@ -45,8 +46,6 @@ def stylize_sequence(args: argparse.Namespace) -> int:
 
     from daemon.imageio import resize_array
 
-    if args.mask is not None:
-        raise BadRequest("--mask is not supported for sequences yet")
     source = open_source(str(args.content))
     start, stop = frame_range(args.frames, source.count)
     sink = Sink(str(args.output), source, start, stop)
@@ -54,12 +53,14 @@ def stylize_sequence(args: argparse.Namespace) -> int:
         raise BadRequest("the output would replace the input; choose another name")
     if not sink.out.parent.resolve().is_dir():
         raise BadRequest(f"the folder {sink.out.parent} does not exist")
-    styles, style_frames = style_refs(args, 2)
+    first_style = 3 if args.mask is not None else 2  # the mask, when there is one, is buffer 2
+    styles, style_frames = style_refs(args, first_style)
     settings = job_spec(args, _image_frame(np.zeros((1, 1, 3), np.uint8), 1)[0], styles)
     run = {
         "input": str(source.path.resolve()),
         "frames": [start, stop],
         "settings": settings.settings(),
+        "mask": str(Path(args.mask).resolve()) if args.mask is not None else None,
     }
     if sink.exists(run) and not args.force:
         raise BadRequest(
@@ -87,7 +88,11 @@ def stylize_sequence(args: argparse.Namespace) -> int:
     try:
         if first is not None:
             desc, data = _image_frame(first, 1)
-            spec = job_spec(args, desc, styles)
+            mask, extra = None, list(style_frames)
+            if args.mask is not None:  # one mask for every frame
+                mask, mask_data = mask_frame(args.mask, first.shape[:2], 2)
+                extra.insert(0, mask_data)
+            spec = job_spec(args, desc, styles, mask=mask)
 
             def buffers():
                 yield data
@@ -98,7 +103,7 @@ def stylize_sequence(args: argparse.Namespace) -> int:
 
             with client(args, timeout=args.timeout) as daemon:
                 daemon.hello()  # fails fast, with a clear message, when no daemon answers
-                results = daemon.stylize_frames(buffers(), spec, style_frames, timeout=None)
+                results = daemon.stylize_frames(buffers(), spec, extra, timeout=None)
                 for index, result in zip(todo, results, strict=True):
                     sink.put(index, np.ascontiguousarray(result_array(result)))
                     bar.update(1)

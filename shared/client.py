@@ -23,7 +23,6 @@ import zmq
 
 from shared import protocol
 from shared.errors import (
-    BadRequest,
     ImpastoError,
     JobCancelled,
     Timeout,
@@ -295,13 +294,12 @@ class Client:
         ``for result in client.stylize_frames(frames, job): ...``.
 
         `frames` yields pixel buffers laid out as `job.content` describes (frame 1 of each
-        message); `extra` are the buffers of the job's other images (style pictures, frames 2…),
-        sent with every frame. Each result is yielded before the next frame is sent, so memory
-        stays flat whatever the clip's length. Unless `job.temporal` is False the daemon keeps
-        each frame consistent with the one before (optical flow); it frees what it kept after
-        the last frame, or when this client goes away or stops for long."""
-        if job.mask is not None:
-            raise BadRequest("a mask is not supported for sequences yet")
+        message); `extra` are the buffers of the job's other images (a mask, style pictures,
+        style maps: frames 2…), sent with every frame. Each result is yielded before the next
+        frame is sent, so memory stays flat whatever the clip's length. Unless `job.temporal` is
+        False the daemon keeps each frame consistent with the one before (optical flow); it
+        frees what it kept after the last frame, or when this client goes away or stops for
+        long."""
         sequence = uuid.uuid4().hex[:16]
         source = iter(frames)
         try:

@@ -134,3 +134,24 @@ def test_an_animated_gif_keeps_its_frames_and_timing(daemon, tmp_path):
             im.seek(i)
             durations.append(im.info["duration"])
         assert im.size == (W, H) and durations == [100, 200, 300]
+
+
+def test_a_mask_applies_to_every_frame_of_a_sequence(daemon, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames = pan(3)
+    for i, arr in enumerate(frames):
+        Image.fromarray(arr).save(folder / f"{i:04d}.png")
+    h, w = frames[0].shape[:2]
+    grey = np.zeros((h // 2, w // 2), np.uint8)  # same proportions, another size: resampled
+    grey[:, : w // 4] = 255
+    Image.fromarray(grey).save(tmp_path / "left.png")
+    out = tmp_path / "out"
+    run = impasto(daemon, str(folder / "%04d.png"), "-s", "kandinsky", "--mask",
+                  str(tmp_path / "left.png"), "-o", str(out))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for i, src in enumerate(frames):
+        got = np.asarray(Image.open(out / f"{i:06d}.png").convert("RGB")).astype(int)
+        right = slice(w // 2 + 4, w)  # black in the mask: the frame as it was
+        assert np.abs(got[:, right] - src[:, right]).max() <= 1
+        assert np.abs(got[:, : w // 2 - 4] - src[:, : w // 2 - 4]).mean() > 10
