@@ -49,6 +49,17 @@ def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor])
     return STYLE_SCALE * sum(F.mse_loss(grams[k], targets[k]) for k in targets)
 
 
+# Weight of the short-term temporal loss for a sequence's frames (per mean squared difference in
+# VGG input units, 0..255): chosen with bench/video.py so consistent frames keep the naive
+# frames' style (gatys; hires uses the same term on its top level).
+TEMPORAL_WEIGHT = 1e-3
+
+
+def temporal_loss(x: torch.Tensor, warped: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
+    """Ruder et al.'s short-term temporal loss: the mean of trust·(x − warped)², weighted."""
+    return TEMPORAL_WEIGHT * (trust * (x - warped).pow(2)).mean()
+
+
 def tv_loss(x: torch.Tensor) -> torch.Tensor:
     """Anisotropic total variation (mean absolute neighbour difference)."""
     dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean()

@@ -42,9 +42,6 @@ MAX_SCALES = 5
 DEFAULT_SIDE_CPU = 512
 DEFAULT_SIDE_GPU = 1024
 LBFGS_HISTORY = 50
-# Weight of the temporal loss for a sequence's frames (per mean squared difference in VGG input
-# units, 0..255): chosen with bench/video.py so consistent frames keep the naive frames' style.
-TEMPORAL_WEIGHT = 1e-3
 STYLE_TARGET_CACHE = 32
 
 
@@ -106,6 +103,7 @@ class GatysEngine:
                 image = refine(
                     vgg, start, scaled.cpu(), targets, spec, inputs.profile,
                     spec.iterations, tile_for(inputs.profile), on_fraction, cancelled,
+                    temporal=prior and (prior.warped, prior.weight),
                 )  # fmt: skip
                 done += h * w * spec.iterations
                 continue
@@ -181,7 +179,7 @@ def _optimizer_step(
             loss = loss + spec.tv_weight * losses.tv_loss(x)
         if temporal is not None:
             warped, trust = temporal
-            loss = loss + TEMPORAL_WEIGHT * (trust * (x - warped).pow(2)).mean()
+            loss = loss + losses.temporal_loss(x, warped, trust)
         return loss
 
     if spec.optimizer == "lbfgs":

@@ -10,6 +10,11 @@
 The style images are scaled with the output (style long side = working long side × style_scale,
 their Gram matrices computed in tiles too), so brush strokes keep their size relative to the
 picture instead of turning into tiny repeated patterns at 8K.
+
+A sequence's frame (a `prior`: the previous result carried along the optical flow) skips the
+ladder: it starts at full size from the previous result where the flow is trusted (the photo
+elsewhere) and runs the top level's steps with the temporal loss. A picture no larger than the
+thumbnail is the base engine's alone, prior included.
 """
 
 from __future__ import annotations
@@ -73,14 +78,26 @@ class HiresEngine:
             share = BASE_SHARE if len(sizes) > 1 else 1.0
             report(f"base: {stage}", share * fraction, preview)
 
+        vgg = get_vgg(profile.device, profile.vgg_weights)
+        tile = tile_for(profile)
+        prior = inputs.prior
+        if prior is not None and len(sizes) > 1:
+            start = content.cpu().lerp(prior.warped, prior.weight)
+            steps = refine_steps(spec, len(sizes) - 2)
+            stage = f"refine from the previous frame ({sizes[-1][1]}x{sizes[-1][0]})"
+            return refine(
+                vgg, start, content.cpu(), self._targets(vgg, inputs, sizes[-1], tile), spec,
+                profile, steps, tile, lambda f: report(stage, f, None), cancelled,
+                temporal=(prior.warped, prior.weight),
+            )  # fmt: skip
         base_content = torch.nn.functional.interpolate(
             content, size=sizes[0], mode="bicubic", antialias=True, align_corners=False
         ).clamp(0, 1)
         base_spec = dataclasses.replace(spec, engine=spec.base)
         base_inputs = dataclasses.replace(inputs, spec=base_spec, content=base_content)
+        if len(sizes) > 1:  # a full-size prior means nothing to the thumbnail
+            base_inputs = dataclasses.replace(base_inputs, prior=None)
         image = get_engine(spec.base).run(base_inputs, base_report, cancelled)
-        vgg = get_vgg(profile.device, profile.vgg_weights)
-        tile = tile_for(profile)
         done = 0.0
         for level, (h, w) in enumerate(sizes[1:]):
             stage = f"refine {level + 1}/{len(sizes) - 1} ({w}x{h})"
@@ -88,12 +105,7 @@ class HiresEngine:
             scaled = torch.nn.functional.interpolate(
                 content, size=(h, w), mode="bicubic", antialias=True, align_corners=False
             ).clamp(0, 1)
-            side = max(32, round(max(h, w) * spec.style_scale))
-            targets: dict[str, torch.Tensor] = {}
-            for style, weight in inputs.styles:
-                resized = losses.resize_long_side(style, side).clamp(0, 1)
-                for k, g in tiled_grams(vgg, resized, STYLE_LAYERS, profile, tile).items():
-                    targets[k] = targets.get(k, 0) + weight * g
+            targets = self._targets(vgg, inputs, (h, w), tile)
             steps = refine_steps(spec, level)
             share = work[level] / total
 
@@ -105,3 +117,16 @@ class HiresEngine:
             )
             done += share
         return image
+
+    @staticmethod
+    def _targets(
+        vgg, inputs: EngineInput, size: tuple[int, int], tile: int
+    ) -> dict[str, torch.Tensor]:
+        """The styles' blended Gram matrices with the style pictures scaled to this size."""
+        side = max(32, round(max(size) * inputs.spec.style_scale))
+        targets: dict[str, torch.Tensor] = {}
+        for style, weight in inputs.styles:
+            resized = losses.resize_long_side(style, side).clamp(0, 1)
+            for k, g in tiled_grams(vgg, resized, STYLE_LAYERS, inputs.profile, tile).items():
+                targets[k] = targets.get(k, 0) + weight * g
+        return targets

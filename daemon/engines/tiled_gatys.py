@@ -110,12 +110,18 @@ def refine(
     tile: int,
     report: Callable[[float], None],
     cancelled: Callable[[], bool],
+    temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """`steps` Adam steps of the tiled objective from `start` (RGB 0..1); returns RGB 0..1."""
+    """`steps` Adam steps of the tiled objective from `start` (RGB 0..1); returns RGB 0..1.
+    `temporal`: a sequence's previous result warped to this frame (RGB 0..1) and its trust map,
+    for the temporal loss (losses.temporal_loss), which is pixel-wise and needs no tiles."""
     objective = TiledObjective(
         vgg, content, targets, spec.content_weight, spec.style_weight, profile, tile
     )
     x = vgg.preprocess(start.float().to(profile.device)).cpu().detach().requires_grad_(True)
+    if temporal is not None:
+        warped = vgg.preprocess(temporal[0].float().to(profile.device)).cpu()
+        trust = temporal[1].float().cpu()
     opt = torch.optim.Adam([x], lr=losses.ADAM_LR)
     for step in range(steps):
 
@@ -127,6 +133,9 @@ def refine(
             with torch.enable_grad():
                 tv = spec.tv_weight * losses.tv_loss(x)
                 grad += torch.autograd.grad(tv, x)[0]
+        if temporal is not None:
+            with torch.enable_grad():
+                grad += torch.autograd.grad(losses.temporal_loss(x, warped, trust), x)[0]
         x.grad = grad
         opt.step()
     return vgg.to_rgb(x.detach().to(profile.device)).cpu()

@@ -125,3 +125,33 @@ def test_frames_that_do_not_follow_start_afresh(daemon):
             metas.append(c.run(spec.to_wire(), [frames[index].tobytes()], timeout=60).body)
     assert [m["metadata"]["temporal"] for m in metas] == [False, False]
     torch.manual_seed(0)
+
+
+def test_hires_frames_larger_than_the_thumbnail_start_from_the_previous_result(daemon):
+    """Beyond the thumbnail side a hires frame skips the ladder: it refines at full size from
+    the previous result (with the temporal loss) instead of stylising a thumbnail again."""
+    wide = resize_array(load_rgb("chelsea.png"), 700)[:400]
+    frames = [rgba_u8(np.ascontiguousarray(wide[:, i * 8 : i * 8 + 640])) for i in range(2)]
+    content = PixelFormat("u8", "RGBA").describe(1, 640, 400)
+    spec = JobSpec(
+        content=content, styles=(StyleRef(name="starry-night"),), engine="hires", iterations=5,
+        seed=0,
+    )  # fmt: skip
+    stages: list[str] = []
+    with daemon.client(timeout=30) as c:
+        results = list(
+            c.stylize_frames(
+                [f.tobytes() for f in frames],
+                spec,
+                on_event=lambda e: stages.append(e.body.get("stage", "")),
+                timeout=600,
+            )  # fmt: skip
+        )
+    meta = [r.body["metadata"] for r in results]
+    assert [m["temporal"] for m in meta] == [False, True]
+    assert any(s.startswith("base: ") for s in stages)  # the first frame: thumbnail, ladder
+    assert any(s.startswith("refine from the previous frame (640x400)") for s in stages)
+    first, second = (pixels(r)[..., :3].astype(int) for r in results)
+    assert np.abs(second - frames[1][..., :3]).mean() > 10  # stylised, not the photo
+    # the pan moved 8 px: the second result is the first one moved, where both see the scene
+    assert np.abs(second[:, :-8] - first[:, 8:]).mean() < 0.5 * np.abs(second - first).mean()
