@@ -6,6 +6,8 @@ with `build_job`. The job vocabulary (engines, what each accepts, layer names) i
 
 from __future__ import annotations
 
+import base64
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +51,8 @@ class StyleChoice:
     weight: float = 1.0
     source: Any = None  # "layer": (document, node); "file": the path
     # Where the style goes (a style map): None everywhere; ("selection", a copy of a selection
-    # taken when chosen); ("alpha", (document, node)): where that layer is opaque, read at Apply.
+    # taken when chosen); ("alpha", (document, node)): where that layer is opaque, read at Apply;
+    # ("mask", (x, y, w, h, 8-bit coverage)): a saved selection as a recipe keeps it.
     where: tuple[str, Any] | None = None
 
     @property
@@ -62,7 +65,9 @@ class StyleChoice:
         if self.where is None:
             return ""
         kind, what = self.where
-        return "in the saved selection" if kind == "selection" else f"where '{what[1].name()}' is"
+        if kind == "alpha":
+            return f"where '{what[1].name()}' is"
+        return "in the saved selection"
 
 
 @dataclass
@@ -182,17 +187,33 @@ def recipe_styles(styles: list[StyleChoice], layer_id: Any) -> list[dict]:
         entry: dict[str, Any] = {"kind": style.kind, "name": style.name, "weight": style.weight}
         if style.where is not None:
             kind, what = style.where
-            entry["where"] = (
-                {"kind": "selection"}  # a saved selection cannot be found again
-                if kind == "selection"
-                else {"kind": "alpha", "name": what[1].name(), "id": layer_id(what[1])}
-            )
+            if kind == "alpha":
+                entry["where"] = {"kind": "alpha", "name": what[1].name(), "id": layer_id(what[1])}
+            else:  # the saved selection itself: nothing in the document holds it
+                entry["where"] = {"kind": "selection", **_pack_selection(kind, what)}
         if style.kind == "layer":
             entry["id"] = layer_id(style.source[1])
         elif style.kind == "file":
             entry["path"] = str(style.source)
         out.append(entry)
     return out
+
+
+MAX_KEPT_SELECTION = 256 << 10  # compressed bytes of a saved selection a recipe keeps
+
+
+def _pack_selection(kind: str, what: Any) -> dict:
+    """A saved selection (or a kept one) as its bounding box and zlib-compressed 8-bit coverage,
+    or nothing when it is larger than MAX_KEPT_SELECTION compressed."""
+    if kind == "mask":
+        x, y, w, h, coverage = what
+    else:
+        x, y, w, h = what.x(), what.y(), what.width(), what.height()
+        coverage = bytes(what.pixelData(x, y, w, h))
+    packed = zlib.compress(coverage, 6)
+    if len(packed) > MAX_KEPT_SELECTION:
+        return {}
+    return {"box": [x, y, w, h], "coverage": base64.b64encode(packed).decode("ascii")}
 
 
 def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
@@ -212,13 +233,17 @@ def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
         kind, name, weight = entry["kind"], str(entry["name"]), float(entry.get("weight", 1.0))
         source = {"layer": entry.get("id"), "file": entry.get("path")}.get(kind)
         where = entry.get("where")
-        if where is not None and where.get("kind") != "alpha":
-            raise ValueError(
-                f"'{name}' went only in a saved selection, which Re-apply cannot find again"
-            )
         choice = StyleChoice(kind, name, weight, source=source)
-        if where is not None:
+        if where is not None and where.get("kind") == "alpha":
             choice.where = ("alpha-id", where["id"])  # the caller finds the layer
+        elif where is not None:
+            if "coverage" not in where:
+                raise ValueError(f"'{name}' went in a selection too large to keep with the layer")
+            x, y, w, h = (int(v) for v in where["box"])
+            coverage = zlib.decompress(base64.b64decode(where["coverage"]))
+            if len(coverage) != w * h:
+                raise ValueError(f"the selection kept for '{name}' is damaged")
+            choice.where = ("mask", (x, y, w, h, coverage))
         styles.append(choice)
     settings.styles[mode] = styles
     return settings, styles

@@ -86,6 +86,15 @@ def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
     if kind == "selection":
         data = bytes(what.pixelData(region.x, region.y, region.width, region.height))
         return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, data)
+    if kind == "mask":  # a kept selection: its box's coverage, cropped to the region
+        x, y, w, h, coverage = what
+        out = bytearray(region.width * region.height)
+        x0, x1 = max(region.x, x), min(region.x + region.width, x + w)
+        for row in range(max(region.y, y), min(region.y + region.height, y + h)) if x0 < x1 else ():
+            at = (row - region.y) * region.width
+            src = (row - y) * w
+            out[at + x0 - region.x : at + x1 - region.x] = coverage[src + x0 - x : src + x1 - x]
+        return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, bytes(out))
     _, node = what
     fmt = pixel_format(node.colorModel(), node.colorDepth())
     data = read_pixels(node, region, fmt)

@@ -431,6 +431,13 @@ def test_styles_placed_by_a_saved_selection_and_by_a_painted_layer_keep_their_ha
     both = apply(*placed)
     command = controller.command_for(doc, controller.last_layer)
     assert "-s 'starry-night@selection map.png' -s 'great-wave@sea map.png'" in command
+    # Re-apply: the saved selection travels in the recipe, the layer is found again by its id
+    assert controller.reapply(doc, controller.last_layer)
+    run(controller, lambda: finished(controller))
+    assert controller.message.startswith("Added"), controller.message
+    assert controller.command_for(doc, controller.last_layer) == command
+    again = controller.last_layer.pixels[..., :3].astype(int)
+    assert np.abs(again - both).max() <= 2  # the same source and settings: the same result
     a, b = apply(starry), apply(wave)
     q = SIDE // 2 - SIDE // 8  # away from the seam
     lc, rc = slice(0, q), slice(SIDE - q, SIDE)
