@@ -4,7 +4,8 @@ with edges as sharp as the photo's and the painted texture kept.
 At the working size every channel of the result is fitted, in small windows, as a linear function
 of the photo's luminance, `q ≈ a·I + b` (the guided filter's local model, He et al. 2010; applied
 across scales as in the fast guided filter, He & Sun 2015). The full-size result is the
-upsampling of the result (`upscale`: the job's upscaler, daemon.upscale; bicubic by default) plus
+upsampling of the result (`upscale`: the pipeline passes the job's upscaler, daemon.upscale —
+Lanczos unless the job says otherwise; bicubic when none is given) plus
 the photo's own fine detail scaled by the smoothed slope (`up`: bicubic):
 
     out = upscale(q) + up(a) · (I_full − up(I_small))

@@ -210,6 +210,11 @@ class Client:
         self.send("submit", body, frames, msg_id=job.id)
         return job
 
+    def forget(self, job_id: str) -> None:
+        """Drop a job's handle (and its result's frames): a long-lived client calls this for
+        jobs it is done with or no longer waits for; later events for the job are ignored."""
+        self.jobs.pop(job_id, None)
+
     def cancel(self, job_id: str) -> None:
         """Ask the daemon to cancel a job; the `cancelled` event follows through `poll`."""
         self.send("cancel", {"job": job_id})

@@ -48,11 +48,11 @@ def make_recipe(spec: JobSpec, source: dict[str, str], styles: list[dict[str, An
 
 def encode_recipes(recipes: dict[str, dict]) -> bytes:
     """A document's recipes by result-layer id as UTF-8 JSON, the oldest dropped beyond
-    MAX_RECIPE_BYTES."""
+    MAX_RECIPE_BYTES (the newest is kept whatever its size)."""
     items = list(recipes.items())
     while True:
         data = json.dumps(dict(items), separators=(",", ":")).encode()
-        if len(data) <= MAX_RECIPE_BYTES or not items:
+        if len(data) <= MAX_RECIPE_BYTES or len(items) <= 1:  # the newest is always kept
             return data
         items.pop(0)
 

@@ -60,6 +60,15 @@ class GatysEngine:
         vgg = get_vgg(device, inputs.profile.vgg_weights)
         content = inputs.content
         sizes = scale_sizes(content.shape[-2:], spec.scales)
+        if (
+            inputs.maps is not None
+            and sizes[-1][0] * sizes[-1][1] > inputs.profile.max_vgg_pixels()
+        ):
+            h, w = sizes[-1]
+            raise BadRequest(
+                f"style maps need the picture to fit VGG19 at once ({w}x{h} does not within the "
+                "memory budget): use a smaller size or fast mode"
+            )
         prior = inputs.prior
         if prior is not None:  # a sequence's frame starts from the previous result: one scale
             sizes = sizes[-1:]
@@ -91,11 +100,6 @@ class GatysEngine:
             if inputs.maps is not None:
                 regions = style_regions(vgg, inputs, (h, w), digests)
             if h * w > inputs.profile.max_vgg_pixels():  # too large for VGG19 at once: tiles
-                if regions is not None:
-                    raise BadRequest(
-                        f"style maps need the picture to fit VGG19 at once ({w}x{h} does not "
-                        "within the memory budget): use a smaller size or fast mode"
-                    )
 
                 def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
                     report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)

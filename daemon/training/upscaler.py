@@ -102,7 +102,9 @@ def train_upscaler(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     files = content_files(cfg.content, read_hold_out(cfg.hold_out))
-    photos = load_photos(files)
+    photos = [p for p in load_photos(files) if min(p.shape[-2:]) >= cfg.patch]
+    if not photos:
+        raise FileNotFoundError(f"no photo is at least {cfg.patch} px on its short side")
     net = UpscaleNet(cfg.width, cfg.depth)
     named = list(net.named_parameters())
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)

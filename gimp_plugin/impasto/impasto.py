@@ -238,13 +238,19 @@ def run_recipe(
     parasite = layer.get_parasite(RECIPE_PARASITE)
     if parasite is None:
         return _failure(procedure, f"'{layer.get_name()}' was not made by Impasto.", calling=True)
-    recipe = json.loads(bytes(parasite.get_data()).decode())
-    if procedure.get_name() == COMMAND_PROCEDURE:
+    try:
+        recipe = json.loads(bytes(parasite.get_data()).decode())
         command = cli_command(recipe)
+        source_id = int(recipe["source"]["id"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return _failure(
+            procedure, f"The Impasto settings kept with '{layer.get_name()}' are damaged."
+        )
+    if procedure.get_name() == COMMAND_PROCEDURE:
         if run_mode == Gimp.RunMode.INTERACTIVE:
             Gimp.message(command)
         return _run_and_return(procedure, lambda: command, str, "writing the command")
-    source = image.get_layer_by_tattoo(int(recipe["source"]["id"]))
+    source = image.get_layer_by_tattoo(source_id)
     if source is None:
         return _failure(
             procedure, f"The layer '{recipe['source']['name']}' it was made from is gone."

@@ -57,6 +57,10 @@ def parse_styles(text: str) -> list[StyleItem]:
             if not part.strip():
                 continue
             head, where = split_style_map(part)
+            if where is not None and (
+                where.lower().endswith(STYLE_SUFFIXES) or "/" in where or "\\" in where
+            ):  # `monet@2x.jpg`, `/a@b/c.png`: an @ inside a file's path, not a channel
+                head, where = part, None
             ref, weight = parse_style(head)
             if is_picture_path(ref, STYLE_SUFFIXES):
                 items.append(StyleItem(weight=weight, path=os.path.expanduser(ref), where=where))

@@ -222,6 +222,7 @@ class Controller:
 
     def _offline(self, reason: str) -> None:
         self._close_client()
+        self._live, self._live_key = None, None  # previews start afresh on the next connection
         self.state = "offline"
         self.hello = {}
         now = self.clock()
@@ -543,6 +544,8 @@ class Controller:
         if handle is None or not handle.finished:
             return
         self._live = None
+        if self._client is not None:
+            self._client.forget(handle.id)
         if handle.state == "done" and handle.result is not None:
             desc, data = handle.result.image_bytes(0)
             self.preview = (desc.width, desc.height, data)
@@ -552,8 +555,10 @@ class Controller:
             self._say(f"Preview: {handle.error.message}")
 
     def _drop_live(self) -> None:
-        if self._live is not None and not self._live.finished and self._client is not None:
-            self._client.cancel(self._live.id)
+        if self._live is not None and self._client is not None:
+            if not self._live.finished:
+                self._client.cancel(self._live.id)
+            self._client.forget(self._live.id)
         self._live = None
 
     def cancel(self) -> None:
@@ -580,6 +585,8 @@ class Controller:
         if not handle.finished:
             return
         job, self.job = self.job, None  # the job ends here, whatever writing its result does
+        if self._client is not None:
+            self._client.forget(handle.id)  # its handle keeps the result's pixels otherwise
         if handle.state == "done":
             self._writing = True  # busy until the layer is in: Apply stays disabled
             try:

@@ -199,7 +199,7 @@ def recipe_styles(styles: list[StyleChoice], layer_id: Any) -> list[dict]:
     return out
 
 
-MAX_KEPT_SELECTION = 256 << 10  # compressed bytes of a saved selection a recipe keeps
+MAX_KEPT_SELECTION = 48 << 10  # compressed bytes of a saved selection a recipe keeps
 
 
 def _pack_selection(kind: str, what: Any) -> dict:

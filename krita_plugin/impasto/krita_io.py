@@ -99,12 +99,10 @@ def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
     fmt = pixel_format(node.colorModel(), node.colorDepth())
     data = read_pixels(node, region, fmt)
     size = fmt.pixel_bytes // 4  # bytes per sample; alpha is the last sample in BGRA and RGBA
-    if size == 1:
-        alpha = data[3::4]
-    else:
-        view = memoryview(data)
-        step = fmt.pixel_bytes
-        alpha = b"".join(view[i + 3 * size : i + step] for i in range(0, len(data), step))
+    out = bytearray(region.width * region.height * size)
+    for k in range(size):  # byte k of every alpha sample, by slices (no per-pixel Python)
+        out[k::size] = data[3 * size + k :: 4 * size]
+    alpha = bytes(out)
     return StyleImage(PixelFormat(fmt.dtype, channels=1), region.width, region.height, alpha)
 
 

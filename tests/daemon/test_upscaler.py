@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DATA, load_rgb, rgba_u8
 
 from daemon.pixels import to_tensor
 from daemon.training.upscaler import UpscalerConfig, downscale, train_upscaler
 from daemon.upscale import UPSCALERS
 from daemon.upscale_net import SHIPPED, UpscaleNet, learned, load_upscaler, upscale_x2
+from tests.conftest import DATA, load_rgb, rgba_u8
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -103,3 +103,19 @@ def test_a_fast_job_smaller_than_the_photo_is_enlarged_by_the_learned_upscaler(d
             outs[up] = np.frombuffer(data, np.uint8).reshape(h, w, 4)[..., :3].astype(int)
     diff = np.abs(outs["learned"] - outs["lanczos"]).mean()
     assert 0 < diff < 8  # a different enlargement of the same picture
+
+
+def test_a_size_a_pixel_past_double_takes_one_x2_step_not_two(monkeypatch):
+    from daemon import upscale_net
+
+    calls = []
+    real = upscale_net.upscale_x2
+    monkeypatch.setattr(
+        upscale_net, "upscale_x2", lambda net, x, tile=256: calls.append(x.shape) or real(net, x)
+    )
+    net = UpscaleNet(8, 1).eval()
+    out = learned(torch.rand(1, 3, 30, 40), (61, 81), net)  # the hires ladder rounds like this
+    assert out.shape == (1, 3, 61, 81) and len(calls) == 1
+    calls.clear()
+    learned(torch.rand(1, 3, 30, 40), (120, 160), net)  # x4: two steps
+    assert len(calls) == 2

@@ -44,6 +44,10 @@ def test_paths_are_style_files_even_with_colons_and_tildes():
         StyleItem(0.5, name="starry", where="Sky"),
         StyleItem(1.0, path="/p/a.png", where="Sea"),
     ]
+    assert parse_styles("/art/monet@2x.jpg, /a@b/c.png:0.5") == [  # @ inside paths
+        StyleItem(1.0, path="/art/monet@2x.jpg"),
+        StyleItem(0.5, path="/a@b/c.png"),
+    ]
     assert parse_styles(r"C:\art\sketch.png") == [StyleItem(1.0, path=r"C:\art\sketch.png")]
     assert parse_styles(r"C:\art\sketch.png:2") == [StyleItem(2.0, path=r"C:\art\sketch.png")]
     assert parse_styles("sketch.PNG") == [StyleItem(1.0, path="sketch.PNG")]
