@@ -37,6 +37,12 @@ def save_model(
             "styles": net.styles,
         },
     )
+    write_model_files(path, tensors, card)
+
+
+def write_model_files(path: Path, tensors: dict[str, torch.Tensor], card: dict) -> None:
+    """`path` (safetensors) and its card beside it, each written to a temporary file and
+    renamed, so a reader never sees half a file."""
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
     tmp.replace(path)

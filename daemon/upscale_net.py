@@ -23,8 +23,10 @@ from pathlib import Path
 import impasto_models
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
+
+from daemon.models import card_path, write_model_files
 
 SHIPPED = Path(impasto_models.__file__).resolve().parent / "upscalers" / "x2.safetensors"
 TILE = 256  # low-resolution pixels per tile side
@@ -58,23 +60,12 @@ class UpscaleNet(nn.Module):
         return base + self.body(x)
 
 
-def card_path(weights: Path) -> Path:
-    return weights.with_suffix(".json")
-
-
 def save_upscaler(path: Path, net: UpscaleNet, card: dict, extra: dict | None = None) -> None:
     """Weights (fp32, ~170 kB) and card, each written atomically."""
     tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
     tensors.update(extra or {})
-    card = dict(
-        card, architecture={"kind": "upscaler", "scale": 2, "width": net.width, "depth": net.depth}
-    )
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(path)
-    tmp_card = card_path(path).with_suffix(".json.tmp")
-    tmp_card.write_text(json.dumps(card, indent=1))
-    tmp_card.replace(card_path(path))
+    arch = {"kind": "upscaler", "scale": 2, "width": net.width, "depth": net.depth}
+    write_model_files(path, tensors, dict(card, architecture=arch))
 
 
 def load_upscaler(path: Path) -> tuple[UpscaleNet, dict, dict]:

@@ -184,3 +184,15 @@ def image_job(content: np.ndarray, style: np.ndarray | None = None, **fields) ->
         frames.append(np.ascontiguousarray(style).tobytes())
     body.update(fields)
     return body, frames
+
+
+def assert_halves_follow(both: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
+    """Two styles placed on the left and right halves: away from the seam (an eighth of the
+    width), the left half of `both` is at least twice as close (mean absolute difference) to
+    the left style's one-style result as to the right one's, and the right half the reverse."""
+    w = both.shape[1]
+    q = w // 2 - w // 8
+    for cols, own, other in ((slice(0, q), left, right), (slice(w - q, w), right, left)):
+        near = np.abs(both[:, cols].astype(int) - own[:, cols]).mean()
+        far = np.abs(both[:, cols].astype(int) - other[:, cols]).mean()
+        assert 2 * near <= far, (cols, near, far)

@@ -35,6 +35,7 @@ from daemon.engines.fast_net import StyleNet
 from daemon.imageio import read_image
 from daemon.models import load_model, save_model
 from daemon.pixels import to_tensor
+from daemon.training.checkpoint import progress_tensors, restore_moments
 from daemon.training.data import (
     content_files,
     image_files,
@@ -297,15 +298,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         done = step == cfg.steps
         if rank == 0 and (done or time.monotonic() - last_ckpt > cfg.checkpoint_seconds):
             card = _card(cfg, card_styles, history, step, len(photos), seconds, ema, world)
-            extra = {
-                "step": torch.tensor(step),
-                "seconds": torch.tensor(seconds),
-                "rng": gen.get_state(),
-            }
-            for name, p in named:
-                for k, v in opt.state.get(p, {}).items():
-                    extra[f"optim.{name}.{k}"] = v.detach().cpu().clone()
-            save_model(ckpt, net, card, extra)
+            save_model(ckpt, net, card, progress_tensors(opt, named, step, seconds, gen))
             # The weights-only fp16 model beside it: small enough to commit, usable by the daemon
             # at once, and enough to resume on another machine (with fresh optimiser moments).
             save_model(cfg.out, net, card, half=True)
@@ -345,14 +338,7 @@ def _resume(cfg: TrainConfig, net, opt, named, gen, device) -> tuple[int, float,
         resumed, card, extra = load_model(ckpt, device)
         net.load_state_dict(resumed.state_dict())
         gen.set_state(extra["rng"].cpu())
-        opt_state = opt.state_dict()
-        for i, (name, _) in enumerate(named):  # Adam's moments are stored by parameter name
-            if f"optim.{name}.exp_avg" in extra:
-                opt_state["state"][i] = {
-                    k: extra[f"optim.{name}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
-                }
-        opt.load_state_dict(opt_state)
-        if not opt_state["state"]:
+        if not restore_moments(opt, named, extra):
             log.warning("%s has no optimiser moments by parameter name: fresh moments", ckpt)
         step, seconds = int(extra["step"]), float(extra["seconds"])
         log.info("resumed %s at step %d", ckpt, step)

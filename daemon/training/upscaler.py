@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from daemon.imageio import read_image
 from daemon.pixels import to_tensor
+from daemon.training.checkpoint import progress_tensors, restore_moments
 from daemon.training.data import content_files, read_hold_out
 from daemon.training.train import checkpoint_path, read_manifest
 from daemon.upscale_net import UpscaleNet, load_upscaler, save_upscaler
@@ -116,13 +117,7 @@ def train_upscaler(
         resumed, card, extra = load_upscaler(ckpt)
         net.load_state_dict(resumed.state_dict())
         gen.set_state(extra["rng"])
-        state = opt.state_dict()
-        for i, (name, _) in enumerate(named):
-            if f"optim.{name}.exp_avg" in extra:
-                state["state"][i] = {
-                    k: extra[f"optim.{name}.{k}"] for k in ("step", "exp_avg", "exp_avg_sq")
-                }
-        opt.load_state_dict(state)
+        restore_moments(opt, named, extra)
         step, seconds = int(extra["step"]), float(extra["seconds"])
         history = card["training"]["history"] + [{"command": cfg.command, "from_step": step}]
         log.info("resumed %s at step %d", ckpt, step)
@@ -147,15 +142,7 @@ def train_upscaler(
             on_step(step, cfg.steps, ema)
         if step == cfg.steps or time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
             card = _card(cfg, files, history, step, seconds, ema)
-            extra = {
-                "step": torch.tensor(step),
-                "seconds": torch.tensor(seconds),
-                "rng": gen.get_state(),
-            }
-            for name, p in named:
-                for k, v in opt.state.get(p, {}).items():
-                    extra[f"optim.{name}.{k}"] = v.detach().clone()
-            save_upscaler(ckpt, net, card, extra)
+            save_upscaler(ckpt, net, card, progress_tensors(opt, named, step, seconds, gen))
             save_upscaler(cfg.out, net, card)
             last_ckpt = time.monotonic()
     return card or _card(cfg, files, history, step, seconds, ema)
