@@ -345,8 +345,12 @@ def parse_style(text: str) -> tuple[str, float]:
 
 def split_style_map(text: str) -> tuple[str, str | None]:
     """`STYLE[:WEIGHT][@MAP]` → (`STYLE[:WEIGHT]`, MAP or None): MAP is a grey picture saying
-    where the style goes (white: fully, black: not at all)."""
+    where the style goes (white: fully, black: not at all). A picture file whose own name holds
+    an @ is not split."""
     head, sep, tail = text.rpartition("@")
+    weightless = parse_style(text)[0]
+    if os.path.isfile(os.path.expanduser(weightless)):  # `monet@2x.jpg`: an @ in a file's name
+        return text, None
     if sep and head.strip() and tail.strip():
         return head.strip(), tail.strip()
     return text, None

@@ -129,7 +129,11 @@ def test_cli_style_at_map(daemon, tmp_path):
     assert np.abs(result[:, -w // 4 :].astype(int) - content[:, -w // 4 :]).max() <= 1
 
 
-def test_split_style_map():
+def test_split_style_map(tmp_path):
     assert split_style_map("starry:0.5@maps/left.png") == ("starry:0.5", "maps/left.png")
+    at = tmp_path / "monet@2x.png"  # an existing file with an @ in its name stays whole
+    at.write_bytes(b"")
+    assert split_style_map(f"{at}:0.5") == (f"{at}:0.5", None)
+    assert split_style_map(f"{at}@left.png") == (str(at), "left.png")
     assert split_style_map("starry") == ("starry", None)
     assert split_style_map(str(DATA / "night_cafe.png")) == (str(DATA / "night_cafe.png"), None)
