@@ -13,7 +13,6 @@ meanwhile. In the system's Krita and, when built, Krita 5.2 from the chroot.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -24,13 +23,7 @@ from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 
 sys.path.insert(0, str(REPO))
 from daemon.imageio import read_image, resize_array  # noqa: E402
-from tests.krita.krita_harness import (  # noqa: E402
-    KRITA_CHROOT,
-    install_into,
-    krita_available,
-    krita_chroot_available,
-    run_krita,
-)
+from tests.krita.krita_harness import run_in_each_krita  # noqa: E402
 
 SIDE = 1024
 PREVIEWS = 10
@@ -45,18 +38,11 @@ def photo_bgra() -> np.ndarray:
     return np.concatenate([canvas[..., ::-1], np.full((SIDE, SIDE, 1), 255, np.uint8)], axis=2)
 
 
-def run(krita: str, chroot: Path | None, endpoint: str, pixels: bytes) -> dict:
-    base = Path(tempfile.mkdtemp(dir=chroot / "tmp")) if chroot else Path(tempfile.mkdtemp())
-    try:
-        install_into(base / "home")
-        raw = base / "photo.raw"
-        raw.write_bytes(pixels)
-        case = {"name": "preview", "depth": "U8", "pixels": str(raw), "preview": True,
-                "previews": PREVIEWS, "probe": True, "kra": str(base / "preview.kra")}  # fmt: skip
-        report = run_krita(base / "home", base, [case], (SIDE, SIDE), endpoint, chroot=chroot)
-        return dict(report["cases"][0], krita=f"{krita} {report['krita']}")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+def cases(work: Path, raw: Path) -> list[dict]:
+    return [
+        {"name": "preview", "depth": "U8", "pixels": str(raw), "preview": True,
+         "previews": PREVIEWS, "probe": True, "kra": str(work / "preview.kra")}
+    ]  # fmt: skip
 
 
 def main() -> int:
@@ -64,14 +50,10 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     pixels = photo_bgra().tobytes()
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         daemon = BenchDaemon(Path(tmp))
         try:
-            if krita_available():
-                rows.append(run("system", None, daemon.endpoint, pixels))
-            if krita_chroot_available():
-                rows.append(run("chroot", KRITA_CHROOT, daemon.endpoint, pixels))
+            rows = run_in_each_krita(daemon.endpoint, pixels, cases, (SIDE, SIDE))
         finally:
             daemon.stop()
     info = machine()

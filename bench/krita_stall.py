@@ -11,7 +11,6 @@ and, when `tests/editors/setup_krita_trixie.sh` has built it, Krita 5.2 from the
 from __future__ import annotations
 
 import argparse
-import shutil
 import socket
 import sys
 import tempfile
@@ -23,13 +22,7 @@ from common import REPO, BenchDaemon, machine, publish, revision
 sys.path.insert(0, str(REPO))
 from daemon.imageio import read_image  # noqa: E402
 from daemon.losses import resize_long_side  # noqa: E402
-from tests.krita.krita_harness import (  # noqa: E402
-    KRITA_CHROOT,
-    install_into,
-    krita_available,
-    krita_chroot_available,
-    run_krita,
-)
+from tests.krita.krita_harness import run_in_each_krita  # noqa: E402
 
 W, H = 3840, 2160
 BEGIN, END = "<!-- krita-stall:begin -->", "<!-- krita-stall:end -->"
@@ -52,26 +45,18 @@ def photo_bgra() -> np.ndarray:
     return np.concatenate([canvas[..., ::-1], np.full((H, W, 1), 255, np.uint8)], axis=2)
 
 
-def run(krita: str, chroot: Path | None, endpoint: str, pixels: bytes) -> list[dict]:
-    base = Path(tempfile.mkdtemp(dir=chroot / "tmp")) if chroot else Path(tempfile.mkdtemp())
-    try:
-        install_into(base / "home")
-        raw = base / "photo.raw"
-        raw.write_bytes(pixels)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-        cases = [
-            {"name": "4K fast job", "depth": "U8", "pixels": str(raw), "probe": True},
-            {"name": "no daemon answering", "depth": "U8", "pixels": str(raw), "probe": True,
-             "endpoint": dead},
-        ]  # fmt: skip
-        for case in cases:
-            case["kra"] = str(base / f"{case['name'].replace(' ', '-')}.kra")
-        report = run_krita(base / "home", base, cases, (W, H), endpoint, timeout=600, chroot=chroot)
-        return [dict(r, krita=f"{krita} {report['krita']}") for r in report["cases"]]
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+def cases(work: Path, raw: Path) -> list[dict]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    cases = [
+        {"name": "4K fast job", "depth": "U8", "pixels": str(raw), "probe": True},
+        {"name": "no daemon answering", "depth": "U8", "pixels": str(raw), "probe": True,
+         "endpoint": dead},
+    ]  # fmt: skip
+    for case in cases:
+        case["kra"] = str(work / f"{case['name'].replace(' ', '-')}.kra")
+    return cases
 
 
 def main() -> int:
@@ -79,14 +64,10 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     pixels = photo_bgra().tobytes()
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         daemon = BenchDaemon(Path(tmp))
         try:
-            if krita_available():
-                rows += run("system", None, daemon.endpoint, pixels)
-            if krita_chroot_available():
-                rows += run("chroot", KRITA_CHROOT, daemon.endpoint, pixels)
+            rows = run_in_each_krita(daemon.endpoint, pixels, cases, (W, H))
         finally:
             daemon.stop()
     info = machine()

@@ -98,6 +98,40 @@ def install_into(home: Path) -> Path:
     return pykrita
 
 
+def run_in_each_krita(
+    endpoint: str,
+    pixels: bytes,
+    make_cases,
+    size: tuple[int, int],
+    timeout: float = 600.0,
+) -> list[dict]:
+    """For benchmarks: in the system's Krita and in the chroot's (each where installed), a fresh
+    plugin install and `make_cases(work, photo_raw)` run against the daemon at `endpoint`, with
+    the photo layer's raw `pixels` in `photo_raw`. Returns every case's record, its `krita`
+    field saying which ("system 5.1.5", "chroot 5.2.9")."""
+    import tempfile
+
+    rows = []
+    for label, chroot, available in (
+        ("system", None, krita_available),
+        ("chroot", KRITA_CHROOT, krita_chroot_available),
+    ):
+        if not available():
+            continue
+        work = Path(tempfile.mkdtemp(dir=chroot / "tmp")) if chroot else Path(tempfile.mkdtemp())
+        try:
+            install_into(work / "home")
+            raw = work / "photo.raw"
+            raw.write_bytes(pixels)
+            cases = make_cases(work, raw)
+            report = run_krita(work / "home", work, cases, size, endpoint, timeout=timeout,
+                               chroot=chroot)  # fmt: skip
+            rows += [dict(r, krita=f"{label} {report['krita']}") for r in report["cases"]]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 def run_krita(
     home: Path,
     work: Path,
