@@ -116,8 +116,10 @@ class BenchDaemon:
         *extra: str,
         endpoint: str | None = None,
         inject_faults: bool = False,
+        repo: Path = REPO,
     ) -> None:
-        """`inject_faults`: every third fast-engine run raises (bench/reliability.py)."""
+        """`inject_faults`: every third fast-engine run raises (bench/reliability.py); `repo`: the
+        checkout whose daemon runs (another commit's worktree, for before/after runs)."""
         from shared.client import Client
         from shared.errors import Unavailable
 
@@ -131,7 +133,7 @@ class BenchDaemon:
         cmd = [sys.executable, *entry, "daemon", "--endpoint", self.endpoint, *extra]
         env = dict(os.environ, XDG_DATA_HOME=str(data_home))
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 120
         while True:

@@ -96,14 +96,15 @@ def grey(x: torch.Tensor) -> torch.Tensor:
 
 
 class StyleMeter:
-    """Gram matrices at MEASURE_SIDE and the style distance between two sets of them."""
+    """Gram matrices at `side` px (long side) and the style distance between two sets of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, side: int = MEASURE_SIDE) -> None:
         self.vgg = get_vgg(torch.device("cpu"))
+        self.side = side
 
     @torch.no_grad()
     def grams(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.vgg(resize_long_side(x, MEASURE_SIDE).clamp(0, 1), STYLE_LAYERS)
+        feats = self.vgg(resize_long_side(x, self.side).clamp(0, 1), STYLE_LAYERS)
         return {k: gram(v) for k, v in feats.items()}
 
     @staticmethod

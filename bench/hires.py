@@ -25,7 +25,9 @@ import argparse
 import datetime as dt
 import logging
 import os
+import re
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,13 +36,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
+from fast_quality import StyleMeter
 from PIL import Image
 
 from daemon.cli import _memory as parse_size
 from daemon.devices import DeviceProfile
 from daemon.engines.fast import tile_plan
+from daemon.engines.hires import BASE_SIDE_CPU, ladder, top_level
 from daemon.engines.tiled_gatys import tile_for
 from daemon.imageio import read_image
+from daemon.pipeline import STYLE_EDGE
+from daemon.pixels import to_tensor
+from daemon.vgg import border_for
 from shared.client import Client
 
 log = logging.getLogger("bench")
@@ -49,6 +56,7 @@ END = "<!-- hires:end -->"
 DATA = REPO.parent / "shared" / "data"
 PHOTO = "lomiri_bridge_4352x2448.jpg"
 CROPS = REPO / "docs" / "images" / "hires"
+STYLE_PICTURE = REPO / "daemon" / "styles" / "vangogh-starry-night.jpg"  # what starry-night uses
 
 
 def photo_at(w: int, h: int) -> np.ndarray:
@@ -66,15 +74,19 @@ def run_job(daemon: BenchDaemon, rgba: np.ndarray, **fields) -> tuple[np.ndarray
     body = {"content": {"frame": 1, "width": w, "height": h, "channels": 4, "dtype": "u8"}}
     body.update(fields)
     daemon.reset_peak()
+    stages: list[str] = []
     t = time.perf_counter()
     with Client(daemon.endpoint, timeout=120) as c:
-        result = c.run(body, [rgba.tobytes()], timeout=7200)
+        result = c.run(
+            body, [rgba.tobytes()], timeout=7200,
+            on_event=lambda e: stages.append(e.body.get("stage", "")),
+        )  # fmt: skip
     wall = time.perf_counter() - t
     peak = daemon.peak_rss()
     desc, data = result.image_bytes(0)
     out = np.frombuffer(data, np.uint8).reshape(desc.height, desc.width, 4)[..., :3]
-    meta = result.body["metadata"]
-    return out, {"wall": wall, "peak": peak, "engine_s": meta["timings"].get("engine_s", 0.0)}
+    tiles = [int(m[1]) for s in stages if (m := re.search(r"tiles of (\d+) px", s))]
+    return out, {"wall": wall, "peak": peak, "tiles": tiles}
 
 
 def seam_ratio(img: np.ndarray, borders_x: list[int], borders_y: list[int]) -> float:
@@ -104,9 +116,25 @@ def fast_borders(w: int, h: int, budget: int) -> tuple[list[int], list[int], int
     return list(range(side, w, side)), list(range(side, h, side)), side
 
 
-def hires_borders(w: int, h: int, budget: int) -> tuple[list[int], list[int], int]:
-    side = tile_for(DeviceProfile(torch.device("cpu"), budget))
-    return list(range(side, w, side)), list(range(side, h, side)), side
+def hires_borders(
+    w: int, h: int, budget: int, label: str, tiles: list[int]
+) -> tuple[list[int], list[int], int]:
+    """Tile borders of the last refined level, in output pixels (the tiles cover the level with
+    its reflected border). *before*: every level was refined with the whole budget's tile;
+    *now*: up to `hires.top_level`, with the tile the daemon reported (`tiles`: per level)."""
+    if label == "before":
+        level, tile = (h, w), tile_for(DeviceProfile(torch.device("cpu"), budget))
+    else:
+        sizes = ladder((h, w), BASE_SIDE_CPU)
+        painting = round(max(Image.open(STYLE_PICTURE).size) * (1 - 2 * STYLE_EDGE))
+        level = sizes[top_level(sizes, [painting], 1.0, budget)]
+        if not tiles:
+            return [], [], 0
+        tile = tiles[-1]
+    pad, scale = border_for(*level), w / level[1]
+    ys = [round((b - pad) * scale) for b in range(tile, level[0] + pad, tile) if b > pad]
+    xs = [round((b - pad) * scale) for b in range(tile, level[1] + pad, tile) if b > pad]
+    return xs, ys, round(tile * scale)
 
 
 def save_crop(img: np.ndarray, x: int, y: int, name: str, size: int = 256) -> Path:
@@ -117,12 +145,37 @@ def save_crop(img: np.ndarray, x: int, y: int, name: str, size: int = 256) -> Pa
     return path
 
 
+def worktree(rev: str, tmp: Path) -> Path:
+    """A detached checkout of `rev` (the daemon code to compare against) under `tmp`."""
+    path = tmp / f"before-{rev}"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), rev], cwd=REPO, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def gains(meter_sides: list[int], photo: np.ndarray, out: np.ndarray) -> list[float]:
+    """Style gain (style distance photo→painting / output→painting) seen at each long side."""
+    painting = to_tensor(read_image(STYLE_PICTURE)[..., :3])
+    out_t, photo_t = to_tensor(out), to_tensor(photo[..., :3])
+    figures = []
+    for side in meter_sides:
+        meter = StyleMeter(side)
+        target = meter.grams(painting)
+        d_photo = meter.distance(meter.grams(photo_t), target)
+        figures.append(d_photo / meter.distance(meter.grams(out_t), target))
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-memory", default="2G")
     p.add_argument("--fast", nargs="*", default=["1920x1080", "3840x2160", "7680x4320"])
-    p.add_argument("--hires", nargs="*", default=["2048x2048", "3840x2160"])
+    p.add_argument("--hires", nargs="*", default=["2048x2048", "3840x2160", "7680x4320"])
+    p.add_argument("--before", help="also run these hires sizes on this commit's daemon")
+    p.add_argument("--before-sizes", nargs="*", default=["2048x2048"])
     p.add_argument("--iterations", type=int, default=20, help="hires base iterations per scale")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--quick", action="store_true")
@@ -130,78 +183,56 @@ def main(argv: list[str] | None = None) -> int:
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
     if args.quick:
         args.fast, args.hires, args.iterations, args.markdown = ["1024x768"], ["1024x768"], 4, None
+        args.before_sizes = ["1024x768"]
     budget = parse_size(args.max_memory)
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-hires-") as tmp:
-        daemon = BenchDaemon(Path(tmp), "--max-memory", args.max_memory, "--client-timeout", "3600")
+        jobs = [("fast", s) for s in args.fast] + [("hires", s) for s in args.hires]
+        runs = [("now", REPO, jobs)]
+        if args.before:  # the old daemon's jobs first
+            old = worktree(args.before, Path(tmp))
+            runs.insert(0, ("before", old, [("hires", s) for s in args.before_sizes]))
         try:
-            run_job(daemon, photo_at(256, 256), engine="fast", styles=[{"name": "starry"}])
-            idle = daemon.peak_rss()
-            for mode, sizes in (("fast", args.fast), ("hires", args.hires)):
-                for size in sizes:
-                    w, h = map(int, size.split("x"))
-                    fields = {"engine": mode, "styles": [{"name": "starry"}]}
-                    if mode == "hires":  # the built-in picture of the same painting
-                        fields.update(
-                            iterations=args.iterations, seed=0, styles=[{"name": "starry-night"}]
-                        )
-                    out, m = run_job(daemon, photo_at(w, h), **fields)
-                    bx, by, side = (fast_borders if mode == "fast" else hires_borders)(w, h, budget)
-                    m.update(mode=mode, w=w, h=h, tile=side, seam=seam_ratio(out, bx, by))
-                    off = [b + side // 2 for b in bx if b + side // 2 < w]
-                    offy = [b + side // 2 for b in by if b + side // 2 < h]
-                    m["floor"] = seam_ratio(out, off, offy)
-                    if bx and args.markdown:
-                        m["crop"] = save_crop(
-                            out, bx[0], by[0] if by else h // 2, f"{mode}-{w}x{h}.png"
-                        )
-                    rows.append(m)
-                    log.info(
-                        "%s %dx%d: %.1f s wall, peak RSS %.2f GB, tile %s, seam %.3f (floor %.3f),"
-                        " load %s",
-                        mode,
-                        w,
-                        h,
-                        m["wall"],
-                        m["peak"] / 2**30,
-                        side,
-                        m["seam"],
-                        m["floor"],
-                        loadavg(),
-                    )
+            for label, repo, jobs in runs:
+                rows += run_all(label, repo, jobs, Path(tmp), args, budget)
         finally:
-            daemon.stop()
+            if args.before:
+                subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=REPO)
     info = machine()
     elapsed = time.perf_counter() - t0
+    before = f" against {args.before} (*before*)" if args.before else ""
     lines = [
         BEGIN,
         "## Large images: fast and hires",
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min, on {info['cpu']} "
-        f"({info['nproc']} cores, {info['ram']}), torch {info['torch']}, Impasto {revision()}. "
-        f"Daemon with `--max-memory {args.max_memory}`; its peak RSS after a small warm-up job: "
-        f"{idle / 2**30:.2f} GB. Command: `{command}`",
+        f"({info['nproc']} cores, {info['ram']}), torch {info['torch']}, Impasto {revision()}"
+        f"{before}. Daemon with `--max-memory {args.max_memory}`; its peak RSS after a small "
+        f"warm-up job: {rows[0]['idle'] / 2**30:.2f} GB. Command: `{command}`",
         "",
-        "| mode | size | Mpx | wall (s) | engine (s) | s per Mpx | peak RSS (GB) | tile (px) "
-        "| seam ratio | floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| code | mode | size | Mpx | wall (s) | s per Mpx | peak RSS (GB) | tile (px) "
+        "| seam ratio | floor | style gain (512 / 1024 px view) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in rows:
         mpx = m["w"] * m["h"] / 1e6
+        gain = " / ".join(f"{g:.2f}" for g in m["gains"]) if m.get("gains") else ""
         lines.append(
-            f"| {m['mode']} | {m['w']}x{m['h']} | {mpx:.1f} | {m['wall']:.1f} | "
-            f"{m['engine_s']:.1f} | {m['wall'] / mpx:.2f} | {m['peak'] / 2**30:.2f} | "
-            f"{m['tile'] or 'untiled'} | {m['seam']:.3f} | {m['floor']:.3f} |"
+            f"| {m['label']} | {m['mode']} | {m['w']}x{m['h']} | {mpx:.1f} | {m['wall']:.1f} | "
+            f"{m['wall'] / mpx:.2f} | {m['peak'] / 2**30:.2f} | "
+            f"{m['tile'] or 'untiled'} | {m['seam']:.3f} | {m['floor']:.3f} | {gain} |"
         )
     lines += [
         "",
         "hires: gatys base at 512 px with "
         f"{args.iterations} iterations per scale, then refinement steps per doubling "
-        "(`refine_steps`: a fifth of the iterations, halved per doubling, at least 4). *seam "
+        "(`refine_steps`: a fifth of the iterations, halved per doubling, at least 4) up to the "
+        "top refined level (*now*: `hires.top_level`), guided upsampling above it. *seam "
         "ratio*: gradient energy in 4 px bands on the tile borders / in bands 8–40 px beside them "
         "(target <= 1.05); *floor*: the same ratio for bands halfway between borders (what no "
-        "seam looks like).",
+        "seam looks like). *style gain*: Gram style distance (relu1_1..relu5_1) of the photo to "
+        "the painting over that of the output, both seen at 512 and at 1024 px long side.",
         "",
     ]
     crops = [m for m in rows if m.get("crop")]
@@ -210,11 +241,53 @@ def main(argv: list[str] | None = None) -> int:
         lines.append("")
         for m in crops:
             rel = os.path.relpath(m["crop"], REPO / "docs")
-            lines.append(f"![{m['mode']} {m['w']}x{m['h']}]({rel})")
+            lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']}]({rel})")
         lines.append("")
     lines += [END, ""]
     publish("\n".join(lines), args.markdown, BEGIN, END)
     return 0
+
+
+def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[dict]:
+    """Each (mode, size) job on a daemon of `repo`; one row each."""
+    rows = []
+    daemon = BenchDaemon(
+        tmp / label, "--max-memory", args.max_memory, "--client-timeout", "3600", repo=repo
+    )
+    try:
+        run_job(daemon, photo_at(256, 256), engine="fast", styles=[{"name": "starry"}])
+        idle = daemon.peak_rss()
+        for mode, size in jobs:
+            w, h = map(int, size.split("x"))
+            fields = {"engine": mode, "styles": [{"name": "starry"}]}
+            if mode == "hires":  # the built-in picture of the same painting
+                fields.update(iterations=args.iterations, seed=0, styles=[{"name": "starry-night"}])
+            photo = photo_at(w, h)
+            out, m = run_job(daemon, photo, **fields)
+            if mode == "fast":
+                bx, by, side = fast_borders(w, h, budget)
+            else:
+                bx, by, side = hires_borders(w, h, budget, label, m.pop("tiles"))
+            m.update(label=label, idle=idle, mode=mode, w=w, h=h, tile=side)
+            m.update(seam=seam_ratio(out, bx, by))
+            off = [b + side // 2 for b in bx if b + side // 2 < w]
+            offy = [b + side // 2 for b in by if b + side // 2 < h]
+            m["floor"] = seam_ratio(out, off, offy)
+            if mode == "hires":
+                m["gains"] = gains([512, 1024], photo, out)
+            if bx and args.markdown:
+                name = f"{mode}-{w}x{h}.png" if label == "now" else f"{mode}-{w}x{h}-{label}.png"
+                m["crop"] = save_crop(out, bx[0], by[0] if by else h // 2, name)
+            rows.append(m)
+            log.info(
+                "%s %s %dx%d: %.1f s wall, peak RSS %.2f GB, tile %s, seam %.3f (floor %.3f),"
+                " gains %s, load %s",
+                label, mode, w, h, m["wall"], m["peak"] / 2**30, side, m["seam"], m["floor"],
+                m.get("gains"), loadavg(),
+            )  # fmt: skip
+    finally:
+        daemon.stop()
+    return rows
 
 
 if __name__ == "__main__":

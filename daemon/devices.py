@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -56,8 +56,9 @@ class DeviceProfile:
     """What an engine needs to know about where it runs."""
 
     device: torch.device
-    memory_budget: int  # bytes a job may plan to use
+    memory_budget: int  # bytes a job may use on top of what the daemon held when it started
     vgg_weights: str = "original"  # loss network weights: "original" or "torchvision"
+    baseline: int = 0  # the process's resident bytes when the job started (CPU; 0: not a job's)
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -73,12 +74,33 @@ class DeviceProfile:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
-    def max_vgg_pixels(self) -> int:
-        """How many pixels VGG19 forward+backward can take within the budget."""
-        return max(64 * 64, self.memory_budget // VGG_BYTES_PER_PIXEL)
+    def for_job(self) -> DeviceProfile:
+        """This profile for a job starting now: on a CPU, what the process holds now is the
+        baseline the budget comes on top of (weights, caches, the job's received frames)."""
+        return replace(self, baseline=resident_bytes() if self.device.type == "cpu" else 0)
+
+    def held(self) -> int:
+        """Bytes the job holds now beyond its baseline (CPU jobs; 0 elsewhere): its decoded
+        image, working copies, results so far."""
+        return max(0, resident_bytes() - self.baseline) if self.baseline else 0
+
+    def max_vgg_pixels(self, reserved: int = 0) -> int:
+        """How many pixels VGG19 forward+backward can take within what is left of the budget:
+        less what the job holds already and `reserved` bytes it will hold besides."""
+        left = self.memory_budget - self.held() - reserved
+        return max(64 * 64, left // VGG_BYTES_PER_PIXEL)
 
     def to_wire(self) -> dict:
         return {"device": str(self.device), "memory_budget": self.memory_budget}
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now, in bytes (Linux; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def memory_budget(device: torch.device, override: int | None = None) -> int:

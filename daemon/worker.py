@@ -146,7 +146,7 @@ class Worker(threading.Thread):
                 job.plan,
                 job.frames,
                 self.catalogue,
-                self.profile,
+                self.profile.for_job(),
                 report,
                 job.cancel.is_set,
                 self.models,

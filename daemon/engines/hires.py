@@ -2,10 +2,24 @@
 
 1. Base: the content at BASE_SIDE px (512 on a CPU, 1024 on a GPU) through the gatys engine
    (default) or the fast engine (`base: "fast"`, the model's styles).
-2. For each doubling of the long side up to the layer's full resolution: upscale the previous
+2. For each doubling of the long side up to the top refined level: upscale the previous
    result (`upscaler`: Lanczos by default, daemon.upscale), then refine it with Adam steps on the
    exact tiled Gatys objective (daemon.engines.tiled_gatys): whole-image style statistics, memory
    bounded by the tile, which the memory budget sizes.
+3. Above the top refined level: guided upsampling to full size (daemon.guided_upsample, with the
+   job's upscaler): edges from the full-size photo, the painted texture enlarged.
+
+Which levels are refined (`top_level`) is decided by what a refinement can show and what the
+budget holds:
+- a level is refined only while the largest style picture, scaled to that level, is enlarged by
+  at most NATIVE_ENLARGEMENT. Beyond that the painting has no detail left at the level's scale:
+  the refinement matched the statistics of an upscaled, blurred painting, which came out as a soft
+  picture with a fine VGG grain on top (the 4K results before this rule), for most of the time.
+  The shipped paintings are 350–750 px, so a 2048² picture is refined up to 1024 px (at
+  style scale 1) and guided from there; a large style scan is refined further.
+- a level is refined only if its full-size state (image, gradient, Adam's moments, content:
+  REFINE_BYTES_PER_PIXEL) takes at most half the memory budget; the tile is sized from what is
+  left, so the budget bounds the whole job, not only VGG19's tile.
 
 The style images are scaled with the output (style long side = working long side × style_scale,
 their Gram matrices computed in tiles too), so brush strokes keep their size relative to the
@@ -29,6 +43,7 @@ from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.tiled_gatys import refine, tile_for, tiled_grams
+from daemon.guided_upsample import guided_upsample
 from daemon.upscale import UPSCALERS
 from daemon.vgg import STYLE_LAYERS, get_vgg
 from shared.job import JobSpec
@@ -39,12 +54,32 @@ BASE_SIDE_CPU = 512
 BASE_SIDE_GPU = 1024
 BASE_SHARE = 0.3  # of the progress bar
 MIN_REFINE_STEPS = 4
+NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at most this
+# Bytes per pixel a refined level holds besides VGG19's tile: the image, its reflected canvas,
+# the gradient (canvas and image), Adam's two moments, the content and its canvas, all fp32 RGB
+# (~12 B each), and the upscaled start; measured ~120 at 1024² on CPU, with a margin.
+REFINE_BYTES_PER_PIXEL = 160
 
 
 def refine_steps(spec: JobSpec, level: int) -> int:
     """Adam steps at the `level`-th refinement (0 = first upscale): a fifth of the base's
     iterations, halved per doubling (each doubling costs four times as much per step)."""
     return max(MIN_REFINE_STEPS, round(spec.iterations / 5 / 2**level))
+
+
+def top_level(
+    sizes: list[tuple[int, int]], style_sides: list[int], style_scale: float, budget: int
+) -> int:
+    """The index in `sizes` of the last level to refine (0: only the base is made)."""
+    native = max(style_sides, default=0)
+    top = 0
+    for i, (h, w) in enumerate(sizes[1:], 1):
+        shows = max(h, w) * style_scale <= NATIVE_ENLARGEMENT * native
+        fits = h * w * REFINE_BYTES_PER_PIXEL <= budget // 2
+        if not (shows and fits):
+            break
+        top = i
+    return top
 
 
 def ladder(shape: tuple[int, int], base_side: int) -> list[tuple[int, int]]:
@@ -71,40 +106,50 @@ class HiresEngine:
         content = inputs.content
         default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
         sizes = ladder(tuple(content.shape[-2:]), default)
-        work = [h * w * refine_steps(spec, i) for i, (h, w) in enumerate(sizes[1:])]
+        sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
+        top = top_level(sizes, sides, spec.style_scale, profile.memory_budget)
+        refined = sizes[: top + 1]
+        work = [h * w * refine_steps(spec, i) for i, (h, w) in enumerate(refined[1:])]
         total = sum(work) or 1
+        finish = top < len(sizes) - 1  # guided upsampling from the top refined level
 
         def base_report(stage: str, fraction: float, preview=None) -> None:
-            share = BASE_SHARE if len(sizes) > 1 else 1.0
+            share = BASE_SHARE if len(refined) > 1 else 1.0
             report(f"base: {stage}", share * fraction, preview)
 
+        def level_content(size: tuple[int, int]) -> torch.Tensor:
+            if size == tuple(content.shape[-2:]):
+                return content.cpu()
+            return torch.nn.functional.interpolate(
+                content.cpu(), size=size, mode="bicubic", antialias=True, align_corners=False
+            ).clamp(0, 1)
+
+        def tile_at(size: tuple[int, int]) -> int:
+            return tile_for(profile, size[0] * size[1] * REFINE_BYTES_PER_PIXEL)
+
         vgg = get_vgg(profile.device, profile.vgg_weights)
-        tile = tile_for(profile)
         prior = inputs.prior
         if prior is not None and len(sizes) > 1:
-            start = content.cpu().lerp(prior.warped, prior.weight)
-            steps = refine_steps(spec, len(sizes) - 2)
-            stage = f"refine from the previous frame ({sizes[-1][1]}x{sizes[-1][0]})"
-            return refine(
-                vgg, start, content.cpu(), self._targets(vgg, inputs, sizes[-1], tile), spec,
-                profile, steps, tile, lambda f: report(stage, f, None), cancelled,
-                temporal=(prior.warped, prior.weight),
+            size = sizes[top]
+            start = level_content(size).lerp(_at(prior.warped, size), _at(prior.weight, size))
+            steps = refine_steps(spec, max(0, top - 1))
+            stage = f"refine from the previous frame ({size[1]}x{size[0]})"
+            image = refine(
+                vgg, start, level_content(size), self._targets(vgg, inputs, size, tile_at(size)),
+                spec, profile, steps, tile_at(size), lambda f: report(stage, f, None), cancelled,
+                temporal=(_at(prior.warped, size), _at(prior.weight, size)),
             )  # fmt: skip
-        base_content = torch.nn.functional.interpolate(
-            content, size=sizes[0], mode="bicubic", antialias=True, align_corners=False
-        ).clamp(0, 1)
+            return self._finish(image, level_content(size), content, spec) if finish else image
         base_spec = dataclasses.replace(spec, engine=spec.base)
-        base_inputs = dataclasses.replace(inputs, spec=base_spec, content=base_content)
+        base_inputs = dataclasses.replace(inputs, spec=base_spec, content=level_content(sizes[0]))
         if len(sizes) > 1:  # a full-size prior means nothing to the thumbnail
             base_inputs = dataclasses.replace(base_inputs, prior=None)
         image = get_engine(spec.base).run(base_inputs, base_report, cancelled)
         done = 0.0
-        for level, (h, w) in enumerate(sizes[1:]):
-            stage = f"refine {level + 1}/{len(sizes) - 1} ({w}x{h})"
+        for level, (h, w) in enumerate(refined[1:]):
             image = UPSCALERS[spec.upscaler](image, (h, w))
-            scaled = torch.nn.functional.interpolate(
-                content, size=(h, w), mode="bicubic", antialias=True, align_corners=False
-            ).clamp(0, 1)
+            tile = tile_at((h, w))
+            stage = f"refine {level + 1}/{len(refined) - 1} ({w}x{h}, tiles of {tile} px)"
             targets = self._targets(vgg, inputs, (h, w), tile)
             steps = refine_steps(spec, level)
             share = work[level] / total
@@ -113,10 +158,20 @@ class HiresEngine:
                 report(stage, BASE_SHARE + (1 - BASE_SHARE) * (done + share * f), None)
 
             image = refine(
-                vgg, image, scaled, targets, spec, profile, steps, tile, on_fraction, cancelled
-            )
+                vgg, image, level_content((h, w)), targets, spec, profile, steps, tile,
+                on_fraction, cancelled,
+            )  # fmt: skip
             done += share
+        if finish:
+            image = self._finish(image, level_content(refined[-1]), content, spec)
         return image
+
+    @staticmethod
+    def _finish(
+        image: torch.Tensor, small: torch.Tensor, content: torch.Tensor, spec: JobSpec
+    ) -> torch.Tensor:
+        """The top refined level at full size: the job's upscaler, the photo's edges."""
+        return guided_upsample(image, small, content.cpu(), upscale=UPSCALERS[spec.upscaler])
 
     @staticmethod
     def _targets(
@@ -130,3 +185,10 @@ class HiresEngine:
             for k, g in tiled_grams(vgg, resized, STYLE_LAYERS, inputs.profile, tile).items():
                 targets[k] = targets.get(k, 0) + weight * g
         return targets
+
+
+def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`x` [1,C,h,w] at `size` (area-averaged when smaller)."""
+    if tuple(x.shape[-2:]) == size:
+        return x.cpu()
+    return torch.nn.functional.interpolate(x.float().cpu(), size=size, mode="area")

@@ -41,9 +41,10 @@ LAYER_STRIDE = {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2
 DEFAULT_MARGIN = 128
 
 
-def tile_for(profile: DeviceProfile) -> int:
-    """The inner tile side whose crop (margins included) fits VGG19 in the memory budget."""
-    crop = int(math.isqrt(profile.max_vgg_pixels()))
+def tile_for(profile: DeviceProfile, reserved: int = 0) -> int:
+    """The inner tile side whose crop (margins included) fits VGG19 in the memory budget, less
+    `reserved` bytes the job holds besides."""
+    crop = int(math.isqrt(profile.max_vgg_pixels(reserved)))
     return max(VGG_STRIDE * 4, (crop - 2 * DEFAULT_MARGIN) // VGG_STRIDE * VGG_STRIDE)
 
 

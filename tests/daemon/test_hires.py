@@ -52,9 +52,29 @@ def test_hires_stylises_a_thumbnail_then_refines_at_full_size_in_16_bits(daemon,
     assert out.shape == (424, 640, 4)
     assert np.array_equal(out[..., 3], src[..., 3])  # alpha verbatim, 16 bits
     assert any(s.startswith("base: ") for s in stages)
-    assert any(s.startswith("refine 1/1 (640x424)") for s in stages), stages
+    assert any(s.startswith("refine 1/1 (640x424, tiles of") for s in stages), stages
     assert np.abs(out[..., :3].astype(float) - src[..., :3]).mean() > 0.04 * 65535
     assert len(np.unique(out[..., :3])) > 4096  # real 16-bit output, not 8-bit steps
+
+
+def test_levels_the_painting_cannot_show_are_guided_from_the_photo_not_refined(daemon):
+    """Starry Night's picture is ~720 px: with strokes twice as big (style scale 2) a 640 px level
+    would need it at 1280 px, an enlargement with no detail to match, so hires stops at the base
+    and brings it to full size with the photo's edges."""
+    photo = np.asarray(Image.fromarray(load_rgb("chelsea.png")).resize((640, 424)))
+    body, frames = u16_job(
+        photo, iterations=5, seed=0, style_scale=2.0, styles=[{"name": "starry-night"}]
+    )
+    out, stages, raw = run(daemon, body, frames)
+    src = np.frombuffer(raw, np.uint16).reshape(out.shape)
+    assert out.shape == (424, 640, 4)
+    assert any(s.startswith("base: ") for s in stages)
+    assert not any(s.startswith("refine") for s in stages), stages
+    assert np.abs(out[..., :3].astype(float) - src[..., :3]).mean() > 0.04 * 65535
+    # the photo's edges: the output's horizontal gradient follows the photo's
+    grey = out[..., :3].astype(float).mean(-1), src[..., :3].astype(float).mean(-1)
+    dx = [np.abs(np.diff(g, axis=1)).ravel() for g in grey]
+    assert np.corrcoef(*dx)[0, 1] > 0.3
 
 
 def test_cancel_is_checked_between_tiles():

@@ -9,7 +9,7 @@ from daemon import losses
 from daemon.devices import VGG_BYTES_PER_PIXEL, DeviceProfile
 from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine
-from daemon.engines.hires import ladder
+from daemon.engines.hires import ladder, top_level
 from daemon.engines.tiled_gatys import TiledObjective, refine, tiled_grams
 from daemon.pixels import to_tensor
 from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
@@ -90,3 +90,18 @@ def test_a_gatys_job_beyond_the_memory_budget_runs_in_tiles():
 def test_the_hires_ladder_doubles_from_the_base_to_full_size():
     assert ladder((2160, 3840), 512) == [(270, 480), (540, 960), (1080, 1920), (2160, 3840)]
     assert ladder((300, 400), 512) == [(300, 400)]
+
+
+def test_hires_refines_only_levels_the_paintings_show_and_the_budget_holds():
+    square = ladder((2048, 2048), 512)  # 512, 1024, 2048
+    budget = 2 << 30
+    # a 722 px painting: 1024 px is an enlargement of 1.4 (refined), 2048 of 2.8 (guided)
+    assert top_level(square, [722], 1.0, budget) == 1
+    assert top_level(square, [340, 722], 1.0, budget) == 1  # the largest picture counts
+    assert top_level(square, [722], 0.5, budget) == 2  # bigger strokes: smaller style picture
+    assert top_level(square, [300], 1.0, budget) == 0  # a small picture: the base alone
+    assert top_level(square, [4000], 1.0, budget) == 2
+    # a large scan at 8K: the levels whose full-size state fits half the budget
+    big = ladder((4320, 7680), 512)  # ..., 1920, 3840, 7680 wide
+    assert big[top_level(big, [8000], 1.0, budget)] == (1080, 1920)
+    assert big[top_level(big, [8000], 1.0, 8 << 30)] == (2160, 3840)
