@@ -14,9 +14,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -398,3 +400,69 @@ def test_styles_placed_by_channels_each_keep_their_half(gimp_run):
     assert_halves_follow(both, a, b)
     # named after the paintings the daemon used, not the words typed
     assert new.name == "Impasto: vangogh-starry-night 50% + hokusai-great-wave 50%"
+
+
+def plug_in_pids() -> list[int]:
+    """The running Impasto plug-in processes (GIMP starts each call's as `python3 …/impasto.py`)."""
+    found = subprocess.run(["pgrep", "-f", "plug-ins/impasto/impasto.py"], capture_output=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_cancel_in_gimp_stops_the_daemons_job_and_gimp_goes_on(chroot, daemon):
+    """GIMP's progress Cancel closes the plug-in: a quit message, 10 ms, then SIGKILL
+    (gimp_plug_in_close in app/plug-in/gimpplugin.c; a batch run has no Cancel button, so the
+    test does that part). The daemon must stop the job at once (it is nobody's any more), GIMP
+    must report the call as failed without a new layer, and the next call must work."""
+    work, inside = chroot.work, chroot.inside
+    write_image(work / "cancel.png", photo("chelsea.png", 128))
+    endpoint = {"endpoint": daemon.endpoint}
+    long_job = {**endpoint, "mode": "gatys", "styles": "starry-night", "iterations": 1000}
+    cases = [("cancelled", long_job), ("after", {**endpoint, "mode": "fast"})]
+    job = {
+        "out": inside,
+        "results": f"{inside}/cancel-results.json",
+        "cases": [
+            {
+                "name": name,
+                "input": f"{inside}/cancel.png",
+                "args": args,
+                "xcf": f"{inside}/{name}.xcf",
+                "png": f"{inside}/{name}.png",
+            }
+            for name, args in cases
+        ],
+    }
+    (work / "cancel-job.json").write_text(json.dumps(job))
+    shutil.copy(DRIVER, work / "driver.py")
+    batch = "gimp-console-3.0 -i --batch-interpreter python-fu-eval "
+    batch += f"-b \"exec(open('{inside}/driver.py').read())\" --quit"
+    with ThreadPoolExecutor(1) as pool:
+        gimp = pool.submit(chroot.run, batch, IMPASTO_E2E_JOB=f"{inside}/cancel-job.json")
+        with daemon.client() as client:
+
+            def running() -> int:
+                return client.request("status", {}).body["running"]
+
+            deadline = time.monotonic() + 120
+            while not (running() and plug_in_pids()):
+                assert time.monotonic() < deadline and not gimp.done(), "the job never started"
+                time.sleep(0.1)
+            time.sleep(1.0)  # well into the job
+            assert running() == 1
+            for pid in plug_in_pids():
+                os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while running():
+                assert time.monotonic() - killed < 5, "the daemon kept running a cancelled job"
+                time.sleep(0.05)
+            stopped = time.monotonic() - killed
+        gimp.result(timeout=300)
+    log.info("the daemon stopped the job %.2f s after the plug-in was closed", stopped)
+    assert stopped < 2.0  # the next progress message finds the client gone
+    results = json.loads((work / "cancel-results.json").read_text())
+    log.info("GIMP's answer to the closed plug-in: %s", results["cancelled"])
+    cancelled = results["cancelled"]  # what GIMP says of a plug-in it closed
+    assert cancelled["status"] == "calling-error" and "no return values" in cancelled["message"]
+    assert results["cancelled"]["layer_count"] == 1  # nothing added to the image
+    assert results["after"]["status"] == "success", results["after"]["message"]
+    assert results["after"]["layer_count"] == 2
