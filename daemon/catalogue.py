@@ -31,6 +31,7 @@ from daemon.imageio import MAX_FILE_PIXELS
 from daemon.model_library import ModelEntry, ModelLibrary
 from daemon.styles import StyleLibrary
 from shared.errors import BadImage, BadRequest, ImpastoError, UnknownStyle
+from shared.job import matching_names
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,11 @@ class Snapshot:
             model = self.models.get(owner)
             if model is None:
                 raise UnknownStyle(f"no model named {owner!r}; models: {self._models()}")
-            hits = _matching([s.name for s in model.styles], style)
+            hits = matching_names([s.name for s in model.styles], style)
             if len(hits) != 1:
                 raise self._not_one(query, hits)
             return self.paintings[hits[0]], owner
-        hits = _matching(list(self.paintings), query)
+        hits = matching_names(list(self.paintings), query)
         if len(hits) != 1:
             raise self._not_one(query, hits)
         return self.paintings[hits[0]], None
@@ -135,18 +136,6 @@ class Snapshot:
 
     def _models(self) -> str:
         return ", ".join(sorted(self.models)) or "none"
-
-
-def _matching(names: list[str], query: str) -> list[str]:
-    """Names that `query` is a run of whole words of (`great-wave` in `hokusai-great-wave`)."""
-    words = query.lower().replace("_", "-").replace(" ", "-").split("-")
-    n = len(words)
-    out = []
-    for name in names:
-        parts = name.split("-")
-        if any(parts[i : i + n] == words for i in range(len(parts) - n + 1)):
-            out.append(name)
-    return out
 
 
 class Catalogue:

@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default=None, help="cuda, cuda:N, mps or cpu (default: best available)"
     )
     d.add_argument(
-        "--max-memory", type=_memory, default=None, help="memory a job may use on top of the idle daemon, e.g. 4G"
+        "--max-memory",
+        type=_memory,
+        default=None,
+        help="memory a job may use on top of the idle daemon, e.g. 4G",
     )
     d.add_argument(
         "--keys",

@@ -73,6 +73,25 @@ def takes_pictures(engine: str, base: str = "gatys") -> bool:
     return engine != "fast" and not (engine == "hires" and base == "fast")
 
 
+def matching_names(names: Sequence[str], query: str) -> list[str]:
+    """Names that `query` is a run of whole words of (`great-wave` in `hokusai-great-wave`):
+    how a short style name picks out a catalogue style when it picks out one."""
+    words = query.lower().replace("_", "-").replace(" ", "-").split("-")
+    n = len(words)
+    out = []
+    for name in names:
+        parts = name.split("-")
+        if any(parts[i : i + n] == words for i in range(len(parts) - n + 1)):
+            out.append(name)
+    return out
+
+
+def uses_iterations(engine: str) -> bool:
+    """Whether the engine's result depends on `iterations` (optimisation, not one pass): the
+    editors grey the field out otherwise."""
+    return engine in ("gatys", "hires")
+
+
 def pictures_refused(engine: str) -> str:
     """What to tell a user who gave a style picture to an engine that cannot use one."""
     return (

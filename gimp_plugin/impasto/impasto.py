@@ -4,7 +4,8 @@ and Filters > Animation > Impasto Style Transfer, Frames... (`plug-in-impasto-st
 with Filters > Artistic > Impasto Re-apply (`plug-in-impasto-reapply`) and Impasto Settings as
 Command (`plug-in-impasto-command`) for the layers it made.
 
-The first reads the selected layer (or the selection's bounds) in the image's own precision, sends
+Its dialog shows the styles as rows (gimp_plugin/impasto/style_rows.py) that write the
+procedure's `styles` argument. The first reads the selected layer (or the selection's bounds) in the image's own precision, sends
 the pixels as they are to the Impasto daemon, and puts the stylised pixels into a new layer above
 the source, masked by the selection when there is one; the new layer keeps how it was made (a
 persistent parasite holding the recipe of shared.recipe, saved in the XCF), which Re-apply runs
@@ -48,6 +49,7 @@ from shared.job import (  # noqa: E402
     PRESERVE_COLOR,
     StyleRef,
     result_name,
+    uses_iterations,
 )
 from shared.protocol import ImageDesc, PixelFormat  # noqa: E402
 from shared.recipe import cli_command, make_recipe  # noqa: E402
@@ -168,7 +170,7 @@ def run(
     """The procedure: dialog when interactive, then stylise; errors become PDB errors."""
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return _failure(procedure, "Select exactly one layer to stylise.", calling=True)
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     return _run_and_return(
         procedure, lambda: stylize(image, drawables[0], _options(config)), Gimp.Layer, "stylise"
@@ -440,7 +442,7 @@ def run_frames(
         return _failure(
             procedure, "The image needs at least two layers, one per frame.", calling=True
         )
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
 
     def work() -> Gimp.Image:
@@ -573,62 +575,74 @@ def write_result(
     return layer
 
 
-def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
-    """The procedure dialog with a list of the daemon's styles; False when cancelled."""
+def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, image: Gimp.Image) -> bool:
+    """The procedure's dialog with the styles as rows (thumbnail, weight, where it goes),
+    the fields a mode does not use greyed out and one line about the daemon; False when
+    cancelled. The rows write the `styles` argument, so the dialog and PDB calls agree."""
     gi.require_version("Gtk", "3.0")
     from gi.repository import Gtk
+    from style_rows import StyleRows
 
     GimpUi.init(PROCEDURE)
     dialog = GimpUi.ProcedureDialog(
         procedure=procedure, config=config, title="Impasto Style Transfer"
     )
-    fields = ["mode", "styles", "strength", "preserve-color", "style-scale", "iterations"]
+    styles, problem = _offered_styles(config.get_property("endpoint") or None)
+    status = Gtk.Label(label=request.daemon_line(styles, problem), xalign=0.0)
+    status.set_line_wrap(True)  # a long message must not stretch the dialog
+    status.set_max_width_chars(50)
+    fields = ["mode", "strength", "preserve-color", "style-scale", "iterations"]
     if procedure.get_name() == FRAMES_PROCEDURE:
         fields.append("temporal")
     dialog.fill([*fields, "endpoint"])
-    offered, problem = _offered_styles(config.get_property("endpoint") or None)
-    row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
-    row.pack_start(Gtk.Label(label="Add a style:"), False, False, 0)
-    if offered:
-        combo = Gtk.ComboBoxText()
-        combo.append("", "choose...")
-        for style in offered:
-            combo.append(style["name"], f"{style['name']} ({', '.join(style['engines'])})")
-        combo.set_active_id("")
+    try:
+        chosen = request.parse_styles(config.get_property("styles") or "")
+    except ArgumentError:  # a bad value from an earlier run: start from no style
+        chosen = []
+    places = _places(image) if procedure.get_name() != FRAMES_PROCEDURE else []
+    rows = StyleRows(styles or [], places, lambda text: config.set_property("styles", text))
+    rows.set_items(chosen)
+    iterations = dialog.get_widget("iterations", GObject.TYPE_NONE)
 
-        def add_style(widget: Gtk.ComboBoxText) -> None:
-            name = widget.get_active_id()
-            if name:
-                current = (config.get_property("styles") or "").strip().rstrip(",")
-                config.set_property("styles", f"{current}, {name}" if current else name)
-                widget.set_active_id("")
+    def mode_changed(*_args) -> None:
+        mode = config.get_property("mode")
+        rows.set_mode(mode)
+        iterations.set_sensitive(uses_iterations(mode))
 
-        combo.connect("changed", add_style)
-        row.pack_start(combo, True, True, 0)
-    else:
-        note = Gtk.Label(label=problem)
-        note.set_line_wrap(True)  # a long message must not stretch the dialog
-        note.set_max_width_chars(50)
-        note.set_xalign(0.0)
-        row.pack_start(note, True, True, 0)
-    dialog.get_content_area().pack_start(row, False, False, 6)
-    row.show_all()
+    config.connect("notify::mode", mode_changed)
+    mode_changed()
+    frame = Gtk.Frame(label="Styles")
+    rows.set_border_width(6)
+    frame.add(rows)
+    area = dialog.get_content_area()
+    area.pack_start(status, False, False, 6)
+    area.reorder_child(status, 0)
+    area.pack_start(frame, True, True, 6)
+    status.show()
+    frame.show_all()
     accepted = dialog.run()
     dialog.destroy()
     return bool(accepted)
 
 
-def _offered_styles(endpoint: str | None) -> tuple[list[dict], str]:
-    """The daemon's styles for the dialog, or an explanation of why there are none."""
+def _places(image: Gimp.Image) -> list[str]:
+    """What a style can be limited to: the image's channels, then its layers with a mask."""
+    names = [channel.get_name() for channel in image.get_channels()]
+    names += [layer.get_name() for layer in image.get_layers() if layer.get_mask() is not None]
+    return names
+
+
+def _offered_styles(endpoint: str | None) -> tuple[list[dict] | None, str]:
+    """The daemon's styles for the dialog (None when it does not answer), and why not."""
     try:
         from shared.client import Client
     except ImportError:
-        return [], "GIMP's Python lacks pyzmq or msgpack: re-run `python3 install.py`."
+        return None, "GIMP's Python lacks pyzmq or msgpack: re-run `python3 install.py`."
     try:
         with Client(endpoint, timeout=DIALOG_TIMEOUT_S) as client:
             return client.styles(), ""
     except Exception:  # the dialog still opens; running will report the problem in full
-        return [], "The Impasto daemon is not running: start it with `python3 install.py`."
+        return None, "Daemon not running. Start it: `python3 install.py` in the Impasto folder."
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from shared.job import (
     JobSpec,
     StyleRef,
     is_picture_path,
+    matching_names,
     parse_style,
     pictures_refused,
     split_style_map,
@@ -71,6 +72,46 @@ def parse_styles(text: str) -> list[StyleItem]:
     if items and sum(i.weight for i in items) <= 0:
         raise ArgumentError("style weights must not all be 0")
     return items
+
+
+def format_styles(items: list[StyleItem]) -> str:
+    """The `styles` argument for `items` (parse_styles' inverse; weight 1 is left out)."""
+    parts = []
+    for item in items:
+        text = item.path or item.name or ""
+        if item.weight != 1.0:
+            text += f":{item.weight:g}"
+        if item.where:
+            text += f"@{item.where}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def offered_for(mode: str, styles: list[dict]) -> list[dict]:
+    """The daemon's styles (its `styles` reply) that `mode` can use, in the daemon's order."""
+    return [s for s in styles if mode in (s.get("engines") or ())]
+
+
+def unusable(mode: str, items: list[StyleItem], styles: list[dict]) -> dict[int, str]:
+    """Why each chosen style (by index) cannot go with `mode`, for the dialog to show."""
+    engines = {s["name"]: s.get("engines") or () for s in styles}
+    out = {}
+    for i, item in enumerate(items):
+        hits = (
+            [item.name] if item.name in engines else matching_names(list(engines), item.name or "")
+        )
+        if item.path and not takes_pictures(mode):
+            out[i] = f"a picture needs gatys or hires, not {mode}"
+        elif len(hits) == 1 and mode not in engines[hits[0]]:
+            out[i] = f"not trained for {mode} mode"
+    return out
+
+
+def daemon_line(styles: list[dict] | None, problem: str) -> str:
+    """The dialog's one line about the daemon: ready with how many styles, or what to do."""
+    if styles is None:
+        return problem
+    return f"Daemon ready: {len(styles)} styles."
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from krita import DockWidget, Krita
 
-from shared.job import ENGINES
+from shared.job import ENGINES, uses_iterations
 
 from . import plugin
 from .jobs import MODE_TITLES, StyleChoice
@@ -224,7 +224,7 @@ class ImpastoDocker(DockWidget):
         )
         self._quietly(self.scale, lambda: self.scale.setValue(s.style_scale))
         self._quietly(self.iterations, lambda: self.iterations.setValue(s.iterations))
-        self.iterations.setEnabled(s.mode != "fast")
+        self.iterations.setEnabled(uses_iterations(s.mode))
         self._refresh_styles()
         self.apply_button.setEnabled(not c.busy)
         self.reapply_button.setEnabled(not c.busy)

@@ -8,7 +8,8 @@ XCF afresh and dump every layer (and mask) as raw pixels with a JSON description
 `channels` first saves rectangles as named channels (for styles placed by them). A case with
 `reapply` then inverts the top half of the source, calls `plug-in-impasto-reapply` on the new
 layer and `plug-in-impasto-command` on both results, and records the recipes the saved XCF
-keeps. Results go to the job's `results` path; the test checks them from outside. Any exception
+keeps. A case with `interactive` calls the procedure as a menu click does (its dialog opens).
+Results go to the job's `results` path; the test checks them from outside. Any exception
 exits GIMP non-zero.
 """
 
@@ -37,12 +38,13 @@ def save(image, path):
         raise RuntimeError(f"could not save {path}")
 
 
-def call_plugin(image, layer, args, name=PROCEDURE):
+def call_plugin(image, layer, args, name=PROCEDURE, interactive=False):
     proc = Gimp.get_pdb().lookup_procedure(name)
     if proc is None:
         raise RuntimeError(f"{name} is not registered: the plug-in did not load")
     config = proc.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    mode = Gimp.RunMode.INTERACTIVE if interactive else Gimp.RunMode.NONINTERACTIVE
+    config.set_property("run-mode", mode)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
     for key, value in args.items():
@@ -145,7 +147,9 @@ def main():
         if case.get("select"):
             x, y, w, h = case["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
-        status, message, new = call_plugin(image, source, case["args"])
+        status, message, new = call_plugin(
+            image, source, case["args"], interactive=case.get("interactive", False)
+        )
         result = {"status": status, "message": message}
         if status == "success" and case.get("reapply"):
             invert_top_half(source)

@@ -10,6 +10,7 @@ CI=true, where a missing chroot is a failure.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from daemon.imageio import read_image, write_image
 from gimp_plugin import installer
 from shared.recipe import picture_file
 from tests.conftest import DATA, ROOT, assert_halves_follow, free_port
+from tests.krita.krita_harness import virtual_display
 
 log = logging.getLogger(__name__)
 
@@ -408,36 +410,45 @@ def plug_in_pids() -> list[int]:
     return [int(pid) for pid in found.stdout.split()]
 
 
+def batch_job(chroot, tag: str, cases: list[tuple[str, dict]], **extra) -> tuple[str, str, Path]:
+    """A GIMP batch command running the driver on `cases` ((name, arguments) on the 128 px
+    photo; `extra` fields go into every case), the job file (inside the chroot) and where its
+    results will be (outside)."""
+    work, inside = chroot.work, chroot.inside
+    write_image(work / f"{tag}.png", photo("chelsea.png", 128))
+    job = {
+        "out": inside,
+        "results": f"{inside}/{tag}-results.json",
+        "cases": [
+            {
+                "name": name,
+                "input": f"{inside}/{tag}.png",
+                "args": args,
+                "xcf": f"{inside}/{name}.xcf",
+                "png": f"{inside}/{name}.png",
+                **extra,
+            }
+            for name, args in cases
+        ],
+    }
+    (work / f"{tag}-job.json").write_text(json.dumps(job))
+    shutil.copy(DRIVER, work / "driver.py")
+    batch = "gimp-console-3.0 -i --batch-interpreter python-fu-eval "
+    batch += f"-b \"exec(open('{inside}/driver.py').read())\" --quit"
+    return batch, f"{inside}/{tag}-job.json", work / f"{tag}-results.json"
+
+
 def test_cancel_in_gimp_stops_the_daemons_job_and_gimp_goes_on(chroot, daemon):
     """GIMP's progress Cancel closes the plug-in: a quit message, 10 ms, then SIGKILL
     (gimp_plug_in_close in app/plug-in/gimpplugin.c; a batch run has no Cancel button, so the
     test does that part). The daemon must stop the job at once (it is nobody's any more), GIMP
     must report the call as failed without a new layer, and the next call must work."""
-    work, inside = chroot.work, chroot.inside
-    write_image(work / "cancel.png", photo("chelsea.png", 128))
     endpoint = {"endpoint": daemon.endpoint}
     long_job = {**endpoint, "mode": "gatys", "styles": "starry-night", "iterations": 1000}
     cases = [("cancelled", long_job), ("after", {**endpoint, "mode": "fast"})]
-    job = {
-        "out": inside,
-        "results": f"{inside}/cancel-results.json",
-        "cases": [
-            {
-                "name": name,
-                "input": f"{inside}/cancel.png",
-                "args": args,
-                "xcf": f"{inside}/{name}.xcf",
-                "png": f"{inside}/{name}.png",
-            }
-            for name, args in cases
-        ],
-    }
-    (work / "cancel-job.json").write_text(json.dumps(job))
-    shutil.copy(DRIVER, work / "driver.py")
-    batch = "gimp-console-3.0 -i --batch-interpreter python-fu-eval "
-    batch += f"-b \"exec(open('{inside}/driver.py').read())\" --quit"
+    batch, job_file, results_file = batch_job(chroot, "cancel", cases)
     with ThreadPoolExecutor(1) as pool:
-        gimp = pool.submit(chroot.run, batch, IMPASTO_E2E_JOB=f"{inside}/cancel-job.json")
+        gimp = pool.submit(chroot.run, batch, IMPASTO_E2E_JOB=job_file)
         with daemon.client() as client:
 
             def running() -> int:
@@ -459,10 +470,96 @@ def test_cancel_in_gimp_stops_the_daemons_job_and_gimp_goes_on(chroot, daemon):
         gimp.result(timeout=300)
     log.info("the daemon stopped the job %.2f s after the plug-in was closed", stopped)
     assert stopped < 2.0  # the next progress message finds the client gone
-    results = json.loads((work / "cancel-results.json").read_text())
+    results = json.loads(results_file.read_text())
     log.info("GIMP's answer to the closed plug-in: %s", results["cancelled"])
     cancelled = results["cancelled"]  # what GIMP says of a plug-in it closed
     assert cancelled["status"] == "calling-error" and "no return values" in cancelled["message"]
     assert results["cancelled"]["layer_count"] == 1  # nothing added to the image
     assert results["after"]["status"] == "success", results["after"]["message"]
     assert results["after"]["layer_count"] == 2
+
+
+def test_the_dialogs_style_rows_work_in_real_gtk(chroot, daemon, tmp_path):
+    """The style rows of the dialog (gimp_plugin/impasto/style_rows.py) in GTK 3 of the GIMP 3
+    chroot, driven by tests/gimp/style_rows_check.py with the daemon's real styles."""
+    with daemon.client() as client:
+        styles = client.styles()
+    for style in styles:
+        style["thumbnail_png"] = base64.b64encode(style["thumbnail_png"]).decode()
+    work, inside = chroot.work, chroot.inside
+    (work / "styles.json").write_text(json.dumps(styles))
+    shutil.copy(Path(__file__).with_name("style_rows_check.py"), work / "rows.py")
+    plugin = f"{inside}/home/.config/GIMP/3.0/plug-ins/impasto"
+    with virtual_display() as display:
+        chroot.run(
+            f"python3 rows.py {plugin} {inside}/rows.json {inside}/styles.json {inside}/rows.png",
+            DISPLAY=display,
+        )
+    report = json.loads((work / "rows.json").read_text())
+    fast = [s["name"] for s in styles if "fast" in s["engines"]]
+    titles = {s["name"]: s["title"] for s in styles}
+    # fast mode offers only the model's styles, and no picture files
+    assert report["fast_offered"] == [titles[name] for name in fast]
+    assert report["file_button_in_fast"] is False and report["file_button_in_gatys"] is True
+    assert report["gatys_offered"] == len([s for s in styles if "gatys" in s["engines"]])
+    assert "first style" in report["empty_note"]
+    # every change is the procedure's `styles` text at once
+    assert report["after_two_picks"] == f"{fast[0]}, {fast[1]}"
+    assert report["after_weight_and_where"] == f"{fast[0]}, {fast[1]}:0.5@Sky"
+    assert report["has_thumbnail"]
+    assert report["reached_by_tab"] == ["remove", "weight", "where"]  # all by keyboard
+    # a picture stays, marked, when the mode goes back to fast: the user decides
+    assert "a picture needs gatys or hires, not fast" in report["marked_in_fast"]
+    assert report["after_remove"] == f"{fast[1]}:0.5@Sky, /home/me/sketch.png"
+    # sixteen styles (the protocol's limit): nothing more to add, and the rows scroll
+    assert report["count"] == 16 and report["add_when_full"] is False
+    for name in ("rows.png", "rows-16.png"):  # pytest's folder keeps them to look at
+        shutil.copy(work / name, tmp_path / name)
+    full = Image.open(tmp_path / "rows-16.png")
+    assert report["height"] <= full.height < 480 and full.width > 300
+
+
+SCREENSHOT = """
+import sys, gi
+gi.require_version("Gdk", "3.0")
+from gi.repository import Gdk
+root = Gdk.get_default_root_window()
+Gdk.pixbuf_get_from_window(root, 0, 0, root.get_width(), root.get_height()).savev(
+    sys.argv[1], "png", [], []
+)
+"""
+
+
+def window_titles(display: str) -> str:
+    tree = subprocess.run(
+        ["xwininfo", "-root", "-tree", "-display", display], capture_output=True, text=True
+    )
+    return tree.stdout
+
+
+def test_the_dialog_opens_in_gimp_with_the_style_rows(chroot, daemon, tmp_path):
+    """A menu click's call (interactive) in the real GIMP 3 under Xvfb: the dialog opens with
+    its style rows (built from the daemon's styles, the procedure's `styles` text and the
+    image), a picture of the screen is kept; closing the plug-in as Cancel does ends it."""
+    args = {"endpoint": daemon.endpoint, "mode": "gatys", "styles": "starry-night:0.5, great-wave"}
+    batch, job_file, results_file = batch_job(
+        chroot, "dialog", [("dialog", args)], interactive=True
+    )
+    (chroot.work / "shot.py").write_text(SCREENSHOT)
+    with virtual_display() as display, ThreadPoolExecutor(1) as pool:
+        gimp = pool.submit(chroot.run, batch, IMPASTO_E2E_JOB=job_file, DISPLAY=display)
+        deadline = time.monotonic() + 120
+        while "Impasto Style Transfer" not in window_titles(display):
+            assert time.monotonic() < deadline, "no dialog window"
+            assert not gimp.done(), gimp.result()
+            time.sleep(0.2)
+        time.sleep(2.0)  # drawn
+        chroot.run(f"python3 shot.py {chroot.inside}/screen.png", DISPLAY=display)
+        for pid in plug_in_pids():
+            os.kill(pid, signal.SIGKILL)
+        gimp.result(timeout=120)
+    results = json.loads(results_file.read_text())
+    assert results["dialog"]["status"] == "calling-error"  # closed, as Cancel closes it
+    shutil.copy(chroot.work / "screen.png", tmp_path / "screen.png")  # kept to look at
+    screen = np.asarray(Image.open(tmp_path / "screen.png").convert("L"))
+    assert screen.std() > 10  # a dialog was drawn, not an empty screen

@@ -183,7 +183,7 @@ def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, mo
 
     t0 = time.monotonic()
     offered, problem = module._offered_styles(f"tcp://127.0.0.1:{free_port()}")
-    assert offered == [] and problem.startswith("The Impasto daemon is not running")
+    assert offered is None and problem.startswith("Daemon not running. Start it:")
     assert len(problem) < 80  # one short line, not the client's full explanation
     assert time.monotonic() - t0 < 3 * module.DIALOG_TIMEOUT_S  # the dialog does not wait long
 

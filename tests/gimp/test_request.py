@@ -10,10 +10,14 @@ from gimp_plugin.impasto.request import (
     ArgumentError,
     StyleItem,
     build_spec,
+    daemon_line,
+    format_styles,
+    offered_for,
     parse_styles,
     pixel_format,
     resolve_styles,
     selection_region,
+    unusable,
 )
 from gimp_plugin.impasto.vendor import vendor_tag
 from shared.job import JobSpec, StyleRef
@@ -159,3 +163,37 @@ def test_the_job_is_a_valid_submit_for_the_daemon():
 def test_vendor_tag_names_one_python():
     assert vendor_tag(3, 13, "win-amd64") == "cp313-win-amd64"
     assert vendor_tag(3, 12, "macosx-11.0-arm64") == "cp312-macosx-11-0-arm64"
+
+
+STYLES = [
+    {"name": "hokusai-wave", "engines": ["fast", "gatys", "hires"]},
+    {"name": "starry-night", "engines": ["gatys", "hires"]},
+]
+
+
+def test_the_dialogs_rows_write_the_styles_text_that_parses_back_to_them():
+    items = [
+        StyleItem(name="hokusai-wave"),
+        StyleItem(weight=0.25, name="starry-night", where="Sky"),
+        StyleItem(weight=2.0, path="/home/me/my sketch.png", where="Layer mask"),
+    ]
+    text = format_styles(items)
+    assert text == "hokusai-wave, starry-night:0.25@Sky, /home/me/my sketch.png:2@Layer mask"
+    assert parse_styles(text) == items
+    assert format_styles([]) == "" and parse_styles("") == []
+
+
+def test_the_dialog_offers_each_mode_its_styles_and_marks_chosen_ones_it_cannot_use():
+    assert [s["name"] for s in offered_for("fast", STYLES)] == ["hokusai-wave"]
+    assert [s["name"] for s in offered_for("gatys", STYLES)] == ["hokusai-wave", "starry-night"]
+    chosen = [StyleItem(name="starry"), StyleItem(path="/a.png"), StyleItem(name="x")]
+    assert unusable("fast", chosen, STYLES) == {
+        0: "not trained for fast mode",
+        1: "a picture needs gatys or hires, not fast",
+    }  # an unknown name is the daemon's to refuse, with its own message
+    assert unusable("gatys", chosen, STYLES) == {}
+
+
+def test_the_daemon_line_is_short():
+    assert daemon_line(STYLES, "") == "Daemon ready: 2 styles."
+    assert daemon_line(None, "Daemon not running.") == "Daemon not running."
