@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what the Krita end-to-end test needs: Debian's Krita, a virtual X server, PyQt5 (Krita's
-# scripting needs it; it is only a Recommends) and the Python packages the plugin imports.
+# scripting needs it; it is only a Recommends) and the Python packages the plugin imports; and
+# xwininfo (x11-utils), with which the GIMP dialog test finds the dialog on the same X server.
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once. Needs root
 # (or sudo) on Debian/Ubuntu; elsewhere it says so and does nothing.
 set -euo pipefail
 
-packages=(krita xvfb xauth python3-pyqt5 python3-zmq python3-msgpack)
+packages=(krita xvfb xauth x11-utils python3-pyqt5 python3-zmq python3-msgpack)
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
     echo "[setup_krita] not a Debian-like system; install Krita and Xvfb yourself" >&2
