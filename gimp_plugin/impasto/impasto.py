@@ -4,8 +4,9 @@ and Filters > Animation > Impasto Style Transfer, Frames... (`plug-in-impasto-st
 with Filters > Artistic > Impasto Re-apply (`plug-in-impasto-reapply`) and Impasto Settings as
 Command (`plug-in-impasto-command`) for the layers it made.
 
-Its dialog shows the styles as rows (gimp_plugin/impasto/style_rows.py) that write the
-procedure's `styles` argument. The first reads the selected layer (or the selection's bounds) in the image's own precision, sends
+Its dialog shows the styles as rows (style_rows.py) that write the procedure's `styles` argument,
+and a live preview in fast mode (shared.preview). The first reads the selected layer (or the
+selection's bounds) in the image's own precision, sends
 the pixels as they are to the Impasto daemon, and puts the stylised pixels into a new layer above
 the source, masked by the selection when there is one; the new layer keeps how it was made (a
 persistent parasite holding the recipe of shared.recipe, saved in the XCF), which Re-apply runs
@@ -25,6 +26,7 @@ import logging
 import os
 import sys
 import sysconfig
+from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # request.py, vendor.py and the copied shared/
@@ -70,6 +72,10 @@ MAP_FORMAT = PixelFormat("u8", channels=1)  # a style map: a channel's 8-bit cov
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
 DIALOG_TIMEOUT_S = 1.0  # the dialog opens at once: no daemon within a second is "not running"
 POLL_S = 0.1
+PREVIEW_SIDE = 512  # the preview's picture: the fast engine's working side, strokes as on OK
+PREVIEW_SHOWN = 240  # px the dialog shows it at
+PREVIEW_TICK_MS = 100
+PREVIEW_FORMAT = PixelFormat("u8", "RGBA", 4)
 
 
 def _choice(values: tuple[str, ...]) -> Gimp.Choice:
@@ -170,7 +176,8 @@ def run(
     """The procedure: dialog when interactive, then stylise; errors become PDB errors."""
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return _failure(procedure, "Select exactly one layer to stylise.", calling=True)
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image):
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    if interactive and not show_dialog(procedure, config, image, drawables[0]):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     return _run_and_return(
         procedure, lambda: stylize(image, drawables[0], _options(config)), Gimp.Layer, "stylise"
@@ -362,12 +369,13 @@ def _style_refs(
 
 
 def read_maps(
-    image: Gimp.Image, drawable: Gimp.Layer, region: Region, items: list
+    image: Gimp.Image, drawable: Gimp.Layer, region: Region, items: list, scale: float = 1.0
 ) -> dict[int, tuple[int, int, bytes]]:
     """Each placed style's map over `region`: the channel named in its `@where`, else the mask
-    of the layer of that name, read as 8-bit coverage."""
+    of the layer of that name, read as 8-bit coverage (`scale` < 1: shrunk, for a preview)."""
     maps = {}
     _, ox, oy = drawable.get_offsets()
+    width, height = _scaled(region, scale)
     for i, item in enumerate(items):
         if not item.where:
             continue
@@ -380,12 +388,15 @@ def read_maps(
                     f"no channel (or layer with a mask) named '{item.where}' in the image"
                 )
             _, cx, cy = layer.get_offsets()
-        rect = Gegl.Rectangle.new(
-            ox + region.x - cx, oy + region.y - cy, region.width, region.height
-        )
-        data = source.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
-        maps[i] = (region.width, region.height, bytes(data))
+        x, y = round((ox + region.x - cx) * scale), round((oy + region.y - cy) * scale)
+        rect = Gegl.Rectangle.new(x, y, width, height)
+        data = source.get_buffer().get(rect, scale, "Y u8", Gegl.AbyssPolicy.NONE)
+        maps[i] = (width, height, bytes(data))
     return maps
+
+
+def _scaled(region: Region, scale: float) -> tuple[int, int]:
+    return max(1, round(region.width * scale)), max(1, round(region.height * scale))
 
 
 def _spec(options: request.Options, styles, content: ImageDesc, **fields):
@@ -442,7 +453,8 @@ def run_frames(
         return _failure(
             procedure, "The image needs at least two layers, one per frame.", calling=True
         )
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image):
+    first = image.get_layers()[-1]  # the first frame: the bottom layer
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config, image, first):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
 
     def work() -> Gimp.Image:
@@ -575,10 +587,16 @@ def write_result(
     return layer
 
 
-def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, image: Gimp.Image) -> bool:
-    """The procedure's dialog with the styles as rows (thumbnail, weight, where it goes),
-    the fields a mode does not use greyed out and one line about the daemon; False when
-    cancelled. The rows write the `styles` argument, so the dialog and PDB calls agree."""
+def show_dialog(
+    procedure: Gimp.Procedure,
+    config: Gimp.ProcedureConfig,
+    image: Gimp.Image,
+    drawable: Gimp.Layer | None = None,
+) -> bool:
+    """The procedure's dialog with the styles as rows (thumbnail, weight, where it goes), the
+    fields a mode does not use greyed out, one line about the daemon and a live preview of
+    `drawable` in fast mode; False when cancelled. The rows write the `styles` argument, so
+    the dialog and PDB calls agree."""
     gi.require_version("Gtk", "3.0")
     from gi.repository import Gtk
     from style_rows import StyleRows
@@ -587,8 +605,8 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, image: 
     dialog = GimpUi.ProcedureDialog(
         procedure=procedure, config=config, title="Impasto Style Transfer"
     )
-    styles, problem = _offered_styles(config.get_property("endpoint") or None)
-    status = Gtk.Label(label=request.daemon_line(styles, problem), xalign=0.0)
+    daemon = _dialog_daemon(config.get_property("endpoint") or None)
+    status = Gtk.Label(label=request.daemon_line(daemon.styles, daemon.problem), xalign=0.0)
     status.set_line_wrap(True)  # a long message must not stretch the dialog
     status.set_max_width_chars(50)
     fields = ["mode", "strength", "preserve-color", "style-scale", "iterations"]
@@ -600,7 +618,7 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, image: 
     except ArgumentError:  # a bad value from an earlier run: start from no style
         chosen = []
     places = _places(image) if procedure.get_name() != FRAMES_PROCEDURE else []
-    rows = StyleRows(styles or [], places, lambda text: config.set_property("styles", text))
+    rows = StyleRows(daemon.styles or [], places, lambda text: config.set_property("styles", text))
     rows.set_items(chosen)
     iterations = dialog.get_widget("iterations", GObject.TYPE_NONE)
 
@@ -617,12 +635,137 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, image: 
     area = dialog.get_content_area()
     area.pack_start(status, False, False, 6)
     area.reorder_child(status, 0)
-    area.pack_start(frame, True, True, 6)
+    below = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
+    below.pack_start(frame, True, True, 0)
+    area.pack_start(below, True, True, 6)
+    preview = None
+    if daemon.client is not None and drawable is not None:  # beside the styles: not taller
+        preview = DialogPreview(image, drawable, config, daemon)
+        below.pack_start(preview.frame, False, False, 0)
     status.show()
-    frame.show_all()
-    accepted = dialog.run()
+    area.show_all()
+    try:
+        accepted = dialog.run()
+    finally:
+        if preview is not None:
+            preview.stop()
+        if daemon.client is not None:
+            daemon.client.close()
     dialog.destroy()
     return bool(accepted)
+
+
+class DialogPreview:
+    """The dialog's live preview: on every change of the settings (polled on a timer, as the
+    dialog has no one signal for all of them) a fast job on a thumbnail of the layer, the one
+    in flight cancelled (shared.preview); the newest result shown. Fast mode only: gatys and
+    hires take far longer than a preview may."""
+
+    def __init__(self, image, drawable, config, daemon: DialogDaemon) -> None:
+        from gi.repository import GdkPixbuf, Gtk
+
+        from shared.preview import LatestPreview
+
+        self.GdkPixbuf = GdkPixbuf
+        self.image, self.drawable, self.config, self.daemon = image, drawable, config, daemon
+        self.live = LatestPreview(daemon.client)
+        self.frame = Gtk.Frame(label="Preview")
+        box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
+        box.set_border_width(6)
+        self.check = Gtk.CheckButton.new_with_mnemonic("_Live preview (fast mode)")
+        self.check.set_active(True)
+        self.picture = Gtk.Image()
+        self.picture.set_size_request(PREVIEW_SHOWN, PREVIEW_SHOWN)
+        self.note = Gtk.Label(xalign=0.0)
+        self.note.set_line_wrap(True)
+        self.note.set_max_width_chars(28)
+        box.pack_start(self.check, False, False, 0)
+        box.pack_start(self.picture, False, False, 0)
+        box.pack_start(self.note, False, False, 0)
+        self.frame.add(box)
+        self.region, self.scale, self.pixels = _preview_source(image, drawable)
+        self.timer = GLib.timeout_add(PREVIEW_TICK_MS, self.tick)
+
+    def stop(self) -> None:
+        GLib.source_remove(self.timer)
+        self.live.drop()
+
+    def tick(self) -> bool:
+        try:
+            self._ask()
+            self._show(self.live.poll())
+        except ImpastoError as exc:  # the daemon went away: say so, keep the dialog usable
+            self.note.set_text(f"Preview: {exc.message}")
+            self.live.reset()
+        return True  # keep the timer
+
+    def _ask(self) -> None:
+        if not self.check.get_active():
+            self.live.reset()
+            self.note.set_text("")
+            return
+        options = _options_or_none(self.config)
+        if options is None or options.mode != "fast":
+            self.live.reset()
+            self.note.set_text("The preview shows fast mode.")
+            return
+        key = (
+            self.config.get_property("styles"), options.strength, options.preserve_color,
+            options.style_scale,
+        )  # fmt: skip
+        if key == self.live.key:
+            return
+        try:
+            items = request.resolve_styles("fast", options.styles, self.daemon.hello)
+            maps = read_maps(self.image, self.drawable, self.region, items, self.scale)
+            styles, style_frames = _style_refs(items, 2, maps)
+            width, height = _scaled(self.region, self.scale)
+            content = PREVIEW_FORMAT.describe(1, width, height)
+            spec = _spec(options, styles, content)
+        except ArgumentError as exc:
+            self.live.reset()
+            self.note.set_text(f"Preview: {exc}")
+            return
+        self.live.show(key, spec.to_wire(), [self.pixels, *style_frames])
+        self.note.set_text("Updating...")
+
+    def _show(self, shown) -> None:
+        if shown is None:
+            return
+        if isinstance(shown, ImpastoError):
+            self.note.set_text(f"Preview: {shown.message}")
+            return
+        pix = self.GdkPixbuf.Pixbuf.new_from_bytes(
+            GLib.Bytes.new(shown.data), self.GdkPixbuf.Colorspace.RGB, shown.channels == 4, 8,
+            shown.width, shown.height, shown.width * shown.channels,
+        )  # fmt: skip
+        fit = PREVIEW_SHOWN / max(shown.width, shown.height)
+        width, height = max(1, round(shown.width * fit)), max(1, round(shown.height * fit))
+        self.picture.set_from_pixbuf(
+            pix.scale_simple(width, height, self.GdkPixbuf.InterpType.BILINEAR)
+        )
+        self.note.set_text(f"Preview ready in {shown.seconds:.1f} s.")
+
+
+def _options_or_none(config: Gimp.ProcedureConfig) -> request.Options | None:
+    try:
+        return _options(config)
+    except ArgumentError:  # half-typed styles: no preview until they parse
+        return None
+
+
+def _preview_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, float, bytes]:
+    """The region Apply would send, the scale that brings it to PREVIEW_SIDE (never up), and
+    its pixels at that scale as 8-bit RGBA."""
+    intersects, x, y, width, height = drawable.mask_intersect()
+    region = request.selection_region(
+        intersects, x, y, width, height, Gimp.Selection.is_empty(image)
+    )
+    scale = min(1.0, PREVIEW_SIDE / max(region.width, region.height))
+    w, h = _scaled(region, scale)
+    rect = Gegl.Rectangle.new(round(region.x * scale), round(region.y * scale), w, h)
+    data = drawable.get_buffer().get(rect, scale, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP)
+    return region, scale, bytes(data)
 
 
 def _places(image: Gimp.Image) -> list[str]:
@@ -632,17 +775,36 @@ def _places(image: Gimp.Image) -> list[str]:
     return names
 
 
-def _offered_styles(endpoint: str | None) -> tuple[list[dict] | None, str]:
-    """The daemon's styles for the dialog (None when it does not answer), and why not."""
+@dataclass
+class DialogDaemon:
+    """The daemon as the dialog sees it: a connection kept for previews, what it offers, or
+    why there is nothing (`problem`)."""
+
+    client: object | None = None
+    hello: dict | None = None
+    styles: list[dict] | None = None
+    problem: str = ""
+
+
+def _dialog_daemon(endpoint: str | None) -> DialogDaemon:
+    """Connect for the dialog, waiting at most DIALOG_TIMEOUT_S for an answer."""
     try:
         from shared.client import Client
     except ImportError:
-        return None, "GIMP's Python lacks pyzmq or msgpack: re-run `python3 install.py`."
+        return DialogDaemon(
+            problem="GIMP's Python lacks pyzmq or msgpack: re-run `python3 install.py`."
+        )
+    client = None
     try:
-        with Client(endpoint, timeout=DIALOG_TIMEOUT_S) as client:
-            return client.styles(), ""
+        client = Client(endpoint, timeout=DIALOG_TIMEOUT_S)
+        hello = client.request("hello", {"client": "impasto-gimp"}).body
+        return DialogDaemon(client, hello, client.styles())
     except Exception:  # the dialog still opens; running will report the problem in full
-        return None, "Daemon not running. Start it: `python3 install.py` in the Impasto folder."
+        if client is not None:
+            client.close()
+        return DialogDaemon(
+            problem="Daemon not running. Start it: `python3 install.py` in the Impasto folder."
+        )
 
 
 if __name__ == "__main__":

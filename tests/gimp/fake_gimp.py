@@ -304,5 +304,6 @@ def load_plugin(monkeypatch) -> tuple[types.ModuleType, FakeGimp]:
     monkeypatch.setitem(sys.modules, "gi.repository", gi.repository)
     spec = importlib.util.spec_from_file_location("impasto_gimp_plugin", PLUGIN)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # as an import does (dataclasses need it)
     spec.loader.exec_module(module)
     return module, gimp

@@ -537,15 +537,20 @@ def window_titles(display: str) -> str:
     return tree.stdout
 
 
-def test_the_dialog_opens_in_gimp_with_the_style_rows(chroot, daemon, tmp_path):
+def test_the_dialog_opens_in_gimp_with_style_rows_and_a_live_preview(chroot, daemon, tmp_path):
     """A menu click's call (interactive) in the real GIMP 3 under Xvfb: the dialog opens with
     its style rows (built from the daemon's styles, the procedure's `styles` text and the
-    image), a picture of the screen is kept; closing the plug-in as Cancel does ends it."""
-    args = {"endpoint": daemon.endpoint, "mode": "gatys", "styles": "starry-night:0.5, great-wave"}
-    batch, job_file, results_file = batch_job(
-        chroot, "dialog", [("dialog", args)], interactive=True
-    )
+    image) and asks the daemon for a preview by itself; a picture of the screen is kept;
+    closing the plug-in as Cancel does ends it."""
+    args = {"endpoint": daemon.endpoint, "mode": "fast", "styles": "starry:0.5, great-wave"}
+    cases = [("dialog", args)]
+    batch, job_file, results_file = batch_job(chroot, "dialog", cases, interactive=True)
     (chroot.work / "shot.py").write_text(SCREENSHOT)
+
+    def jobs_done() -> int:
+        return daemon.log.read_text().count(" done in ")
+
+    before = jobs_done()
     with virtual_display() as display, ThreadPoolExecutor(1) as pool:
         gimp = pool.submit(chroot.run, batch, IMPASTO_E2E_JOB=job_file, DISPLAY=display)
         deadline = time.monotonic() + 120
@@ -553,13 +558,17 @@ def test_the_dialog_opens_in_gimp_with_the_style_rows(chroot, daemon, tmp_path):
             assert time.monotonic() < deadline, "no dialog window"
             assert not gimp.done(), gimp.result()
             time.sleep(0.2)
-        time.sleep(2.0)  # drawn
+        while jobs_done() == before:  # the preview, with nothing clicked
+            assert time.monotonic() < deadline, "the dialog asked for no preview"
+            time.sleep(0.2)
+        time.sleep(1.0)  # shown
         chroot.run(f"python3 shot.py {chroot.inside}/screen.png", DISPLAY=display)
         for pid in plug_in_pids():
             os.kill(pid, signal.SIGKILL)
         gimp.result(timeout=120)
     results = json.loads(results_file.read_text())
     assert results["dialog"]["status"] == "calling-error"  # closed, as Cancel closes it
+    assert results["dialog"]["layer_count"] == 1  # the preview made no layer
     shutil.copy(chroot.work / "screen.png", tmp_path / "screen.png")  # kept to look at
     screen = np.asarray(Image.open(tmp_path / "screen.png").convert("L"))
     assert screen.std() > 10  # a dialog was drawn, not an empty screen

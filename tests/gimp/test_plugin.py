@@ -176,15 +176,21 @@ def test_unset_styles_mean_the_daemons_first_style(plugin, daemon):
 
 def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, monkeypatch):
     module, _ = plugin
-    offered, problem = module._offered_styles(daemon.endpoint)
-    assert problem == "" and all(style["name"] and style["engines"] for style in offered)
-    assert {"fast", "gatys", "hires"} <= {e for style in offered for e in style["engines"]}
+    found = module._dialog_daemon(daemon.endpoint)
+    try:
+        assert found.problem == "" and found.hello["engine_styles"]["fast"]
+        assert all(style["name"] and style["engines"] for style in found.styles)
+        assert {"fast", "gatys", "hires"} <= {e for style in found.styles for e in style["engines"]}
+        assert found.client.status()["running"] == 0  # kept open for the previews
+    finally:
+        found.client.close()
     import time
 
     t0 = time.monotonic()
-    offered, problem = module._offered_styles(f"tcp://127.0.0.1:{free_port()}")
-    assert offered is None and problem.startswith("Daemon not running. Start it:")
-    assert len(problem) < 80  # one short line, not the client's full explanation
+    missing = module._dialog_daemon(f"tcp://127.0.0.1:{free_port()}")
+    assert missing.client is None and missing.styles is None
+    assert missing.problem.startswith("Daemon not running. Start it:")
+    assert len(missing.problem) < 80  # one short line, not the client's full explanation
     assert time.monotonic() - t0 < 3 * module.DIALOG_TIMEOUT_S  # the dialog does not wait long
 
 
