@@ -68,6 +68,12 @@ class LatestPreview:
             return handle.error
         return None
 
+    def skip(self, key: Hashable) -> None:
+        """Settings that give no preview (nothing to show, or a problem the editor reports):
+        drop the one in flight and do not ask for them again."""
+        self.drop()
+        self.key = key
+
     def drop(self) -> None:
         """Cancel the preview in flight, if any, and forget it (`key` is kept: a repeat of the
         same settings is not asked again)."""

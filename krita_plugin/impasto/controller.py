@@ -8,7 +8,8 @@ daemon (hello, styles, jobs) is a message sent now and a reply picked up by a la
 Live preview (fast mode): every tick compares what a preview depends on (the active layer, the
 styles and weights, strength, colour mode, style scale) with what the shown preview was made
 from; on a change it sends a fast job on a thumbnail of the layer (PREVIEW_SIDE px, the fast
-engine's own working size, so strokes look as they will) and cancels the one in flight, so the
+engine's own working size, so strokes look as they will) through shared.preview, which cancels
+the one in flight, so the
 daemon drops older requests instead of queueing them. Previews never create layers.
 """
 
@@ -29,6 +30,7 @@ import zmq
 from shared.client import Client, JobHandle, default_endpoint
 from shared.errors import ImpastoError, Unavailable
 from shared.job import ENGINES, result_layer_name, result_name
+from shared.preview import LatestPreview, Shown
 from shared.protocol import PixelFormat
 from shared.recipe import cli_command, make_recipe
 
@@ -128,9 +130,7 @@ class Controller:
         self.live_preview = False  # fast mode: preview the active layer as settings change
         self.preview_seconds: float | None = None  # the last live preview: change → shown
         self.live_jobs_sent = 0
-        self._live: JobHandle | None = None
-        self._live_key: tuple | None = None  # what the shown (or coming) preview was made from
-        self._live_since = 0.0
+        self.live: LatestPreview | None = None  # the newest preview job (with a connection)
         self.started_daemon: subprocess.Popen | None = None  # the daemon Start daemon launched
         self._client: Client | None = None
         self._waiting: dict[str, str] = {}  # request id → request type
@@ -201,6 +201,7 @@ class Controller:
         self._close_client()
         try:
             self._client = Client(self.endpoint, timeout=JOB_SILENCE_TIMEOUT)
+            self.live = LatestPreview(self._client)
         except ImpastoError as exc:  # unreadable key files for a remote daemon
             self._offline(f"{exc.message} Nothing was changed.")
             return
@@ -222,7 +223,7 @@ class Controller:
 
     def _offline(self, reason: str) -> None:
         self._close_client()
-        self._live, self._live_key = None, None  # previews start afresh on the next connection
+        self.live = None  # previews start afresh on the next connection
         self.state = "offline"
         self.hello = {}
         now = self.clock()
@@ -495,9 +496,8 @@ class Controller:
     def set_live_preview(self, on: bool) -> None:
         """Turn the fast-mode live preview of the active layer on or off."""
         self.live_preview = bool(on)
-        self._live_key = None
-        if not on:
-            self._drop_live()
+        if self.live is not None:
+            self.live.reset()
         self.changed()
 
     def _live_target(self) -> tuple[tuple, Any] | None:
@@ -516,14 +516,13 @@ class Controller:
 
     def _live_tick(self) -> None:
         target = self._live_target()
-        if target is None or target[0] == self._live_key:
+        if target is None or self.live is None or target[0] == self.live.key:
             return
         key, node = target
-        self._drop_live()  # the daemon drops it if it has not started: no queue of old previews
-        self._live_key, self._live_since = key, self.clock()
         styles = [c for c in self.settings.chosen if c.weight > 0]
         if check_styles("fast", styles) is not None:
-            return  # nothing to preview; Apply says why
+            self.live.skip(key)  # nothing to preview; Apply says why
+            return
         try:
             picture = self.thumbnail(node, PREVIEW_SIDE)
             content = picture.fmt.describe(1, picture.width, picture.height)
@@ -533,33 +532,21 @@ class Controller:
             spec, _ = build_job(self.settings, styles, content, {}, preview=False, maps=maps)
         except (ImpastoError, UnsupportedColorSpace, NothingToStylise, OSError) as exc:
             log.info("no live preview: %s", exc)
+            self.live.skip(key)
             return
-        assert self._client is not None
         frames = [picture.data, *style_frames(styles, [], {}, maps)]
-        self._live = self._client.submit(spec.to_wire(), frames)
-        self.live_jobs_sent += 1
+        # the one in flight is cancelled: the daemon drops it if it has not started
+        if self.live.show(key, spec.to_wire(), frames):
+            self.live_jobs_sent += 1
 
     def _follow_live(self) -> None:
-        handle = self._live
-        if handle is None or not handle.finished:
-            return
-        self._live = None
-        if self._client is not None:
-            self._client.forget(handle.id)
-        if handle.state == "done" and handle.result is not None:
-            desc, data = handle.result.image_bytes(0)
-            self.preview = (desc.width, desc.height, data)
-            self.preview_seconds = self.clock() - self._live_since
+        shown = self.live.poll() if self.live is not None else None
+        if isinstance(shown, Shown):
+            self.preview = (shown.width, shown.height, shown.data)
+            self.preview_seconds = shown.seconds
             self.changed()
-        elif handle.state == "failed" and handle.error is not None:
-            self._say(f"Preview: {handle.error.message}")
-
-    def _drop_live(self) -> None:
-        if self._live is not None and self._client is not None:
-            if not self._live.finished:
-                self._client.cancel(self._live.id)
-            self._client.forget(self._live.id)
-        self._live = None
+        elif isinstance(shown, ImpastoError):
+            self._say(f"Preview: {shown.message}")
 
     def cancel(self) -> None:
         """Stop the running job (or the Apply waiting for a connection); nothing is changed."""

@@ -385,20 +385,20 @@ def test_live_preview_follows_the_settings_drops_old_requests_and_adds_no_layer(
             c.settings.styles["fast"].pop()
         c.settings.styles["fast"].append(StyleChoice("builtin", "great-wave", 3.0))
         sent = c.live_jobs_sent
-        run(c, lambda: c.preview is not shown and c._live is None)
+        run(c, lambda: c.preview is not shown and c.live.handle is None)
         assert c.live_jobs_sent == sent + 1 == 4  # the two superseded ones were cancelled
         wave = c.preview
         assert np.abs(np.frombuffer(wave[2], np.uint8).astype(int) - np.frombuffer(
             shown[2], np.uint8)).mean() > 3  # fmt: skip
         c.settings.strength = 0.0  # strength 0: the preview is the layer itself
-        run(c, lambda: c.preview is not wave and c._live is None)
+        run(c, lambda: c.preview is not wave and c.live.handle is None)
         rgba = source.pixels[..., [2, 1, 0, 3]]
         assert np.abs(np.frombuffer(c.preview[2], np.uint8) - rgba.ravel().astype(int)).max() <= 1
         c.set_mode("gatys")  # fast mode only
         c.settings.strength = 1.0
         for _ in range(5):
             c.tick()
-        assert c._live is None and [n.name() for n in doc.root.children] == ["photo"]
+        assert c.live.handle is None and [n.name() for n in doc.root.children] == ["photo"]
     finally:
         c.close()
 
