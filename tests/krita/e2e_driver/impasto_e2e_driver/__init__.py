@@ -247,7 +247,7 @@ class Driver:
 
     def preview_wait(self, shown):
         c = impasto_controller()
-        if c.preview is shown or c.preview is None or c._live is not None:
+        if c.preview is shown or c.preview is None or c.live.handle is not None:
             if time.monotonic() - self.t0 > CONFIG["timeout"]:
                 finish(1, f"no preview after {CONFIG['timeout']} s: {c.message}")
             later(20, lambda: self.preview_wait(shown))
