@@ -29,8 +29,8 @@ def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
-    """Y of YIQ as a [N,1,H,W] tensor."""
-    return rgb_to_yiq(x)[:, :1]
+    """Y of YIQ as a [N,1,H,W] tensor (one channel's memory: no full YIQ in between)."""
+    return _mix(RGB_TO_YIQ[:1], x)
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -139,7 +139,9 @@ class HiresEngine:
                 spec, profile, steps, tile_at(size), lambda f: report(stage, f, None), cancelled,
                 temporal=(_at(prior.warped, size), _at(prior.weight, size)),
             )  # fmt: skip
-            return self._finish(image, level_content(size), content, spec) if finish else image
+            if finish:
+                image = self._finish(image, level_content(size), content, spec, report)
+            return image
         base_spec = dataclasses.replace(spec, engine=spec.base)
         base_inputs = dataclasses.replace(inputs, spec=base_spec, content=level_content(sizes[0]))
         if len(sizes) > 1:  # a full-size prior means nothing to the thumbnail
@@ -163,14 +165,16 @@ class HiresEngine:
             )  # fmt: skip
             done += share
         if finish:
-            image = self._finish(image, level_content(refined[-1]), content, spec)
+            image = self._finish(image, level_content(refined[-1]), content, spec, report)
         return image
 
     @staticmethod
     def _finish(
-        image: torch.Tensor, small: torch.Tensor, content: torch.Tensor, spec: JobSpec
+        image: torch.Tensor, small: torch.Tensor, content: torch.Tensor, spec: JobSpec, report
     ) -> torch.Tensor:
         """The top refined level at full size: the job's upscaler, the photo's edges."""
+        h, w = content.shape[-2:]
+        report(f"enlarge to {w}x{h} with the photo's edges", 1.0, None)
         return guided_upsample(image, small, content.cpu(), upscale=UPSCALERS[spec.upscaler])
 
     @staticmethod
