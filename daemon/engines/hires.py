@@ -131,16 +131,17 @@ class HiresEngine:
         prior = inputs.prior
         if prior is not None and len(sizes) > 1:
             size = sizes[top]
-            start = level_content(size).lerp(_at(prior.warped, size), _at(prior.weight, size))
+            small, tile = level_content(size), tile_at(size)
+            warped, weight = _at(prior.warped, size), _at(prior.weight, size)
             steps = refine_steps(spec, max(0, top - 1))
             stage = f"refine from the previous frame ({size[1]}x{size[0]})"
             image = refine(
-                vgg, start, level_content(size), self._targets(vgg, inputs, size, tile_at(size)),
-                spec, profile, steps, tile_at(size), lambda f: report(stage, f, None), cancelled,
-                temporal=(_at(prior.warped, size), _at(prior.weight, size)),
+                vgg, small.lerp(warped, weight), small, self._targets(vgg, inputs, size, tile),
+                spec, profile, steps, tile, lambda f: report(stage, f, None), cancelled,
+                temporal=(warped, weight),
             )  # fmt: skip
             if finish:
-                image = self._finish(image, level_content(size), content, spec, report)
+                image = self._finish(image, small, content, spec, report)
             return image
         base_spec = dataclasses.replace(spec, engine=spec.base)
         base_inputs = dataclasses.replace(inputs, spec=base_spec, content=level_content(sizes[0]))
