@@ -523,14 +523,17 @@ def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Imag
 
 def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, GimpFormat, bytes]:
     """The region to stylise (the selection's bounds, else the whole layer) and its pixels."""
-    intersects, x, y, width, height = drawable.mask_intersect()
-    region = request.selection_region(
-        intersects, x, y, width, height, Gimp.Selection.is_empty(image)
-    )
+    region = _region(image, drawable)
     fmt = request.pixel_format(image.get_precision().value_nick, drawable.has_alpha())
     rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
     pixels = drawable.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
     return region, fmt, pixels
+
+
+def _region(image: Gimp.Image, drawable: Gimp.Layer) -> Region:
+    """The selection's bounds on the layer, else the whole layer."""
+    intersects, x, y, width, height = drawable.mask_intersect()
+    return request.selection_region(intersects, x, y, width, height, Gimp.Selection.is_empty(image))
 
 
 def read_style_file(path: str, frame: int) -> tuple[ImageDesc, bytes]:
@@ -757,10 +760,7 @@ def _options_or_none(config: Gimp.ProcedureConfig) -> request.Options | None:
 def _preview_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, float, bytes]:
     """The region Apply would send, the scale that brings it to PREVIEW_SIDE (never up), and
     its pixels at that scale as 8-bit RGBA."""
-    intersects, x, y, width, height = drawable.mask_intersect()
-    region = request.selection_region(
-        intersects, x, y, width, height, Gimp.Selection.is_empty(image)
-    )
+    region = _region(image, drawable)
     scale = min(1.0, PREVIEW_SIDE / max(region.width, region.height))
     w, h = _scaled(region, scale)
     rect = Gegl.Rectangle.new(round(region.x * scale), round(region.y * scale), w, h)
