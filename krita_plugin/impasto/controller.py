@@ -1,6 +1,12 @@
 """The docker's brain: connection to the daemon, Apply, Re-apply, live preview, progress,
 Cancel. No Qt.
 
+Apply on an animated layer stylises every keyframe of the playback range as one sequence (each
+frame consistent with the one before, in the daemon, unless `Settings.temporal` is off), one job
+at a time, keeps the results in a temporary folder, and writes them as one new animated layer
+when the last is done (`animation.KeyframeWriter`, a keyframe per tick); Cancel at any frame
+adds nothing.
+
 A `Controller` never blocks: the plugin calls `tick()` from a QTimer, and every exchange with the
 daemon (hello, styles, jobs) is a message sent now and a reply picked up by a later tick. Views
 (the docker, the action) read its attributes and subscribe to be told when they change.
@@ -18,8 +24,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,11 +38,19 @@ import zmq
 
 from shared.client import Client, JobHandle, default_endpoint
 from shared.errors import ImpastoError, Unavailable
-from shared.job import ENGINES, result_layer_name, result_name
+from shared.job import ENGINES, SequenceRef, result_layer_name, result_name
 from shared.preview import LatestPreview, Shown
 from shared.protocol import PixelFormat
 from shared.recipe import cli_command, make_recipe
 
+from .animation import (
+    Animation,
+    KeyframeWriter,
+    capture_animation,
+    is_animated,
+    keep_key,
+    read_key,
+)
 from .jobs import (
     Settings,
     StyleChoice,
@@ -81,11 +98,12 @@ MASK_FORMAT = PixelFormat("u8", channels=1)  # Krita's selections: 8 bit
 class Pending:
     """An Apply waiting for the connection: the pixels are read already, at the moment of Apply."""
 
-    capture: Capture
+    capture: Capture | None  # None for an animation (its frames are read as they are sent)
     settings: Settings
     styles: list[StyleChoice]
     pictures: dict[int, StyleImage]
     maps: dict[int, StyleImage]  # where each style goes, over the captured region
+    animation: Animation | None = None
 
 
 @dataclass
@@ -93,11 +111,29 @@ class ActiveJob:
     """A job the daemon is running for us."""
 
     handle: JobHandle
-    capture: Capture
+    capture: Capture | None  # None for a frame of an animation
     name: str
     started: float
     recipe: dict | None = None  # how the result is made, recorded with its layer
     styles: tuple = ()  # the job's StyleRefs, to name the layer if the daemon does not
+
+
+@dataclass
+class SequenceRun:
+    """An animated layer going through the daemon keyframe by keyframe."""
+
+    animation: Animation
+    settings: Settings
+    styles: list[StyleChoice]
+    pictures: dict[int, StyleImage]
+    maps: dict[int, StyleImage]
+    id: str
+    folder: str  # the stylised keyframes until the layer is written
+    started: float
+    recipe: dict | None = None
+    spec_styles: tuple = ()
+    name: str = ""
+    index: int = 0  # the keyframe being stylised
 
 
 class Controller:
@@ -123,6 +159,8 @@ class Controller:
         self.catalogue: list[dict] = []
         self.job: ActiveJob | None = None
         self.pending: Pending | None = None
+        self.sequence: SequenceRun | None = None  # an animation in the daemon
+        self.writer: KeyframeWriter | None = None  # … or being written into its layer
         self.fraction = 0.0
         self.stage = ""
         self.preview: tuple[int, int, bytes] | None = None  # RGBA u8 width, height, pixels
@@ -168,7 +206,13 @@ class Controller:
     # -- what the daemon offers -------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.job is not None or self.pending is not None or self._writing
+        return (
+            self.job is not None
+            or self.pending is not None
+            or self.sequence is not None
+            or self.writer is not None
+            or self._writing
+        )
 
     def mode_available(self, mode: str) -> bool:
         """Whether the daemon runs this mode (`hello.engines` is the source of truth)."""
@@ -285,6 +329,8 @@ class Controller:
             self._ticking = False
 
     def _tick(self) -> None:
+        if self.writer is not None:
+            self._write_step()
         now = self.clock()
         if self._client is None:
             if now >= self._next_try:
@@ -418,17 +464,22 @@ class Controller:
             self._say(problem)
             return False
         try:
-            capture = capture_layer(document, node)
+            capture, animation = None, None
+            if is_animated(node):
+                animation = capture_animation(document, node)
+            else:
+                capture = capture_layer(document, node)
+            region = (capture or animation).region
             pictures = self._read_pictures(styles)
             maps = {
-                i: read_map(style.where, capture.region)
+                i: read_map(style.where, region)
                 for i, style in enumerate(styles)
                 if style.where is not None and style.weight > 0
             }
         except (UnsupportedColorSpace, NothingToStylise, OSError) as exc:
             self._say(str(exc))
             return False
-        self.pending = Pending(capture, settings, styles, pictures, maps)
+        self.pending = Pending(capture, settings, styles, pictures, maps, animation)
         self.fraction, self.stage, self.preview = 0.0, "waiting for the daemon", None
         if self.state == "connected":
             self._submit()
@@ -470,7 +521,11 @@ class Controller:
         if problem:
             self._say(problem)
             return
+        if pending.animation is not None:
+            self._start_sequence(pending, styles)
+            return
         capture = pending.capture
+        assert capture is not None
         width, height = capture.region.width, capture.region.height
         content = capture.fmt.describe(1, width, height)
         mask = MASK_FORMAT.describe(2, width, height) if capture.mask is not None else None
@@ -491,6 +546,118 @@ class Controller:
         self.stage = "queued"
         log.info("submitted %s (%s)", handle.id, self.job.name)
         self.changed()
+
+    # -- animations -------------------------------------------------------------------------------
+    def _start_sequence(self, pending: Pending, styles: list[StyleChoice]) -> None:
+        anim = pending.animation
+        assert anim is not None
+        self.sequence = SequenceRun(
+            anim,
+            pending.settings,
+            styles,
+            pending.pictures,
+            pending.maps,
+            uuid.uuid4().hex[:16],
+            tempfile.mkdtemp(prefix="impasto-frames-"),
+            self.clock(),
+        )
+        self._submit_frame()
+
+    def _submit_frame(self) -> None:
+        """Send the sequence's next keyframe, read from the layer now."""
+        run = self.sequence
+        assert run is not None and self._client is not None
+        anim, count = run.animation, len(run.animation.keys)
+        width, height = anim.region.width, anim.region.height
+        mask = MASK_FORMAT.describe(2, width, height) if anim.mask is not None else None
+        try:
+            data = read_key(anim, run.index)
+            spec, order = build_job(
+                run.settings,
+                styles=run.styles,
+                content=anim.fmt.describe(1, width, height),
+                pictures=run.pictures,
+                mask=mask,
+                maps=run.maps,
+            )
+        except (ImpastoError, RuntimeError) as exc:
+            self._end_sequence(f"{getattr(exc, 'message', exc)} Nothing was changed.")
+            return
+        spec = replace(spec, sequence=SequenceRef(run.id, run.index, run.index == count - 1))
+        frames = [data] + ([anim.mask] if mask is not None else [])
+        frames += style_frames(run.styles, order, run.pictures, run.maps)
+        handle = self._client.submit(spec.to_wire(), frames)
+        if run.recipe is None:
+            source = {"name": anim.node.name(), "id": node_id(anim.node)}
+            run.recipe = make_recipe(spec, source, recipe_styles(run.styles, node_id))
+            run.spec_styles, run.name = spec.styles, result_layer_name(spec.styles)
+        self.job = ActiveJob(handle, None, run.name, run.started)
+        self.fraction, self.stage = run.index / count, f"frame {run.index + 1} of {count}"
+        self.changed()
+
+    def _follow_frame(self, handle: JobHandle) -> None:
+        """A keyframe finished: keep it and send the next, or start writing the layer."""
+        run = self.sequence
+        assert run is not None
+        if handle.state == "cancelled":
+            self._end_sequence("Cancelled; nothing was changed.")
+            return
+        if handle.state != "done":
+            error = handle.error or Unavailable("the job failed")
+            self._end_sequence(f"{error.message} Nothing was changed.")
+            if isinstance(error, Unavailable):
+                self._offline(self.message)
+            return
+        if not any(d == run.animation.document for d in self.app.documents()):
+            self._end_sequence("The image was closed before the frames were done; nothing added.")
+            return
+        assert handle.result is not None
+        _, data = handle.result.image_bytes(0)
+        if run.index == 0:
+            metadata = handle.result.body.get("metadata", {})
+            run.name = result_name(metadata, run.spec_styles)
+        try:
+            keep_key(run.animation, run.folder, data)
+        except OSError as exc:
+            self._end_sequence(f"Could not keep frame {run.index + 1}: {exc}. Nothing was changed.")
+            return
+        run.index += 1
+        if run.index < len(run.animation.keys):
+            self._submit_frame()
+            return
+        self.writer = KeyframeWriter(self.app, run.animation, run.name)
+        self.stage = "adding the frames"
+        self.changed()
+
+    def _write_step(self) -> None:
+        """One step of writing the animated layer (Krita works in between)."""
+        run, writer = self.sequence, self.writer
+        assert run is not None and writer is not None
+        try:
+            layer = writer.step()
+        except Exception as exc:  # the writer removed its partial layer
+            log.exception("adding the animated result failed")
+            self.writer = None
+            self._end_sequence(f"Could not add the frames: {exc}. Nothing was changed.")
+            return
+        if layer is None:
+            self.fraction = 0.99
+            return
+        self.writer, self.last_layer = None, layer
+        try:
+            if run.recipe is not None:
+                store_recipe(run.animation.document, layer, run.recipe)
+        except Exception:  # the layer is in; only Re-apply will not know it
+            log.exception("recording the settings of the animation failed")
+        self.fraction, self.stage = 1.0, "done"
+        count, seconds = len(run.animation.keys), self.clock() - run.started
+        self._end_sequence(f"Added '{run.name}', {count} frames ({seconds:.1f} s).")
+
+    def _end_sequence(self, message: str) -> None:
+        run, self.sequence = self.sequence, None
+        if run is not None:
+            shutil.rmtree(run.folder, ignore_errors=True)
+        self._say(message)
 
     # -- live preview -----------------------------------------------------------------------------
     def set_live_preview(self, on: bool) -> None:
@@ -565,6 +732,10 @@ class Controller:
             if event.id == handle.id and event.type == "progress":
                 self.fraction = float(event.body.get("fraction", 0.0))
                 self.stage = str(event.body.get("stage", ""))
+                if self.sequence is not None:  # progress over the whole animation
+                    count = len(self.sequence.animation.keys)
+                    self.fraction = (self.sequence.index + self.fraction) / count
+                    self.stage = f"frame {self.sequence.index + 1} of {count}: {self.stage}"
                 if "preview" in event.body:
                     desc, data = event.image_bytes(0)
                     self.preview = (desc.width, desc.height, data)
@@ -574,6 +745,9 @@ class Controller:
         job, self.job = self.job, None  # the job ends here, whatever writing its result does
         if self._client is not None:
             self._client.forget(handle.id)  # its handle keeps the result's pixels otherwise
+        if self.sequence is not None:
+            self._follow_frame(handle)
+            return
         if handle.state == "done":
             self._writing = True  # busy until the layer is in: Apply stays disabled
             try:
@@ -592,7 +766,7 @@ class Controller:
 
     def _finish(self, job: ActiveJob) -> str:
         """Write the result into the document; returns what to tell the user."""
-        assert job.handle.result is not None
+        assert job.handle.result is not None and job.capture is not None
         document = job.capture.document
         if not any(d == document for d in self.app.documents()):
             return "The image was closed before the result arrived; nothing was added."
@@ -615,6 +789,9 @@ class Controller:
         if self.job is not None:
             self.job = None
             log.warning("job lost: %s", reason)
+        if self.sequence is not None and self.writer is None:  # the frames so far are dropped
+            shutil.rmtree(self.sequence.folder, ignore_errors=True)
+            self.sequence = None
 
     def close(self) -> None:
         """Drop the connection (Krita is closing)."""

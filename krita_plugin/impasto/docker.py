@@ -129,12 +129,20 @@ class ImpastoDocker(DockWidget):
         self.iterations.setToolTip("Gatys: optimisation steps at each scale (more is slower)")
         self.iterations.valueChanged.connect(plugin.guarded(self._settings_edited))
         form.addRow("Quality", self.iterations)
+        self.temporal = QtWidgets.QCheckBox("Smooth from frame to frame")
+        self.temporal.setToolTip(
+            "Animated layers: each frame follows the motion from the one before, so the "
+            "strokes do not flicker (off: every frame painted on its own)"
+        )
+        self.temporal.toggled.connect(plugin.guarded(self._settings_edited))
+        form.addRow("Animation", self.temporal)
         box.addLayout(form)
 
         buttons = QtWidgets.QHBoxLayout()
         self.apply_button = QtWidgets.QPushButton("Apply")
         self.apply_button.setToolTip(
-            "Stylise the active layer (only the selection, if there is one) into a new layer"
+            "Stylise the active layer (only the selection, if there is one) into a new layer; "
+            "an animated layer: every frame of the playback range, into a new animated layer"
         )
         self.apply_button.clicked.connect(plugin.guarded(lambda *_: self.controller.apply()))
         buttons.addWidget(self.apply_button)
@@ -225,6 +233,7 @@ class ImpastoDocker(DockWidget):
         self._quietly(self.scale, lambda: self.scale.setValue(s.style_scale))
         self._quietly(self.iterations, lambda: self.iterations.setValue(s.iterations))
         self.iterations.setEnabled(uses_iterations(s.mode))
+        self._quietly(self.temporal, lambda: self.temporal.setChecked(s.temporal))
         self._refresh_styles()
         self.apply_button.setEnabled(not c.busy)
         self.reapply_button.setEnabled(not c.busy)
@@ -373,6 +382,7 @@ class ImpastoDocker(DockWidget):
         s.preserve_color = self.preserve.currentData(USER_ROLE)
         s.style_scale = self.scale.value()
         s.iterations = self.iterations.value()
+        s.temporal = self.temporal.isChecked()
         self.controller.changed()
 
     def _weight(self, style: StyleChoice, value: float) -> None:

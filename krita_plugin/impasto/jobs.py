@@ -82,6 +82,7 @@ class Settings:
     preserve_color: str = "none"
     style_scale: float = 1.0
     iterations: int = DEFAULT_ITERATIONS
+    temporal: bool = True  # an animation's frames consistent with each other (False: each alone)
 
     @property
     def chosen(self) -> list[StyleChoice]:
@@ -161,6 +162,7 @@ def build_job(
         iterations=settings.iterations,
         preview=preview,
         mask=mask,
+        temporal=settings.temporal,
     )
     return spec, order
 
@@ -227,6 +229,7 @@ def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
         preserve_color=str(recorded.get("preserve_color", "none")),
         style_scale=float(recorded.get("style_scale", 1.0)),
         iterations=int(recorded.get("iterations", DEFAULT_ITERATIONS)),
+        temporal=bool(recorded.get("temporal", True)),
     )
     styles = []
     for entry in recipe["styles"]:

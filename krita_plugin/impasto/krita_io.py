@@ -53,20 +53,28 @@ def read_pixels(node: Any, rect: Rect, fmt: PixelFormat) -> bytes:
     return data
 
 
+def selection_in(document: Any, bounds: Rect, canvas: Rect) -> tuple[Rect, Any, bytes | None]:
+    """For content within `bounds`: the region to stylise, a copy of the document's selection
+    (None when there is none), and that selection over the region for the daemon when Krita
+    cannot make it a mask itself (5.1), else None."""
+    selection = document.selection()
+    sel_rect = Rect.of(selection) if selection is not None else None
+    region = stylise_region(bounds, canvas, sel_rect)
+    if selection is None:
+        return region, None, None
+    inside = bytes(selection.pixelData(region.x, region.y, region.width, region.height))
+    if not inside.strip(b"\x00"):
+        raise NothingToStylise("Nothing of the layer is selected; change the selection.")
+    # Krita 5.2+ makes the selection a transparency mask on the result (`write_result`); for
+    # Krita 5.1, whose scripting cannot, the daemon applies it to the result's alpha instead.
+    send_mask = not hasattr(document, "createTransparencyMask")
+    return region, selection.duplicate(), inside if send_mask else None
+
+
 def capture_layer(document: Any, node: Any) -> Capture:
     """Read what Apply stylises: `node` inside the canvas and the document's selection."""
     fmt = pixel_format(node.colorModel(), node.colorDepth())
-    selection = document.selection()
-    sel_rect = Rect.of(selection) if selection is not None else None
-    region = stylise_region(Rect.of(node.bounds()), canvas_rect(document), sel_rect)
-    inside = None
-    if selection is not None:
-        inside = bytes(selection.pixelData(region.x, region.y, region.width, region.height))
-        if not inside.strip(b"\x00"):
-            raise NothingToStylise("Nothing of the layer is selected; change the selection.")
-    # Krita 5.2+ makes the selection a transparency mask on the result (`write_result`); for
-    # Krita 5.1, whose scripting cannot, the daemon applies it to the result's alpha instead.
-    send_mask = inside is not None and not hasattr(document, "createTransparencyMask")
+    region, selection, mask = selection_in(document, Rect.of(node.bounds()), canvas_rect(document))
     return Capture(
         document=document,
         node=node,
@@ -74,8 +82,8 @@ def capture_layer(document: Any, node: Any) -> Capture:
         fmt=fmt,
         color_space=(node.colorModel(), node.colorDepth(), node.colorProfile()),
         data=read_pixels(node, region, fmt),
-        selection=selection.duplicate() if selection is not None else None,
-        mask=inside if send_mask else None,
+        selection=selection,
+        mask=mask,
     )
 
 

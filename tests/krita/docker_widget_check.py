@@ -192,6 +192,10 @@ def main():
     check(c.settings.chosen[1].weight == 0.25, "weight edited")
     dock.strength.setValue(60)
     check(abs(c.settings.strength - 0.6) < 1e-9, "strength edited")
+    check(dock.temporal.isChecked() and c.settings.temporal, "animation smoothing on by default")
+    dock.temporal.setChecked(False)
+    check(not c.settings.temporal, "animation smoothing turned off")
+    dock.temporal.setChecked(True)
 
     # An image file as style in fast mode switches to gatys, where pictures are allowed.
     QtWidgets.QFileDialog.getOpenFileName = staticmethod(lambda *a, **k: (style_image, ""))

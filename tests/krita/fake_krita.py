@@ -49,6 +49,7 @@ class Node:
         self.parent: Node | None = None
         self.children: list[Node] = []
         self.pixels = np.zeros((doc.h, doc.w, CHANNELS[doc.model]), DTYPES[doc.depth])
+        self.frames: dict[int, np.ndarray] | None = None  # an animated layer's keyframes
         Node._ids += 1
         self._id = f"{{00000000-0000-0000-0000-{Node._ids:012d}}}"
 
@@ -98,8 +99,36 @@ class Node:
     projectionPixelData = pixelData  # noqa: N815
 
     def setPixelData(self, data: bytes, x: int, y: int, w: int, h: int) -> None:  # noqa: N802
+        """Into the layer, or in an animated one into the keyframe shown now (as Krita)."""
         block = np.frombuffer(bytes(data), self.pixels.dtype).reshape(h, w, -1)
-        self.pixels[y : y + h, x : x + w] = block
+        target = self.pixels
+        if self.frames is not None:
+            shown = [t for t in self.frames if t <= self.doc.time]
+            target = self.frames[max(shown)] if shown else self.pixels
+        target[y : y + h, x : x + w] = block
+
+    # -- animation (Krita's scripting has no keyframe calls; the action adds them) -------------
+    def animated(self) -> bool:
+        return self.frames is not None
+
+    def hasKeyframeAtTime(self, time: int) -> bool:  # noqa: N802
+        return self.frames is not None and time in self.frames
+
+    def pixelDataAtTime(self, x: int, y: int, w: int, h: int, time: int) -> bytes:  # noqa: N802
+        """A keyframe's pixels; Krita returns nothing for a time without a keyframe."""
+        if self.frames is None or time not in self.frames:
+            return b""
+        out = np.zeros((h, w, self.pixels.shape[2]), self.pixels.dtype)
+        out[:, :] = self.frames[time][y : y + h, x : x + w]
+        return out.tobytes()
+
+    def add_blank_frame(self, time: int) -> None:
+        """What Krita's add_blank_frame action does to the active layer at `time`: the first
+        makes the layer animated (its content becomes the keyframe at 0)."""
+        if self.frames is None:
+            self.frames = {0: self.pixels.copy()}
+        self.frames[time] = np.zeros_like(self.pixels)
+        self.doc.undo_steps += 1
 
     def parentNode(self) -> Node | None:  # noqa: N802
         return self.parent
@@ -184,6 +213,29 @@ class Document:
         self._active: Node | None = None
         self.undo_steps = 0
         self.annotations: dict[str, tuple[str, bytes]] = {}
+        self.time = 0
+        self.playback = (0, 0)
+
+    def currentTime(self) -> int:  # noqa: N802
+        return self.time
+
+    def setCurrentTime(self, time: int) -> None:  # noqa: N802
+        self.time = time
+
+    def playBackStartTime(self) -> int:  # noqa: N802
+        return self.playback[0]
+
+    def playBackEndTime(self) -> int:  # noqa: N802
+        return self.playback[1]
+
+    def waitForDone(self) -> None:  # noqa: N802
+        pass
+
+    def add_animation(self, name: str, frames: dict[int, np.ndarray]) -> Node:
+        """Test helper: an animated paint layer at the top with these keyframes (by time)."""
+        node = self.add_layer(name)
+        node.frames = {t: pixels.copy() for t, pixels in frames.items()}
+        return node
 
     def annotationTypes(self) -> list[str]:  # noqa: N802
         return list(self.annotations)
@@ -244,6 +296,38 @@ class Krita52Document(Document):
         return TransparencyMask(self, name)
 
 
+class View:
+    def __init__(self, app: Krita, doc: Document) -> None:
+        self.app, self.doc = app, doc
+
+    def document(self) -> Document:
+        return self.doc
+
+    def setVisible(self) -> None:  # noqa: N802 (makes it the window's active view)
+        self.app.active = self.doc
+
+
+class Window:
+    def __init__(self, app: Krita) -> None:
+        self.app = app
+
+    def views(self) -> list[View]:
+        return [View(self.app, d) for d in self.app.docs if d not in self.app.without_view]
+
+    def activeView(self) -> View | None:  # noqa: N802
+        return View(self.app, self.app.active) if self.app.active is not None else None
+
+
+class Action:
+    def __init__(self, app: Krita, name: str) -> None:
+        self.app, self.name = app, name
+
+    def trigger(self) -> None:
+        doc = self.app.active
+        if self.name == "add_blank_frame" and doc is not None and doc.activeNode() is not None:
+            doc.activeNode().add_blank_frame(doc.time)
+
+
 class Krita:
     _instance: Krita | None = None
 
@@ -251,6 +335,16 @@ class Krita:
         self.docs: list[Document] = []
         self.active: Document | None = None
         self.settings: dict[tuple[str, str], str] = {}
+        self.without_view: list[Document] = []  # documents open without a view (scripts)
+
+    def windows(self) -> list[Window]:
+        return [Window(self)]
+
+    def activeWindow(self) -> Window:  # noqa: N802
+        return Window(self)
+
+    def action(self, name: str) -> Action | None:
+        return Action(self, name) if name == "add_blank_frame" else None
 
     @classmethod
     def instance(cls) -> Krita:

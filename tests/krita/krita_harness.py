@@ -149,7 +149,9 @@ def run_krita(
     results.unlink(missing_ok=True)
     config = work / "config.json"
 
-    def seen(value):  # the case's paths as Krita sees them
+    def seen(value):  # the case's paths (also in lists) as Krita sees them
+        if isinstance(value, list):
+            return [seen(v) for v in value]
         return (
             inside(value, chroot)
             if isinstance(value, str) and value.startswith(str(work))

@@ -101,6 +101,25 @@ def krita_run(daemon, tmp_path_factory, request):
         if name == "cmyk":
             case["pixels"] = ""  # an empty CMYK layer
         cases.append(case | extra)
+    keys = []  # a pan across the photo: keyframes at 1, 2 and 4, the range 1–5 (4 held to 5)
+    wide = load_rgb("chelsea.png")[:H]
+    for i, t in enumerate((1, 2, 4)):
+        frame = wide[:, 4 * i : 4 * i + W, ::-1]
+        raw = work / f"key{t}.raw"
+        raw.write_bytes(np.concatenate([frame, np.full((H, W, 1), 255, np.uint8)], 2).tobytes())
+        keys.append([t, str(raw)])
+        photos[f"key{t}"] = raw.read_bytes()
+    cases.append(
+        {
+            "name": "animation",
+            "depth": "U8",
+            "pixels": "",
+            "kra": str(work / "animation.kra"),
+            "keys": keys,
+            "playback": [1, 5],
+            "styles": [["starry-night", 1.0]],
+        }
+    )
     report = run_krita(home, work, cases, (W, H), daemon.endpoint, chroot=chroot)
     return report, {c["name"]: c for c in cases}, photos
 
@@ -233,3 +252,33 @@ def test_styles_placed_by_saved_selections_each_keep_their_half(krita_run, daemo
 
     a, b = alone("starry-night"), alone("great-wave")
     assert_halves_follow(both, a, b)
+
+
+def test_an_animated_layer_becomes_a_new_animated_layer_of_stylised_keyframes(krita_run):
+    """Apply on an animated layer: every keyframe of the playback range goes through the daemon
+    as one sequence and comes back as a keyframe of one new layer at the same time; the source's
+    keyframes stay byte-identical, and the user's layer and time are given back."""
+    record = record_of(krita_run, "animation")
+    _, cases, photos = krita_run
+    assert record["message"].startswith("Added") and "3 frames" in record["message"], record
+    assert record["layers"][:2] == ["Background", "photo"] and len(record["layers"]) == 3
+    assert record["layers"][2] == "Impasto: vangogh-starry-night"
+    assert record["source_animated"] and record["result_animated"]
+    assert record["source_keys"] == [0, 1, 2, 4]  # Krita's own blank frame at 0, then ours
+    assert [t for t in record["result_keys"] if t] == [1, 2, 4], record["result_keys"]
+    assert record["playback"] == [1, 5]
+    assert record["time"] == 1 and record["active"] == "photo"
+    kra = cases["animation"]["kra"]
+    results = []
+    for t in (1, 2, 4):
+        source = Path(f"{kra}.source{t}.raw").read_bytes()
+        assert source == photos[f"key{t}"]  # the source is only read
+        shape = (H, W, 4)
+        out = np.frombuffer(Path(f"{kra}.result{t}.raw").read_bytes(), np.uint8).reshape(shape)
+        src = np.frombuffer(source, np.uint8).reshape(shape)
+        assert_stylised(out, src, np.ones((H, W), bool))
+        results.append(out.astype(float))
+    # the pan moves the stylised frames with it (temporal consistency in the daemon)
+    moved = np.abs(results[1][:, : W - 8] - results[0][:, 4 : W - 4]).mean()
+    still = np.abs(results[1][:, : W - 8] - results[0][:, : W - 8]).mean()
+    assert moved < still, (moved, still)

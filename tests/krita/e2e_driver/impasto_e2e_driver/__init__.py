@@ -6,8 +6,11 @@ the result layer, saves the document as .kra, undoes until the new layer is gone
 what it saw (and how many undo steps that took). A `reapply` case then inverts the top half of
 the photo layer, selects the result and triggers `impasto_reapply`, and records the command
 lines Impasto gives for both result layers. A `preview` case turns the docker's live preview on
-and changes the strength four times instead of applying, recording each preview's latency. Then
-it takes a screenshot if asked and exits. Any error exits non-zero (Krita's own excepthook would
+and changes the strength four times instead of applying, recording each preview's latency. An
+`animation` case first makes the photo layer animated, one keyframe per raw file at the given
+times, as a user does in the timeline (Create Blank Frame, then paint), and records the new
+layer's keyframes and every frame's pixels of both layers. Then it takes a screenshot if asked
+and exits. Any error exits non-zero (Krita's own excepthook would
 open a modal dialog and hang a headless run).
 """
 
@@ -139,7 +142,34 @@ class Driver:
             doc.setSelection(selection)
         self.case, self.doc = case, doc
         self.before = layer_names(doc)
+        if case.get("keys"):
+            doc.setFullClipRangeStartTime(case["playback"][0])  # the playback range follows
+            doc.setFullClipRangeEndTime(case["playback"][1])
+            self.animated, self.key = photo, 0
+            later(300, self.add_key)
+            return
         later(300, self.apply)
+
+    def add_key(self):
+        """The next keyframe of the animation case, made as in the timeline by hand."""
+        app, doc, case = Krita.instance(), self.doc, self.case
+        if app.activeDocument() != doc or doc.activeNode() is None:
+            later(100, self.add_key)  # the new view is not active yet
+            return
+        time, raw = case["keys"][self.key]
+        doc.setCurrentTime(time)
+        doc.waitForDone()
+        app.action("add_blank_frame").trigger()
+        doc.waitForDone()
+        with open(raw, "rb") as f:
+            self.animated.setPixelData(f.read(), 0, 0, CONFIG["width"], CONFIG["height"])
+        doc.waitForDone()
+        self.key += 1
+        if self.key < len(case["keys"]):
+            later(50, self.add_key)
+            return
+        doc.setCurrentTime(case["keys"][0][0])
+        later(100, self.apply)
 
     def apply(self):
         app = Krita.instance()
@@ -209,7 +239,9 @@ class Driver:
             record["commands"] = [
                 controller.command_for(self.doc, node) for node in (self.first, layers[-1])
             ]
-        if len(names) > len(self.before):  # the new layer's masks, and what it shows with them
+        if self.case.get("keys"):
+            self.record_animation(record, layers)
+        elif len(names) > len(self.before):  # the new layer's masks, and what it shows with them
             new, w, h = layers[-1], self.doc.width(), self.doc.height()
             record["masks"] = [[m.type(), m.name()] for m in new.childNodes()]
             for m in new.childNodes():
@@ -233,6 +265,19 @@ class Driver:
         report["cases"].append(record)
         self.index += 1
         later(100, self.next_case)
+
+    def record_animation(self, record, layers):
+        """Which times hold keyframes in each layer, and their pixels as raw files."""
+        w, h, end = self.doc.width(), self.doc.height(), self.case["playback"][1] + 2
+        record["time"] = self.doc.currentTime()
+        record["playback"] = [self.doc.playBackStartTime(), self.doc.playBackEndTime()]
+        record["active"] = self.doc.activeNode().name()
+        for tag, node in (("source", self.animated), ("result", layers[-1])):
+            record[f"{tag}_animated"] = bool(node.animated())
+            record[f"{tag}_keys"] = [t for t in range(end + 1) if node.hasKeyframeAtTime(t)]
+            for t in record[f"{tag}_keys"]:
+                with open(f"{self.case['kra']}.{tag}{t}.raw", "wb") as f:
+                    f.write(bytes(node.pixelDataAtTime(0, 0, w, h, t)))
 
     def preview_start(self):
         controller = impasto_controller()
