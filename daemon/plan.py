@@ -16,7 +16,7 @@ from daemon.catalogue import Painting, Snapshot
 from daemon.devices import DeviceProfile
 from daemon.engines import Engine, get_engine
 from daemon.model_library import ModelEntry
-from shared.errors import BadRequest, UnknownStyle
+from shared.errors import UnknownStyle
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 
@@ -58,8 +58,6 @@ class Plan:
 def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Plan:
     """Resolve every style name once and size the work; raises the user's error."""
     live = [s for s in spec.styles if s.weight > 0]
-    if spec.engine == "hires" and any(s.map is not None for s in live):
-        raise BadRequest("style maps work in fast and gatys mode; hires takes whole styles")
     total = sum(s.weight for s in live)
     engine = get_engine(spec.engine)
     runs_model = spec.engine == "fast" or (spec.engine == "hires" and spec.base == "fast")

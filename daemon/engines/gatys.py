@@ -30,7 +30,7 @@ from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.tiled_gatys import refine, tile_for
 from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures, get_vgg
-from shared.errors import BadRequest, JobCancelled
+from shared.errors import JobCancelled
 from shared.job import JobSpec
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,6 @@ class GatysEngine:
         vgg = get_vgg(device, inputs.profile.vgg_weights)
         content = inputs.content
         sizes = scale_sizes(content.shape[-2:], spec.scales)
-        if (
-            inputs.maps is not None
-            and sizes[-1][0] * sizes[-1][1] > inputs.profile.max_vgg_pixels()
-        ):
-            h, w = sizes[-1]
-            raise BadRequest(
-                f"style maps need the picture to fit VGG19 at once ({w}x{h} does not within the "
-                "memory budget): use a smaller size or fast mode"
-            )
         prior = inputs.prior
         if prior is not None:  # a sequence's frame starts from the previous result: one scale
             sizes = sizes[-1:]
@@ -107,7 +98,7 @@ class GatysEngine:
                 image = refine(
                     vgg, start, scaled.cpu(), targets, spec, inputs.profile,
                     spec.iterations, tile_for(inputs.profile), on_fraction, cancelled,
-                    temporal=prior and (prior.warped, prior.weight),
+                    temporal=prior and (prior.warped, prior.weight), regions=regions,
                 )  # fmt: skip
                 done += h * w * spec.iterations
                 continue

@@ -25,6 +25,11 @@ The style images are scaled with the output (style long side = working long side
 their Gram matrices computed in tiles too), so brush strokes keep their size relative to the
 picture instead of turning into tiny repeated patterns at 8K.
 
+Style maps: the base engine places the styles on the thumbnail (maps resampled to it), and every
+refined level matches each style inside its own region (tiled_gatys' regions: guides from the
+maps at the level's size, each style's Grams from its own painting), so the regions stay where
+the maps put them up to full size; the guided upsampling follows the photo's edges.
+
 A sequence's frame (a `prior`: the previous result carried along the optical flow) skips the
 ladder: it starts at full size from the previous result where the flow is trusted (the photo
 elsewhere) and runs the top level's steps with the temporal loss. A picture no larger than the
@@ -42,7 +47,7 @@ import torch
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.tiled_gatys import refine, tile_for, tiled_grams
+from daemon.engines.tiled_gatys import Region, refine, tile_for, tiled_grams
 from daemon.guided_upsample import guided_upsample
 from daemon.upscale import UPSCALERS
 from daemon.vgg import STYLE_LAYERS, get_vgg
@@ -138,7 +143,7 @@ class HiresEngine:
             image = refine(
                 vgg, small.lerp(warped, weight), small, self._targets(vgg, inputs, size, tile),
                 spec, profile, steps, tile, lambda f: report(stage, f, None), cancelled,
-                temporal=(warped, weight),
+                temporal=(warped, weight), regions=self._regions(vgg, inputs, size, tile),
             )  # fmt: skip
             if finish:
                 image = self._finish(image, small, content, spec, report)
@@ -147,6 +152,9 @@ class HiresEngine:
         base_inputs = dataclasses.replace(inputs, spec=base_spec, content=level_content(sizes[0]))
         if len(sizes) > 1:  # a full-size prior means nothing to the thumbnail
             base_inputs = dataclasses.replace(base_inputs, prior=None)
+        if inputs.maps is not None:
+            maps = [None if m is None else _at(m, sizes[0]) for m in inputs.maps]
+            base_inputs = dataclasses.replace(base_inputs, maps=maps)
         image = get_engine(spec.base).run(base_inputs, base_report, cancelled)
         done = 0.0
         for level, (h, w) in enumerate(refined[1:]):
@@ -162,7 +170,7 @@ class HiresEngine:
 
             image = refine(
                 vgg, image, level_content((h, w)), targets, spec, profile, steps, tile,
-                on_fraction, cancelled,
+                on_fraction, cancelled, regions=self._regions(vgg, inputs, (h, w), tile),
             )  # fmt: skip
             done += share
         if finish:
@@ -183,13 +191,38 @@ class HiresEngine:
         vgg, inputs: EngineInput, size: tuple[int, int], tile: int
     ) -> dict[str, torch.Tensor]:
         """The styles' blended Gram matrices with the style pictures scaled to this size."""
-        side = max(32, round(max(size) * inputs.spec.style_scale))
         targets: dict[str, torch.Tensor] = {}
         for style, weight in inputs.styles:
-            resized = losses.resize_long_side(style, side).clamp(0, 1)
-            for k, g in tiled_grams(vgg, resized, STYLE_LAYERS, inputs.profile, tile).items():
+            for k, g in HiresEngine._grams(vgg, inputs, style, size, tile).items():
                 targets[k] = targets.get(k, 0) + weight * g
         return targets
+
+    @staticmethod
+    def _grams(vgg, inputs: EngineInput, style: torch.Tensor, size: tuple[int, int], tile: int):
+        """One style picture's Gram matrices, scaled to this size (× style scale)."""
+        side = max(32, round(max(size) * inputs.spec.style_scale))
+        resized = losses.resize_long_side(style, side).clamp(0, 1)
+        return tiled_grams(vgg, resized, STYLE_LAYERS, inputs.profile, tile)
+
+    @staticmethod
+    def _regions(vgg, inputs: EngineInput, size: tuple[int, int], tile: int) -> list[Region] | None:
+        """With style maps, per style with any area: (guide at this size, its painting's Grams,
+        its share of the area). A guide is the style's weight × map (1 without one) divided per
+        pixel by the sum over the styles, 0 where no map reaches (as gatys.style_regions)."""
+        if inputs.maps is None:
+            return None
+        raw = [
+            weight * (torch.ones(1, 1, *size) if where is None else _at(where, size))
+            for (_, weight), where in zip(inputs.styles, inputs.maps, strict=True)
+        ]
+        total = sum(raw)
+        regions = []
+        for (style, _), r in zip(inputs.styles, raw, strict=True):
+            guide = torch.where(total > 0, r / total.clamp_min(1e-8), torch.zeros(()))
+            share = float(guide.mean())
+            if share > 0:
+                regions.append((guide, HiresEngine._grams(vgg, inputs, style, size, tile), share))
+        return regions
 
 
 def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -17,6 +17,11 @@ default margin the difference is far below what the optimisation notices (see te
 bounded by the crop size (tile + 2·margin), not the image (Galerne et al., "Scaling Painting Style
 Transfer").
 
+With style maps (`regions`: per style a guide over the image, its painting's Grams and its share
+of the area) each style is matched inside its own region as in the whole-image objective
+(losses.guided_gram, Gatys et al. 2017): the guide, average-pooled to each layer's grid, weights
+the tile's features, and the sums and the guide's mass gather over tiles like the plain Grams.
+
 Like the whole-image objective (VGGFeatures.padded), the image is seen with a reflected border of
 vgg.BORDER px: the tiles cover the bordered canvas, only features of the image itself enter the
 statistics and the content term, and the gradient that reaches the border's mirrored pixels is
@@ -35,6 +40,10 @@ from daemon.devices import DeviceProfile
 from daemon.tiling import Tile, tile_grid
 from daemon.vgg import CONTENT_LAYERS, VGGFeatures, border_for, reflect
 from shared.errors import JobCancelled
+
+# A style map's region: guide [1,1,H,W] over the image (0..1), the painting's Gram matrices, and
+# the guide's share of the picture's area (the weight of its style term).
+Region = tuple[torch.Tensor, dict[str, torch.Tensor], float]
 
 VGG_STRIDE = 16  # four 2x2 poolings before relu5_1
 LAYER_STRIDE = {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 8, "relu5_1": 16}
@@ -112,13 +121,16 @@ def refine(
     report: Callable[[float], None],
     cancelled: Callable[[], bool],
     temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
+    regions: list[Region] | None = None,
 ) -> torch.Tensor:
     """`steps` Adam steps of the tiled objective from `start` (RGB 0..1); returns RGB 0..1.
     `temporal`: a sequence's previous result warped to this frame (RGB 0..1) and its trust map,
-    for the temporal loss (losses.temporal_loss), which is pixel-wise and needs no tiles."""
+    for the temporal loss (losses.temporal_loss), which is pixel-wise and needs no tiles.
+    `regions`: style maps, matched instead of the blended `targets` (see the module)."""
     objective = TiledObjective(
-        vgg, content, targets, spec.content_weight, spec.style_weight, profile, tile
-    )
+        vgg, content, targets, spec.content_weight, spec.style_weight, profile, tile,
+        regions=regions,
+    )  # fmt: skip
     x = vgg.preprocess(start.float().to(profile.device)).cpu().detach().requires_grad_(True)
     if temporal is not None:
         warped = vgg.preprocess(temporal[0].float().to(profile.device)).cpu()
@@ -155,8 +167,9 @@ class TiledObjective:
         profile: DeviceProfile,
         tile: int,
         margin: int = DEFAULT_MARGIN,
+        regions: list[Region] | None = None,
     ) -> None:
-        self.vgg, self.targets, self.profile = vgg, targets, profile
+        self.vgg, self.profile = vgg, profile
         self.content_weight, self.style_weight = content_weight, style_weight
         height, width = int(content.shape[-2]), int(content.shape[-1])
         self.pad = border_for(height, width)
@@ -166,8 +179,29 @@ class TiledObjective:
         tile = max(VGG_STRIDE, tile // VGG_STRIDE * VGG_STRIDE)
         margin = -(-margin // VGG_STRIDE) * VGG_STRIDE
         self.tiles = tile_grid(*self.shape, tile, margin, VGG_STRIDE)
-        self.layers = tuple(targets)
+        # (guides per layer on the canvas's feature grids, or None for everywhere; Grams; share)
+        self.groups: list[tuple[dict[str, torch.Tensor] | None, dict, float]] = []
+        if regions is None:
+            self.groups.append((None, targets, 1.0))
+        for guide, grams, share in regions or ():
+            canvas = torch.nn.functional.pad(guide.float().cpu(), (self.pad,) * 4)
+            pooled = {
+                name: torch.nn.functional.avg_pool2d(canvas, LAYER_STRIDE[name]) for name in grams
+            }
+            self.groups.append((pooled, grams, share))
+        self.layers = tuple(self.groups[0][1])
         self.content_layer = CONTENT_LAYERS[0]
+
+    def _guide(
+        self, pooled: torch.Tensor, t: Tile, stride: int, like: torch.Tensor
+    ) -> torch.Tensor:
+        """The guide over a crop's feature map `like` (zero past the pooled grid's edge)."""
+        y, x = t.y0 // stride, t.x0 // stride
+        h, w = like.shape[-2:]
+        crop = pooled[..., y : y + h, x : x + w]
+        if tuple(crop.shape[-2:]) != (h, w):
+            crop = torch.nn.functional.pad(crop, (0, w - crop.shape[-1], 0, h - crop.shape[-2]))
+        return crop.to(like.device)
 
     def _crop(self, image: torch.Tensor, t: Tile) -> torch.Tensor:
         return image[..., t.y0 : t.y1, t.x0 : t.x1].to(self.profile.device)
@@ -186,8 +220,9 @@ class TiledObjective:
         """(loss, gradient) for `x` ([1,3,H,W], VGG input space, CPU)."""
         image = x
         x = reflect(x, self.pad)
-        sums: dict[str, torch.Tensor] = {}
-        counts = dict.fromkeys(self.layers, 0)
+        groups = len(self.groups)
+        sums: list[dict[str, torch.Tensor]] = [{} for _ in range(groups)]
+        mass: list[dict[str, float]] = [dict.fromkeys(self.layers, 0.0) for _ in range(groups)]
         n = len(self.tiles)
         for i, t in enumerate(self.tiles):
             if cancelled():
@@ -195,24 +230,35 @@ class TiledObjective:
             with torch.no_grad(), self.profile.autocast():
                 feats = self.vgg.run(self._crop(x, t), self.layers)
             for name in self.layers:
-                f = _owned(feats[name], t, LAYER_STRIDE[name], self.shape, self.image).float()
-                flat = f.reshape(f.shape[1], -1)
-                sums[name] = sums.get(name, 0) + flat @ flat.T
-                counts[name] += flat.shape[1]
+                stride = LAYER_STRIDE[name]
+                f = _owned(feats[name], t, stride, self.shape, self.image).float()
+                for k, (pooled, _, _) in enumerate(self.groups):
+                    if pooled is None:
+                        flat, m = f.reshape(f.shape[1], -1), float(f.shape[-2] * f.shape[-1])
+                    else:
+                        g = _owned(
+                            self._guide(pooled[name], t, stride, feats[name]),
+                            t, stride, self.shape, self.image,
+                        )  # fmt: skip
+                        flat, m = (f * g).reshape(f.shape[1], -1), float(g.pow(2).sum())
+                    sums[k][name] = sums[k].get(name, 0) + flat @ flat.T
+                    mass[k][name] += m
             if on_tile:
                 on_tile(i, 2 * n)
         # VGG19's pools floor: the content layer (stride 8) has (H//8)·(W//8) positions
         content_count = (self.image[1] // 8) * (self.image[2] // 8)
-        grams, d_grams = {}, {}
+        d_grams: list[dict[str, torch.Tensor]] = [{} for _ in range(groups)]
         style = torch.zeros(())
-        for name in self.layers:
-            c = sums[name].shape[0]
-            g = sums[name] / (c * counts[name])
-            target = self.targets[name][0].float().to(g.device)
-            grams[name] = g
-            style = style + losses.STYLE_SCALE * (g - target).pow(2).mean()
-            # ∂(STYLE_SCALE·mean((G−T)²))/∂G, then ∂G/∂(F Fᵀ) = 1/(C·count)
-            d_grams[name] = losses.STYLE_SCALE * 2 * (g - target) / (c * c) / (c * counts[name])
+        for k, (_, targets, share) in enumerate(self.groups):
+            for name in self.layers:
+                c = sums[k][name].shape[0]
+                m = max(mass[k][name], 1e-8)
+                g = sums[k][name] / (c * m)
+                target = targets[name][0].float().to(g.device)
+                style = style + share * losses.STYLE_SCALE * (g - target).pow(2).mean()
+                # ∂(share·STYLE_SCALE·mean((G−T)²))/∂G, then ∂G/∂(F Fᵀ) = 1/(C·mass)
+                d = share * losses.STYLE_SCALE * 2 * (g - target) / (c * c)
+                d_grams[k][name] = d / (c * m)
         grad = torch.zeros_like(x)  # on the canvas
         content_loss = 0.0
         for i, t in enumerate(self.tiles):
@@ -224,9 +270,15 @@ class TiledObjective:
                 feats = self.vgg.run(crop, (self.content_layer, *self.layers))
             surrogate = torch.zeros((), device=crop.device)
             for name in self.layers:
-                f = _in_image(feats[name], t, LAYER_STRIDE[name], self.image).float()
-                flat = f.reshape(f.shape[1], -1)
-                surrogate = surrogate + (d_grams[name] * (flat @ flat.T)).sum()
+                stride = LAYER_STRIDE[name]
+                f = _in_image(feats[name], t, stride, self.image).float()
+                for k, (pooled, _, _) in enumerate(self.groups):
+                    if pooled is not None:
+                        g = self._guide(pooled[name], t, stride, feats[name])
+                        flat = (f * _in_image(g, t, stride, self.image)).reshape(f.shape[1], -1)
+                    else:
+                        flat = f.reshape(f.shape[1], -1)
+                    surrogate = surrogate + (d_grams[k][name] * (flat @ flat.T)).sum()
             surrogate = self.style_weight * surrogate
             stride = LAYER_STRIDE[self.content_layer]
             fc = _in_image(feats[self.content_layer], t, stride, self.image).float()

@@ -49,6 +49,35 @@ def test_tiled_loss_and_gradient_equal_the_untiled_ones():
     assert (grad - x.grad).norm() <= 1e-3 * x.grad.norm()
 
 
+def test_tiled_style_maps_give_the_untiled_guided_loss_and_gradient():
+    """Two styles, each on its half (a seam on the 16 px grid, where pooled and area-resampled
+    guides agree): the tiled regions equal gatys' whole-image guided objective."""
+    vgg, content, targets, start = setup()
+    other = losses.resize_long_side(to_tensor(load_rgb("chelsea.png")), 96)
+    with torch.no_grad():
+        other_targets = {k: losses.gram(v) for k, v in vgg(other, STYLE_LAYERS).items()}
+    h, w = content.shape[-2:]
+    left = torch.zeros(1, 1, h, w)
+    left[..., : w // 2] = 1.0
+    assert (w // 2) % 16 == 0
+    regions = [(left, targets, 0.5), (1 - left, other_targets, 0.5)]
+    x = vgg.preprocess(start).requires_grad_(True)
+    feats = vgg.padded(x, CONTENT_LAYERS + STYLE_LAYERS)
+    with torch.no_grad():
+        target = vgg.padded(vgg.preprocess(content), CONTENT_LAYERS)[CONTENT_LAYERS[0]]
+    loss = 10 * losses.content_loss(feats[CONTENT_LAYERS[0]], target)
+    for guide, grams, share in regions:
+        own = {k: losses.guided_gram(feats[k], guide) for k in STYLE_LAYERS}
+        loss = loss + share * losses.style_loss(own, grams)
+    loss.backward()
+    objective = TiledObjective(
+        vgg, content, {}, 10.0, 1.0, CPU, tile=32, margin=64, regions=regions
+    )
+    tiled_loss, grad = objective(x.detach(), lambda: False)
+    assert abs(tiled_loss - loss.item()) <= 1e-4 * loss.item()
+    assert (grad - x.grad).norm() <= 1e-3 * x.grad.norm()
+
+
 def test_the_same_steps_give_the_same_image_whatever_the_tiles():
     vgg, content, targets, start = setup()
     runs = {

@@ -189,26 +189,31 @@ def run_krita(
             env.pop(var, None)
         command = []
     log = work / "krita.log"
-    with log.open("w") as out, virtual_display(chroot) as display:
-        if chroot:
-            command += [f"DISPLAY={display}", "krita", "--nosplash"]
-            run_env = None
-        else:
-            command = ["krita", "--nosplash"]
-            run_env = dict(env, DISPLAY=display)
-        krita = subprocess.Popen(command, env=run_env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            returncode = _wait_for_krita(krita, log, timeout)
-        finally:
-            if krita.poll() is None:
-                krita.kill()
-                krita.wait()
+    for attempt in range(2):
+        with log.open("w") as out, virtual_display(chroot) as display:
+            run_command = command + [f"DISPLAY={display}"] if chroot else []
+            run_command += ["krita", "--nosplash"]
+            run_env = None if chroot else dict(env, DISPLAY=display)
+            krita = subprocess.Popen(run_command, env=run_env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                returncode = _wait_for_krita(krita, log, timeout)
+            finally:
+                if krita.poll() is None:
+                    krita.kill()
+                    krita.wait()
+        # Krita never started because its display went away (Xvfb numbers are per /tmp, and the
+        # chroot's /tmp is not the host's): once more on a fresh display, which is not the
+        # plugin's doing. Anything else fails at once.
+        if attempt or NO_DISPLAY not in log.read_text(errors="replace") or results.exists():
+            break
     report = json.loads(results.read_text()) if results.exists() else {}
     if returncode != 0 or "error" in report or not report:
         tail = log.read_text(errors="replace")[-3000:]
         raise AssertionError(f"Krita run failed ({returncode}): {report}\n{tail}")
     return report
 
+
+NO_DISPLAY = "could not connect to display"
 
 # Krita keeps running without its scripting (the driver never loads) when it says one of these.
 SCRIPTING_BROKEN = ("Could not import krita", "Cannot load the PyKrita module")
