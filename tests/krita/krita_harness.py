@@ -319,7 +319,8 @@ def read_kra(path: Path) -> list[KraLayer]:
 
 
 def main() -> int:
-    """Render the docker screenshot for the README."""
+    """Render the docker screenshot for the README: two styles placed by selections (the sky,
+    the rest), the result layer kept, the live preview on."""
     import tempfile
 
     from daemon.imageio import read_image
@@ -335,12 +336,17 @@ def main() -> int:
             rgb = read_image(ROOT / "docs" / "images" / "mont-st-michel.png")[..., :3]
             bgra = np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
             (tmp_path / "photo.raw").write_bytes(np.ascontiguousarray(bgra).tobytes())
+            sky = rgb.shape[0] * 2 // 5
             case = {
                 "name": "mont-st-michel",
                 "depth": "U8",
                 "pixels": str(tmp_path / "photo.raw"),
                 "kra": str(tmp_path / "shot.kra"),
-                "styles": [["hokusai-great-wave", 0.7], ["vangogh-starry-night", 0.3]],
+                "styles": [  # each placed by a selection: the sky and the rest
+                    ["vangogh-starry-night", 1.0, [0, 0, rgb.shape[1], sky]],
+                    ["hokusai-great-wave", 1.0, [0, sky, rgb.shape[1], rgb.shape[0] - sky]],
+                ],
+                "keep": True,  # the result stays in the picture, and the live preview shows
             }
             size = (rgb.shape[1], rgb.shape[0])
             report = run_krita(home, tmp_path, [case], size, daemon.endpoint, screenshot=out)

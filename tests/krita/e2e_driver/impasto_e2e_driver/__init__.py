@@ -255,7 +255,7 @@ class Driver:
                 f.write(bytes(new.projectionPixelData(0, 0, w, h)))
         self.doc.setBatchmode(True)
         record["saved"] = bool(self.doc.saveAs(self.case["kra"]))
-        if len(names) > len(self.before):  # how many undo steps remove the new layer
+        if len(names) > len(self.before) and not self.case.get("keep"):  # undo steps to remove it
             record["undos"] = 0
             while layer_names(self.doc) != self.before and record["undos"] < 4:
                 Krita.instance().action("edit_undo").trigger()
@@ -263,6 +263,21 @@ class Driver:
                 record["undos"] += 1
             record["after_undo"] = layer_names(self.doc)
         report["cases"].append(record)
+        if self.case.get("keep"):  # the screenshot's case: the result stays, a preview shows
+            controller.set_live_preview(True)
+            self.t0 = time.monotonic()
+            later(100, self.preview_shown)
+            return
+        self.index += 1
+        later(100, self.next_case)
+
+    def preview_shown(self):
+        c = impasto_controller()
+        if c.preview is None or c.live.handle is not None:
+            if time.monotonic() - self.t0 > CONFIG["timeout"]:
+                finish(1, f"no preview after {CONFIG['timeout']} s: {c.message}")
+            later(50, self.preview_shown)
+            return
         self.index += 1
         later(100, self.next_case)
 
