@@ -235,7 +235,7 @@ class Controller:
         if endpoint == self.endpoint:
             return
         if self.busy:
-            self._say("Wait for the running job (or cancel it) before changing the daemon address.")
+            self._say("Wait for the stylisation (or cancel it) before changing the daemon address.")
             return
         self.endpoint = endpoint
         self.connect()
@@ -603,7 +603,7 @@ class Controller:
             self._end_sequence("Cancelled; nothing was changed.")
             return
         if handle.state != "done":
-            error = handle.error or Unavailable("the job failed")
+            error = handle.error or Unavailable("the stylisation failed")
             self._end_sequence(f"{error.message} Nothing was changed.")
             if isinstance(error, Unavailable):
                 self._offline(self.message)
@@ -757,7 +757,7 @@ class Controller:
         elif handle.state == "cancelled":
             message = "Cancelled; nothing was changed."
         else:
-            error = handle.error or Unavailable("the job failed")
+            error = handle.error or Unavailable("the stylisation failed")
             message = f"{error.message} Nothing was changed."
             if isinstance(error, Unavailable):
                 self._offline(message)

@@ -106,6 +106,9 @@ class ImpastoDocker(DockWidget):
             0, enum(QtWidgets.QHeaderView, "ResizeMode.Stretch")
         )
         self.styles.setMinimumHeight(3 * (THUMB + 6))
+        # Tab leaves the list (through each row's weight and buttons, `_refresh_styles`) instead
+        # of walking its cells, so the keyboard reaches everything below it.
+        self.styles.setTabKeyNavigation(False)
         box.addWidget(self.styles)
         self.add_style = QtWidgets.QComboBox()
         self.add_style.activated.connect(plugin.guarded(self._add_chosen))
@@ -184,7 +187,13 @@ class ImpastoDocker(DockWidget):
         self.message.setWordWrap(True)
         box.addWidget(self.message)
         box.addStretch(1)
-        self.setWidget(root)
+        # In a scroll area: the docker fits whatever height Krita gives it (a laptop screen, the
+        # layers docker above it) and the style list scrolls inside rather than growing.
+        scroll = QtWidgets.QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(enum(QtWidgets.QFrame, "Shape.NoFrame"))
+        scroll.setWidget(root)
+        self.setWidget(scroll)
 
     def _copy_command(self, *_: Any) -> None:
         command = self.controller.command_for()
@@ -294,6 +303,12 @@ class ImpastoDocker(DockWidget):
             self.styles.setRowHeight(row, THUMB + 4)
         for column in (1, 2, 3):
             self.styles.resizeColumnToContents(column)
+        order = [self.styles]  # Tab: the list, each row's weight, where and remove, then "Add"
+        for row in range(self.styles.rowCount()):
+            order += [self.styles.cellWidget(row, column) for column in (1, 2, 3)]
+        order.append(self.add_style)
+        for first, then in zip(order, order[1:], strict=False):
+            QtWidgets.QWidget.setTabOrder(first, then)
         self._quietly(self.add_style, self._fill_add_menu)
 
     def _where_button(self, style: StyleChoice) -> Any:

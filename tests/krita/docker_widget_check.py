@@ -242,6 +242,43 @@ def main():
     check(not dock.live.isEnabled(), "live preview is a fast-mode feature")
     FAKE.active = None
 
+    # Sixteen styles: the list scrolls inside the docker, which stays the size of a screen, and
+    # the keyboard reaches every row's weight and buttons and everything below the list.
+    c.set_mode("fast")
+    content = dock.widget().widget()  # the docker's scroll area holds its widgets
+    one = content.minimumSizeHint().height()
+    for entry in c.styles_for("fast"):
+        if len(c.settings.chosen) >= 16:
+            break
+        if entry["name"] not in [s.name for s in c.settings.chosen]:
+            names = [dock.add_style.itemData(i) for i in range(dock.add_style.count())]
+            dock._add_chosen(names.index(entry["name"]))
+    check(dock.styles.rowCount() == 16, f"{dock.styles.rowCount()} rows")
+    tall = content.minimumSizeHint().height()
+    check(tall == one, f"the docker grew from {one} to {tall} px with 16 styles")
+    small = dock.widget().minimumSizeHint().height()
+    check(small < 200, f"the docker cannot be smaller than {small} px (it scrolls)")
+    check(not dock.styles.tabKeyNavigation(), "Tab leaves the style list")
+    dock.show()
+    chain, widget = [], dock.mode
+    for _ in range(5000):  # what Tab visits, in order, from the mode (Qt's focus chain)
+        widget = widget.nextInFocusChain()
+        tab = widget.focusPolicy() & QtCore.Qt.FocusPolicy.TabFocus
+        if widget is dock.mode:
+            break
+        if tab and widget.isEnabled() and widget.isVisibleTo(dock) and dock.isAncestorOf(widget):
+            chain.append(widget)
+    rows = [dock.styles.cellWidget(r, k) for r in range(16) for k in (1, 2, 3)]
+    wanted = [dock.styles, *rows, dock.add_style, dock.strength, dock.apply_button, dock.live]
+    missing = [w for w in wanted if w not in chain]
+    check(not missing, f"Tab never reaches {[type(w).__name__ for w in missing]}")
+    at = [chain.index(w) for w in wanted]
+    check(at == sorted(at), "Tab goes down the docker: the list's rows, then the settings")
+    while len(c.settings.chosen) > 1:
+        dock.styles.cellWidget(dock.styles.rowCount() - 1, 3).click()
+    dock.hide()
+    c.set_mode("gatys")
+
     # Apply with no image open says so instead of failing.
     dock.apply_button.click()
     check(c.message == "Open an image first.", c.message)
