@@ -12,6 +12,7 @@ from shared.job import ENGINES, uses_iterations
 
 from . import plugin
 from .jobs import MODE_TITLES, StyleChoice
+from .krita_io import is_mask
 from .qt_compat import (
     ALIGN_CENTER,
     FORMAT_RGBA8888,
@@ -326,7 +327,7 @@ class ImpastoDocker(DockWidget):
         menu.addAction("Only in the current selection").triggered.connect(
             plugin.guarded(lambda *_: self._where_selection(style))
         )
-        menu.addAction("Only where a layer is painted…").triggered.connect(
+        menu.addAction("Only where a layer is painted or a mask is white…").triggered.connect(
             plugin.guarded(lambda *_: self._where_layer(style))
         )
         button.setMenu(menu)
@@ -351,15 +352,26 @@ class ImpastoDocker(DockWidget):
         document = Krita.instance().activeDocument()
         if document is None:
             return
-        layers = [n for n in document.rootNode().childNodes() if not n.type().endswith("mask")]
-        names = [n.name() for n in layers]
-        if not names:
+        places: list[tuple[str, Any]] = []  # layers (where painted) and masks (where white)
+
+        def walk(node: Any, depth: int) -> None:
+            for child in node.childNodes():
+                if is_mask(child):
+                    places.append((f"{'  ' * depth}mask: {child.name()}", child))
+                elif not child.type().endswith("mask"):
+                    places.append((f"{'  ' * depth}{child.name()}", child))
+                    walk(child, depth + 1)
+
+        walk(document.rootNode(), 0)
+        if not places:
             return
+        names = [name for name, _ in places]
         name, ok = QtWidgets.QInputDialog.getItem(
-            self, "Where the style goes", "Only where this layer is painted:", names, 0, False
-        )
+            self, "Where the style goes", "Only where this layer is painted (a mask: white):",
+            names, 0, False,
+        )  # fmt: skip
         if ok:
-            self._set_where(style, ("alpha", (document, layers[names.index(name)])))
+            self._set_where(style, ("alpha", (document, places[names.index(name)][1])))
 
     def _fill_add_menu(self) -> None:
         c, mode = self.controller, self.controller.settings.mode

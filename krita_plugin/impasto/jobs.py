@@ -51,7 +51,8 @@ class StyleChoice:
     weight: float = 1.0
     source: Any = None  # "layer": (document, node); "file": the path
     # Where the style goes (a style map): None everywhere; ("selection", a copy of a selection
-    # taken when chosen); ("alpha", (document, node)): where that layer is opaque, read at Apply;
+    # taken when chosen); ("alpha", (document, node)): where that layer is opaque, or that mask
+    # white (Krita 5.2+), read at Apply;
     # ("mask", (x, y, w, h, 8-bit coverage)): a saved selection as a recipe keeps it.
     where: tuple[str, Any] | None = None
 
@@ -66,7 +67,10 @@ class StyleChoice:
             return ""
         kind, what = self.where
         if kind == "alpha":
-            return f"where '{what[1].name()}' is"
+            node = what[1]
+            if node.type().endswith("mask"):
+                return f"where the mask '{node.name()}' is white"
+            return f"where '{node.name()}' is"
         return "in the saved selection"
 
 

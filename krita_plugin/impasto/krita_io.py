@@ -87,9 +87,14 @@ def capture_layer(document: Any, node: Any) -> Capture:
     )
 
 
+def is_mask(node: Any) -> bool:
+    """A mask whose coverage scripting can read (Krita 5.2+ gives masks a `selection()`)."""
+    return node.type().endswith("mask") and hasattr(node, "selection")
+
+
 def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
-    """A style map over `region`: a saved selection's coverage (8 bit), or where a layer is
-    opaque (its alpha, in the layer's own depth)."""
+    """A style map over `region`: a saved selection's coverage (8 bit), where a layer is
+    opaque (its alpha, in the layer's own depth), or where a mask is white (8 bit)."""
     kind, what = where
     if kind == "selection":
         data = bytes(what.pixelData(region.x, region.y, region.width, region.height))
@@ -104,6 +109,9 @@ def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
             out[at + x0 - region.x : at + x1 - region.x] = coverage[src + x0 - x : src + x1 - x]
         return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, bytes(out))
     _, node = what
+    if is_mask(node):  # a transparency or selection mask: where it is white (Krita 5.2+)
+        data = bytes(node.selection().pixelData(region.x, region.y, region.width, region.height))
+        return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, data)
     fmt = pixel_format(node.colorModel(), node.colorDepth())
     data = read_pixels(node, region, fmt)
     size = fmt.pixel_bytes // 4  # bytes per sample; alpha is the last sample in BGRA and RGBA

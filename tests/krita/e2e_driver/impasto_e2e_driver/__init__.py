@@ -201,6 +201,12 @@ class Driver:
                         placed = Selection()
                         placed.select(x, y, w, h, 255)
                         choice.where = ("selection", placed)
+                    if where and self.case.get("masks"):  # a selection mask on the photo
+                        mask = self.doc.createSelectionMask(f"{name} goes here")
+                        mask.setSelection(placed)
+                        self.doc.activeNode().addChildNode(mask, None)
+                        self.doc.waitForDone()
+                        choice.where = ("alpha", (self.doc, mask))
                     chosen.append(choice)
             settings.styles[settings.mode] = chosen
             controller.changed()
