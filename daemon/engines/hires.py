@@ -140,10 +140,11 @@ class HiresEngine:
             warped, weight = _at(prior.warped, size), _at(prior.weight, size)
             steps = refine_steps(spec, max(0, top - 1))
             stage = f"refine from the previous frame ({size[1]}x{size[0]})"
+            targets, regions = self._statistics(vgg, inputs, size, tile)
             image = refine(
-                vgg, small.lerp(warped, weight), small, self._targets(vgg, inputs, size, tile),
-                spec, profile, steps, tile, lambda f: report(stage, f, None), cancelled,
-                temporal=(warped, weight), regions=self._regions(vgg, inputs, size, tile),
+                vgg, small.lerp(warped, weight), small, targets, spec, profile, steps, tile,
+                lambda f: report(stage, f, None), cancelled, temporal=(warped, weight),
+                regions=regions,
             )  # fmt: skip
             if finish:
                 image = self._finish(image, small, content, spec, report)
@@ -161,7 +162,7 @@ class HiresEngine:
             image = UPSCALERS[spec.upscaler](image, (h, w))
             tile = tile_at((h, w))
             stage = f"refine {level + 1}/{len(refined) - 1} ({w}x{h}, tiles of {tile} px)"
-            targets = self._targets(vgg, inputs, (h, w), tile)
+            targets, regions = self._statistics(vgg, inputs, (h, w), tile)
             steps = refine_steps(spec, level)
             share = work[level] / total
 
@@ -170,7 +171,7 @@ class HiresEngine:
 
             image = refine(
                 vgg, image, level_content((h, w)), targets, spec, profile, steps, tile,
-                on_fraction, cancelled, regions=self._regions(vgg, inputs, (h, w), tile),
+                on_fraction, cancelled, regions=regions,
             )  # fmt: skip
             done += share
         if finish:
@@ -187,15 +188,18 @@ class HiresEngine:
         return guided_upsample(image, small, content.cpu(), upscale=UPSCALERS[spec.upscaler])
 
     @staticmethod
-    def _targets(
+    def _statistics(
         vgg, inputs: EngineInput, size: tuple[int, int], tile: int
-    ) -> dict[str, torch.Tensor]:
-        """The styles' blended Gram matrices with the style pictures scaled to this size."""
+    ) -> tuple[dict[str, torch.Tensor], list[Region] | None]:
+        """What a level matches, with the style pictures scaled to its size: the styles'
+        blended Gram matrices, or with style maps each style's own inside its region."""
+        if inputs.maps is not None:
+            return {}, HiresEngine._regions(vgg, inputs, size, tile)
         targets: dict[str, torch.Tensor] = {}
         for style, weight in inputs.styles:
             for k, g in HiresEngine._grams(vgg, inputs, style, size, tile).items():
                 targets[k] = targets.get(k, 0) + weight * g
-        return targets
+        return targets, None
 
     @staticmethod
     def _grams(vgg, inputs: EngineInput, style: torch.Tensor, size: tuple[int, int], tile: int):
@@ -205,12 +209,11 @@ class HiresEngine:
         return tiled_grams(vgg, resized, STYLE_LAYERS, inputs.profile, tile)
 
     @staticmethod
-    def _regions(vgg, inputs: EngineInput, size: tuple[int, int], tile: int) -> list[Region] | None:
-        """With style maps, per style with any area: (guide at this size, its painting's Grams,
-        its share of the area). A guide is the style's weight × map (1 without one) divided per
-        pixel by the sum over the styles, 0 where no map reaches (as gatys.style_regions)."""
-        if inputs.maps is None:
-            return None
+    def _regions(vgg, inputs: EngineInput, size: tuple[int, int], tile: int) -> list[Region]:
+        """Per style with any area: (guide at this size, its painting's Grams, its share of the
+        area). A guide is the style's weight × map (1 without one) divided per pixel by the sum
+        over the styles, 0 where no map reaches (as gatys.style_regions)."""
+        assert inputs.maps is not None
         raw = [
             weight * (torch.ones(1, 1, *size) if where is None else _at(where, size))
             for (_, weight), where in zip(inputs.styles, inputs.maps, strict=True)

@@ -183,13 +183,15 @@ class TiledObjective:
         self.groups: list[tuple[dict[str, torch.Tensor] | None, dict, float]] = []
         if regions is None:
             self.groups.append((None, targets, 1.0))
-        for guide, grams, share in regions or ():
+        for guide, grams, share in regions or ():  # fp16: a guide at 8K is 66 MB, not 133
             canvas = torch.nn.functional.pad(guide.float().cpu(), (self.pad,) * 4)
             pooled = {
-                name: torch.nn.functional.avg_pool2d(canvas, LAYER_STRIDE[name]) for name in grams
+                name: torch.nn.functional.avg_pool2d(canvas, LAYER_STRIDE[name]).half()
+                for name in grams
             }
             self.groups.append((pooled, grams, share))
-        self.layers = tuple(self.groups[0][1])
+        # no group: every style map is empty at this size, and only the content term acts
+        self.layers = tuple(self.groups[0][1]) if self.groups else ()
         self.content_layer = CONTENT_LAYERS[0]
 
     def _guide(
@@ -201,7 +203,7 @@ class TiledObjective:
         crop = pooled[..., y : y + h, x : x + w]
         if tuple(crop.shape[-2:]) != (h, w):
             crop = torch.nn.functional.pad(crop, (0, w - crop.shape[-1], 0, h - crop.shape[-2]))
-        return crop.to(like.device)
+        return crop.to(like.device).float()
 
     def _crop(self, image: torch.Tensor, t: Tile) -> torch.Tensor:
         return image[..., t.y0 : t.y1, t.x0 : t.x1].to(self.profile.device)
@@ -224,7 +226,7 @@ class TiledObjective:
         sums: list[dict[str, torch.Tensor]] = [{} for _ in range(groups)]
         mass: list[dict[str, float]] = [dict.fromkeys(self.layers, 0.0) for _ in range(groups)]
         n = len(self.tiles)
-        for i, t in enumerate(self.tiles):
+        for i, t in enumerate(self.tiles if self.layers else ()):  # no style: no first pass
             if cancelled():
                 raise JobCancelled("cancelled")
             with torch.no_grad(), self.profile.autocast():

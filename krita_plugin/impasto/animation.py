@@ -34,7 +34,7 @@ from .selection import NothingToStylise, Rect
 log = logging.getLogger(__name__)
 
 ADD_FRAME = "add_blank_frame"  # Krita's "Create Blank Frame" action (the timeline's)
-SWITCH_TICKS = 40  # ticks (2 s at 50 ms) to wait for Krita to show the document and layer
+SWITCH_TICKS = 40  # ticks (2 s at 50 ms) for Krita to show the document and layer, then ask
 
 
 @dataclass
@@ -107,13 +107,16 @@ def keep_key(animation: Animation, folder: str, data: bytes) -> None:
 class KeyframeWriter:
     """Writes an animation's stylised keyframes into a new layer above the source, one step per
     `step()` call (see the module's notes). `step()` returns the layer when it is complete and
-    None while it works; it raises RuntimeError, with the layer removed, when it cannot go on."""
+    None while it works; it raises RuntimeError, with the layer removed, when it cannot go on.
+    While Krita does not show the image (a dialog open, the window minimised) it waits and says
+    so in `waiting`, rather than throw the stylised frames away."""
 
     def __init__(self, app: Any, animation: Animation, name: str) -> None:
         self.app, self.animation, self.name = app, animation, name
         self.layer: Any = None
         self.index = 0  # the next keyframe to write
         self.waited = 0
+        self.waiting = ""  # what the user can do when Krita has not shown the image for a while
         self._restore: tuple[Any, int] | None = None  # the user's active layer and time
 
     def step(self) -> Any:
@@ -134,10 +137,12 @@ class KeyframeWriter:
 
     def abort(self) -> None:
         """Remove the partial layer and give the user back their layer and time."""
-        if self.layer is not None:
-            self.layer.remove()
-            self.layer = None
-        self._give_back()
+        layer, self.layer = self.layer, None
+        try:
+            if layer is not None:
+                layer.remove()
+        finally:
+            self._give_back()
 
     def _add_layer(self) -> None:
         anim, doc = self.animation, self.animation.document
@@ -158,9 +163,12 @@ class KeyframeWriter:
         self._show()
 
     def _view(self) -> Any:
+        doc = self.animation.document
+        if not any(d == doc for d in self.app.documents()):
+            raise RuntimeError("the image was closed before its frames were added")
         for window in self.app.windows():
             for view in window.views():
-                if view.document() == self.animation.document:
+                if view.document() == doc:
                     return view
         raise RuntimeError("the image has no open view to add the frames in")
 
@@ -181,11 +189,14 @@ class KeyframeWriter:
             and active is not None
             and active.uniqueId() == self.layer.uniqueId()
         ):
-            self.waited = 0
+            self.waited, self.waiting = 0, ""
             return True
         self.waited += 1
         if self.waited > SWITCH_TICKS:
-            raise RuntimeError("Krita did not make the new layer active to add its frames")
+            self.waiting = (
+                f"Show the image '{doc.name()}' to add its stylised frames (Krita has to "
+                "show it to make keyframes)."
+            )
         self._show()
         return False
 

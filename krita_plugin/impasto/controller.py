@@ -581,7 +581,8 @@ class Controller:
                 maps=run.maps,
             )
         except (ImpastoError, RuntimeError) as exc:
-            self._end_sequence(f"{getattr(exc, 'message', exc)} Nothing was changed.")
+            reason = str(getattr(exc, "message", exc)).rstrip(".")
+            self._end_sequence(f"{reason}. Nothing was changed.")
             return
         spec = replace(spec, sequence=SequenceRef(run.id, run.index, run.index == count - 1))
         frames = [data] + ([anim.mask] if mask is not None else [])
@@ -642,6 +643,8 @@ class Controller:
             return
         if layer is None:
             self.fraction = 0.99
+            if writer.waiting and self.message != writer.waiting:
+                self._say(writer.waiting)
             return
         self.writer, self.last_layer = None, layer
         try:
@@ -716,8 +719,13 @@ class Controller:
             self._say(f"Preview: {shown.message}")
 
     def cancel(self) -> None:
-        """Stop the running job (or the Apply waiting for a connection); nothing is changed."""
-        if self.pending is not None:
+        """Stop the running job (or the Apply waiting for a connection, or an animation's
+        frames being added); nothing is changed."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.abort()
+            self._end_sequence("Cancelled; nothing was changed.")
+        elif self.pending is not None:
             self.pending = None
             self._say("Cancelled; nothing was changed.")
         elif self.job is not None and self._client is not None:
@@ -794,5 +802,8 @@ class Controller:
             self.sequence = None
 
     def close(self) -> None:
-        """Drop the connection (Krita is closing)."""
+        """Drop the connection and any animation's kept frames (Krita is closing)."""
         self._close_client()
+        if self.sequence is not None:
+            shutil.rmtree(self.sequence.folder, ignore_errors=True)
+            self.sequence = None

@@ -78,6 +78,22 @@ def test_tiled_style_maps_give_the_untiled_guided_loss_and_gradient():
     assert (grad - x.grad).norm() <= 1e-3 * x.grad.norm()
 
 
+def test_style_maps_empty_at_this_size_leave_only_the_content_term():
+    """Every style's map is empty (a layer painted only outside the selection): no region, and
+    the tiled objective is the content term alone instead of an error."""
+    vgg, content, _, start = setup(64)
+    x = vgg.preprocess(start).requires_grad_(True)
+    feats = vgg.padded(x, CONTENT_LAYERS)
+    with torch.no_grad():
+        target = vgg.padded(vgg.preprocess(content), CONTENT_LAYERS)[CONTENT_LAYERS[0]]
+    loss = 10 * losses.content_loss(feats[CONTENT_LAYERS[0]], target)
+    loss.backward()
+    objective = TiledObjective(vgg, content, {}, 10.0, 1.0, CPU, tile=32, margin=64, regions=[])
+    tiled_loss, grad = objective(x.detach(), lambda: False)
+    assert abs(tiled_loss - loss.item()) <= 1e-4 * loss.item()
+    assert (grad - x.grad).norm() <= 1e-3 * x.grad.norm()
+
+
 def test_the_same_steps_give_the_same_image_whatever_the_tiles():
     vgg, content, targets, start = setup()
     runs = {

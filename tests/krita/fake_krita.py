@@ -255,6 +255,9 @@ class Document:
     def fileName(self) -> str:  # noqa: N802
         return ""
 
+    def name(self) -> str:
+        return "Untitled"
+
     def rootNode(self) -> Node:  # noqa: N802
         return self.root
 
@@ -304,7 +307,8 @@ class View:
         return self.doc
 
     def setVisible(self) -> None:  # noqa: N802 (makes it the window's active view)
-        self.app.active = self.doc
+        if self.doc not in self.app.stuck:
+            self.app.active = self.doc
 
 
 class Window:
@@ -336,6 +340,7 @@ class Krita:
         self.active: Document | None = None
         self.settings: dict[tuple[str, str], str] = {}
         self.without_view: list[Document] = []  # documents open without a view (scripts)
+        self.stuck: list[Document] = []  # documents Krita does not bring forward (a dialog open)
 
     def windows(self) -> list[Window]:
         return [Window(self)]

@@ -97,6 +97,22 @@ def test_an_image_without_a_view_gets_a_message_and_no_layer(app, controller):
     assert "no open view" in controller.message and len(doc.root.children) == 1
 
 
+def test_frames_wait_for_their_image_to_show_and_cancel_then_adds_nothing(app, controller):
+    """Krita does not bring the image forward (a dialog open elsewhere): the frames wait, the
+    docker says what to do; Cancel then removes the partial layer and the kept frames."""
+    doc, source = open_animation(app, keys=(0, 1), playback=(0, 1))
+    folders = frames_folders()
+    assert controller.apply()
+    other = app.open(fake_krita.Document(SIDE, SIDE))
+    app.stuck.append(doc)
+    run(controller, lambda: controller.message.startswith("Show the image"), timeout=120)
+    assert controller.busy and len(doc.root.children) == 2  # the layer waits for its frames
+    controller.cancel()
+    assert not controller.busy and controller.message.startswith("Cancelled")
+    assert [n.name() for n in doc.root.children] == ["frames"] and doc.activeNode() is source
+    assert frames_folders() <= folders and len(other.root.children) == 0
+
+
 def test_cancel_during_the_frames_adds_nothing_and_drops_the_kept_frames(app, controller):
     doc, _ = open_animation(app, keys=(0, 1, 2), playback=(0, 2))
     controller.set_mode("gatys")
