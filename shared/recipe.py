@@ -81,9 +81,16 @@ def picture_file(name: str) -> str:
 
 def cli_command(recipe: dict, output: str = "result.png") -> str:
     """The `impasto stylize` command that makes the same result from the source layer exported
-    as a PNG (layers used as styles too, named after them; style maps as `NAME map.png`)."""
+    as a PNG (layers used as styles too, named after them; style maps as `NAME map.png`). An
+    animated source (`"animation": true` in the recipe's source) is its frames rendered as an
+    image sequence (`NAME%04d.png`, Krita's File ▸ Render Animation naming), and so is the
+    output."""
     settings = recipe["settings"]
-    args = ["impasto", "stylize", picture_file(recipe["source"]["name"])]
+    source = picture_file(recipe["source"]["name"])
+    if recipe["source"].get("animation"):
+        stem = source.rsplit(".", 1)[0]
+        source, output = f"{stem}%04d.png", "painted%04d.png"
+    args = ["impasto", "stylize", source]
     for style in recipe["styles"]:
         name = style["path"] if style["kind"] == "file" else style["name"]
         if style["kind"] == "layer":
@@ -105,5 +112,7 @@ def cli_command(recipe: dict, output: str = "result.png") -> str:
             continue
         text = f"{value:g}" if isinstance(value, float) else str(value)
         args += [f"--{key.replace('_', '-')}", text]
+    if recipe["source"].get("animation") and settings.get("temporal") is False:
+        args.append("--no-temporal")
     args += ["-o", output]
     return shlex.join(args)

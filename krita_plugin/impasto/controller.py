@@ -589,7 +589,7 @@ class Controller:
         frames += style_frames(run.styles, order, run.pictures, run.maps)
         handle = self._client.submit(spec.to_wire(), frames)
         if run.recipe is None:
-            source = {"name": anim.node.name(), "id": node_id(anim.node)}
+            source = {"name": anim.node.name(), "id": node_id(anim.node), "animation": True}
             run.recipe = make_recipe(spec, source, recipe_styles(run.styles, node_id))
             run.spec_styles, run.name = spec.styles, result_layer_name(spec.styles)
         self.job = ActiveJob(handle, None, run.name, run.started)

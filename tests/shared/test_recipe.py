@@ -54,3 +54,18 @@ def test_garbage_is_no_recipes_and_old_ones_go_first_beyond_the_limit():
     many = {str(i): recipe for i in range(2 * MAX_RECIPE_BYTES // 5000)}
     kept = decode_recipes(encode_recipes(many))
     assert 0 < len(kept) < len(many) and str(len(many) - 1) in kept and "0" not in kept
+
+
+def test_an_animations_command_reads_and_writes_image_sequences():
+    spec = JobSpec(
+        content=PixelFormat("u8").describe(1, 64, 48), styles=(StyleRef(name="wave"),),
+        engine="fast",
+        temporal=False,
+    )  # fmt: skip
+    recipe = make_recipe(
+        spec, {"name": "walk cycle", "id": "7", "animation": True},
+        [{"kind": "builtin", "name": "wave", "weight": 1.0}],
+    )  # fmt: skip
+    args = shlex.split(cli_command(recipe))
+    assert args[:3] == ["impasto", "stylize", "walk cycle%04d.png"]
+    assert args[-3:] == ["--no-temporal", "-o", "painted%04d.png"]
