@@ -27,7 +27,7 @@ from typing import Any
 
 from shared.protocol import PixelFormat
 
-from .krita_io import canvas_rect, selection_in
+from .krita_io import add_result_layer, canvas_rect, selection_in
 from .pixels import pixel_format
 from .selection import NothingToStylise, Rect
 
@@ -146,20 +146,11 @@ class KeyframeWriter:
 
     def _add_layer(self) -> None:
         anim, doc = self.animation, self.animation.document
-        layer = doc.createNode(self.name, "paintlayer")
-        if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) != anim.color_space:
-            layer.setColorSpace(*anim.color_space)
-        if anim.selection is not None and anim.mask is None:  # Krita 5.2+: an editable mask
-            mask = doc.createTransparencyMask(f"{self.name} (selection)")
-            mask.setSelection(anim.selection)
-            layer.addChildNode(mask, None)
         self._restore = (doc.activeNode(), doc.currentTime())
-        parent = anim.node.parentNode()
-        if parent is None:  # the source layer was deleted while the frames ran
-            doc.rootNode().addChildNode(layer, None)
-        else:
-            parent.addChildNode(layer, anim.node)
-        self.layer = layer
+        self.layer = add_result_layer(
+            doc, anim.node, self.name, anim.color_space, anim.selection,
+            masked=anim.mask is not None,
+        )  # fmt: skip
         self._show()
 
     def _view(self) -> Any:

@@ -131,36 +131,56 @@ def read_style_layer(document: Any, node: Any) -> StyleImage:
     return StyleImage(fmt, rect.width, rect.height, read_pixels(node, rect, fmt))
 
 
+def add_result_layer(
+    document: Any,
+    source: Any,
+    name: str,
+    color_space: tuple[str, str, str],
+    selection: Any,
+    masked: bool,
+    pixels: tuple[bytes, Rect] | None = None,
+) -> Any:
+    """A new paint layer in `color_space`, holding `pixels` (bytes in the rectangle) when given,
+    with `selection` as a transparency mask unless the daemon applied it already (`masked`:
+    Krita 5.1), added right above `source` (at the top of the image when the source was deleted
+    meanwhile); returns it. The layer is complete before it joins the image, so adding it is
+    the one undoable change."""
+    layer = document.createNode(name, "paintlayer")
+    if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) != color_space:
+        layer.setColorSpace(*color_space)
+    if pixels is not None:
+        data, rect = pixels
+        layer.setPixelData(data, rect.x, rect.y, rect.width, rect.height)
+    if selection is not None and not masked:
+        mask = document.createTransparencyMask(f"{name} (selection)")
+        mask.setSelection(selection)
+        layer.addChildNode(mask, None)
+    parent = source.parentNode()
+    if parent is None:  # the source layer was deleted while the job ran
+        log.info("source layer gone; adding the result at the top of the image")
+        document.rootNode().addChildNode(layer, None)
+    else:
+        parent.addChildNode(layer, source)
+    return layer
+
+
 def write_result(capture: Capture, data: bytes, name: str) -> Any:
     """Put the daemon's pixels into a new paint layer right above the source; returns the layer.
 
     With a selection, in Krita 5.2 and later the layer gets a transparency mask made from it
     (Krita feathers and composites; the user can paint on the mask afterwards). Krita 5.1's
     scripting cannot fill a mask: there the selection went to the daemon with the job, which
-    made the result transparent outside it (feather kept; see `capture_layer`). The layer and
-    its mask are made before the layer joins the image, so adding it is the only undoable
-    change: one undo removes it. The source layer is only read.
+    made the result transparent outside it (feather kept; see `capture_layer`). One undo
+    removes the layer (`add_result_layer`). The source layer is only read.
     """
     region, fmt = capture.region, capture.fmt
     if len(data) != region.pixels * fmt.pixel_bytes:
         raise RuntimeError("the daemon's result does not match the layer's size and format")
-    doc = capture.document
-    layer = doc.createNode(name, "paintlayer")
-    model, depth, profile = capture.color_space
-    if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) != capture.color_space:
-        layer.setColorSpace(model, depth, profile)
-    layer.setPixelData(data, region.x, region.y, region.width, region.height)
-    if capture.selection is not None and capture.mask is None:
-        mask = doc.createTransparencyMask(f"{name} (selection)")
-        mask.setSelection(capture.selection)
-        layer.addChildNode(mask, None)
-    parent = capture.node.parentNode()
-    if parent is None:  # the source layer was deleted while the job ran
-        log.info("source layer gone; adding the result at the top of the image")
-        doc.rootNode().addChildNode(layer, None)
-    else:
-        parent.addChildNode(layer, capture.node)
-    doc.refreshProjection()
+    layer = add_result_layer(
+        capture.document, capture.node, name, capture.color_space, capture.selection,
+        masked=capture.mask is not None, pixels=(data, region),
+    )  # fmt: skip
+    capture.document.refreshProjection()
     return layer
 
 

@@ -9,9 +9,7 @@ import os
 import tempfile
 
 import numpy as np
-import pytest
 
-from krita_plugin.impasto.controller import Controller
 from tests.krita import fake_krita
 from tests.krita.test_krita_controller import SIDE, finished, photo, run
 
@@ -20,19 +18,6 @@ def pan(shift: int) -> np.ndarray:
     """The photo moved `shift` px to the left (a camera pan), in Krita's BGRA."""
     wide = photo("U8", side=SIDE + 8)
     return np.ascontiguousarray(wide[:SIDE, shift : shift + SIDE])
-
-
-@pytest.fixture
-def app():
-    fake_krita.install()
-    return fake_krita.Krita.instance()
-
-
-@pytest.fixture
-def controller(app, daemon):
-    c = Controller(app, daemon.endpoint)
-    yield c
-    c.close()
 
 
 def open_animation(app, keys=(0, 2, 3), playback=(1, 3)):

@@ -48,19 +48,6 @@ def finished(controller: Controller) -> bool:
     return controller.state != "connecting" and not controller.busy
 
 
-@pytest.fixture
-def app():
-    fake_krita.install()
-    return fake_krita.Krita.instance()
-
-
-@pytest.fixture
-def controller(app, daemon):
-    c = Controller(app, daemon.endpoint)
-    yield c
-    c.close()
-
-
 def as_float(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint8:
         return pixels / 255
