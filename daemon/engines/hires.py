@@ -211,21 +211,13 @@ class HiresEngine:
     @staticmethod
     def _regions(vgg, inputs: EngineInput, size: tuple[int, int], tile: int) -> list[Region]:
         """Per style with any area: (guide at this size, its painting's Grams, its share of the
-        area). A guide is the style's weight × map (1 without one) divided per pixel by the sum
-        over the styles, 0 where no map reaches (as gatys.style_regions)."""
+        area), guides from `losses.region_guides` (as gatys.style_regions)."""
         assert inputs.maps is not None
-        raw = [
-            weight * (torch.ones(1, 1, *size) if where is None else _at(where, size))
-            for (_, weight), where in zip(inputs.styles, inputs.maps, strict=True)
+        weights = [weight for _, weight in inputs.styles]
+        return [
+            (guide, HiresEngine._grams(vgg, inputs, inputs.styles[i][0], size, tile), share)
+            for i, guide, share in losses.region_guides(weights, inputs.maps, size)
         ]
-        total = sum(raw)
-        regions = []
-        for (style, _), r in zip(inputs.styles, raw, strict=True):
-            guide = torch.where(total > 0, r / total.clamp_min(1e-8), torch.zeros(()))
-            share = float(guide.mean())
-            if share > 0:
-                regions.append((guide, HiresEngine._grams(vgg, inputs, style, size, tile), share))
-        return regions
 
 
 def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
