@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from daemon.imageio import read_image, resize_array, write_image
@@ -78,27 +79,22 @@ def test_all_zero_maps_return_the_source_and_a_partial_map_keeps_it_outside(daem
     assert (out[:, -w // 4 :, 3] == 0).all() and (out[:, : w // 4, 3] == 200).all()
 
 
-def test_gatys_matches_each_style_inside_its_own_region(daemon):
-    content = photo(192)
-    h, w = content.shape[:2]
-    left, right = halves(h, w)
+@pytest.mark.parametrize(
+    ("engine", "side", "iterations"),
+    [
+        ("gatys", 192, 40),
+        # 576 px: the gatys base at 288 px places the styles, the refinement at 576 px matches
+        # each inside its own region (tiled_gatys' regions; their maths against the whole-image
+        # objective is tests/daemon/test_tiled_gatys.py's)
+        ("hires", 576, 12),
+    ],
+)
+def test_gatys_and_hires_match_each_style_inside_its_own_region(daemon, engine, side, iterations):
+    content = photo(side)
+    left, right = halves(*content.shape[:2])
     out = run(
         daemon, content, [("starry-night", left), ("great-wave", right)],
-        engine="gatys", iterations=40, seed=0,
-    )  # fmt: skip
-    assert_each_half_nearer_its_own_painting(out)
-
-
-def test_hires_keeps_each_style_in_its_region_up_to_full_size(daemon):
-    """576 px: the gatys base at 288 px places the styles, the refinement at 576 px matches each
-    inside its own region (tiled_gatys' regions; their maths against the whole-image objective
-    is tests/daemon/test_tiled_gatys.py's)."""
-    content = photo(576)
-    h, w = content.shape[:2]
-    left, right = halves(h, w)
-    out = run(
-        daemon, content, [("starry-night", left), ("great-wave", right)],
-        engine="hires", iterations=12, seed=0,
+        engine=engine, iterations=iterations, seed=0,
     )  # fmt: skip
     assert out.shape == content.shape
     assert_each_half_nearer_its_own_painting(out)
