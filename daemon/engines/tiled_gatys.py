@@ -22,10 +22,11 @@ of the area) each style is matched inside its own region as in the whole-image o
 (losses.guided_gram, Gatys et al. 2017): the guide, average-pooled to each layer's grid, weights
 the tile's features, and the sums and the guide's mass gather over tiles like the plain Grams.
 
-Like the whole-image objective (VGGFeatures.padded), the image is seen with a reflected border of
-vgg.BORDER px: the tiles cover the bordered canvas, only features of the image itself enter the
-statistics and the content term, and the gradient that reaches the border's mirrored pixels is
-folded back onto the pixels they mirror. So tiles at the image's edges make no frame either.
+Like the whole-image objective (engines/gatys.py), the optimised canvas is the image with a free
+border of vgg.border_for px, started as the reflection of its edge: the tiles cover the canvas,
+only features of the image itself enter the statistics and the content term, and the border's
+pixels are optimised with the image and cropped at the end. So tiles at the image's edges make
+no frame either.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.tiling import Tile, tile_grid
-from daemon.vgg import CONTENT_LAYERS, VGGFeatures, border_for, reflect
+from daemon.vgg import CONTENT_LAYERS, VGGFeatures, border_for, crop_border, reflect
 from shared.errors import JobCancelled
 
 # A style map's region: guide [1,1,H,W] over the image (0..1), the painting's Gram matrices, and
@@ -131,7 +132,9 @@ def refine(
         vgg, content, targets, spec.content_weight, spec.style_weight, profile, tile,
         regions=regions,
     )  # fmt: skip
-    x = vgg.preprocess(start.float().to(profile.device)).cpu().detach().requires_grad_(True)
+    pad = objective.pad
+    x = vgg.preprocess(reflect(start.float(), pad).to(profile.device)).cpu()
+    x = x.detach().requires_grad_(True)  # the canvas: the image and its free border
     if temporal is not None:
         warped = vgg.preprocess(temporal[0].float().to(profile.device)).cpu()
         trust = temporal[1].float().cpu()
@@ -148,10 +151,11 @@ def refine(
                 grad += torch.autograd.grad(tv, x)[0]
         if temporal is not None:
             with torch.enable_grad():
-                grad += torch.autograd.grad(losses.temporal_loss(x, warped, trust), x)[0]
+                loss = losses.temporal_loss(crop_border(x, pad), warped, trust)
+                grad += torch.autograd.grad(loss, x)[0]
         x.grad = grad
         opt.step()
-    return vgg.to_rgb(x.detach().to(profile.device)).cpu()
+    return crop_border(vgg.to_rgb(x.detach().to(profile.device)).cpu(), pad)
 
 
 class TiledObjective:
@@ -219,9 +223,8 @@ class TiledObjective:
         cancelled: Callable[[], bool],
         on_tile: Callable[[int, int], None] | None = None,
     ) -> tuple[float, torch.Tensor]:
-        """(loss, gradient) for `x` ([1,3,H,W], VGG input space, CPU)."""
-        image = x
-        x = reflect(x, self.pad)
+        """(loss, gradient) for the canvas `x` ([1,3,H+2·pad,W+2·pad], VGG input space, CPU):
+        the image with its free border of `self.pad` px."""
         groups = len(self.groups)
         sums: list[dict[str, torch.Tensor]] = [{} for _ in range(groups)]
         mass: list[dict[str, float]] = [dict.fromkeys(self.layers, 0.0) for _ in range(groups)]
@@ -297,8 +300,4 @@ class TiledObjective:
             grad[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = crop.grad[..., rows, cols].cpu()
             if on_tile:
                 on_tile(n + i, 2 * n)
-        if self.pad:  # the mirrored pixels' gradient goes to the pixels they mirror
-            with torch.enable_grad():
-                leaf = image.detach().requires_grad_(True)
-                (grad,) = torch.autograd.grad(reflect(leaf, self.pad), leaf, grad)
         return float(self.style_weight * style) + content_loss, grad

@@ -135,8 +135,9 @@ def frame_ratio(rgb: torch.Tensor) -> float:
 
 
 def test_no_frame_along_the_border(monkeypatch):
-    """VGG19 sees the image with a reflected border: no dark/light frame forms along the edges,
-    where the plain zero-padded objective makes one (measured here in the same test)."""
+    """The image is optimised with a free border VGG19 sees around it: no dark/light frame
+    forms along the edges, where the plain zero-padded objective makes one (measured here in
+    the same test)."""
     from daemon.engines import gatys
     from daemon.pipeline import trim_edges
     from daemon.vgg import VGGFeatures
@@ -145,7 +146,8 @@ def test_no_frame_along_the_border(monkeypatch):
     painting = trim_edges(to_tensor(load_rgb("night_cafe.png")))
     now = run_engine(photo, [(painting, 1.0)], iterations=25, seed=0, scales=1)
     gatys._TARGETS.clear()
-    monkeypatch.setattr(VGGFeatures, "padded", VGGFeatures.run)
+    monkeypatch.setattr(VGGFeatures, "padded", VGGFeatures.run)  # targets: zero padding
+    monkeypatch.setattr(gatys, "border_for", lambda h, w: 0)  # no border around the image
     before = run_engine(photo, [(painting, 1.0)], iterations=25, seed=0, scales=1)
     gatys._TARGETS.clear()
     assert frame_ratio(now) < 1.2 and frame_ratio(now) < 0.75 * frame_ratio(before), (

@@ -12,7 +12,14 @@ from daemon.engines.gatys import GatysEngine
 from daemon.engines.hires import ladder, top_level
 from daemon.engines.tiled_gatys import TiledObjective, refine, tiled_grams
 from daemon.pixels import to_tensor
-from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
+from daemon.vgg import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    border_for,
+    get_vgg,
+    inner_features,
+    reflect,
+)
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 from tests.conftest import load_rgb
@@ -32,12 +39,21 @@ def setup(side=96):
     return vgg, content, targets, start
 
 
-def test_tiled_loss_and_gradient_equal_the_untiled_ones():
-    vgg, content, targets, start = setup()
-    x = vgg.preprocess(start).requires_grad_(True)
-    feats = vgg.padded(x, CONTENT_LAYERS + STYLE_LAYERS)  # the whole-image objective's view
+def whole_image(vgg, start, content, names):
+    """The whole-image objective's view (engines/gatys.py): the canvas (the image and its free
+    border, started as a reflection) as the leaf, the features over the image, the content
+    target."""
+    pad = border_for(*start.shape[-2:])
+    x = vgg.preprocess(reflect(start, pad)).requires_grad_(True)
+    feats = inner_features(vgg.run(x, names), pad)
     with torch.no_grad():
         target = vgg.padded(vgg.preprocess(content), CONTENT_LAYERS)[CONTENT_LAYERS[0]]
+    return x, feats, target
+
+
+def test_tiled_loss_and_gradient_equal_the_untiled_ones():
+    vgg, content, targets, start = setup()
+    x, feats, target = whole_image(vgg, start, content, CONTENT_LAYERS + STYLE_LAYERS)
     loss = 10 * losses.content_loss(feats[CONTENT_LAYERS[0]], target) + losses.style_loss(
         {k: losses.gram(feats[k]) for k in STYLE_LAYERS}, targets
     )
@@ -61,10 +77,7 @@ def test_tiled_style_maps_give_the_untiled_guided_loss_and_gradient():
     left[..., : w // 2] = 1.0
     assert (w // 2) % 16 == 0
     regions = [(left, targets, 0.5), (1 - left, other_targets, 0.5)]
-    x = vgg.preprocess(start).requires_grad_(True)
-    feats = vgg.padded(x, CONTENT_LAYERS + STYLE_LAYERS)
-    with torch.no_grad():
-        target = vgg.padded(vgg.preprocess(content), CONTENT_LAYERS)[CONTENT_LAYERS[0]]
+    x, feats, target = whole_image(vgg, start, content, CONTENT_LAYERS + STYLE_LAYERS)
     loss = 10 * losses.content_loss(feats[CONTENT_LAYERS[0]], target)
     for guide, grams, share in regions:
         own = {k: losses.guided_gram(feats[k], guide) for k in STYLE_LAYERS}
@@ -82,10 +95,7 @@ def test_style_maps_empty_at_this_size_leave_only_the_content_term():
     """Every style's map is empty (a layer painted only outside the selection): no region, and
     the tiled objective is the content term alone instead of an error."""
     vgg, content, _, start = setup(64)
-    x = vgg.preprocess(start).requires_grad_(True)
-    feats = vgg.padded(x, CONTENT_LAYERS)
-    with torch.no_grad():
-        target = vgg.padded(vgg.preprocess(content), CONTENT_LAYERS)[CONTENT_LAYERS[0]]
+    x, feats, target = whole_image(vgg, start, content, CONTENT_LAYERS)
     loss = 10 * losses.content_loss(feats[CONTENT_LAYERS[0]], target)
     loss.backward()
     objective = TiledObjective(vgg, content, {}, 10.0, 1.0, CPU, tile=32, margin=64, regions=[])
