@@ -99,6 +99,9 @@ def run(
             timings["flow_s"] = time.perf_counter() - t1
         meta["temporal"] = prior is not None
         inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior, maps)
+        estimate = getattr(plan.engine, "memory_estimate", None)
+        if estimate is not None:  # what the engine plans to use, beyond the job's baseline
+            meta["memory"] = {"budget": profile.memory_budget, "estimate": estimate(inputs)}
         out = plan.engine.run(inputs, report, cancelled)
         if seq is not None and not seq.last and out.shape == engine_content.shape:
             # a copy: the steps below work on `out` in place

@@ -26,7 +26,7 @@ import zmq
 
 from daemon import __version__
 from daemon.catalogue import Catalogue
-from daemon.devices import DeviceProfile, available_devices
+from daemon.devices import DeviceProfile, available_devices, tune_allocator
 from daemon.devices import profile as make_profile
 from daemon.model_library import ModelLibrary
 from daemon.plan import make_plan
@@ -97,6 +97,7 @@ class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         check_endpoint(config.endpoint, secure=config.keys is not None)
         self.config = config
+        tune_allocator()
         self.profile: DeviceProfile = make_profile(
             config.device, config.memory_budget, config.vgg_weights
         )

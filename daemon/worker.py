@@ -19,7 +19,13 @@ import zmq
 
 from daemon import pipeline, pixels
 from daemon.catalogue import Catalogue
-from daemon.devices import DeviceProfile, is_out_of_memory
+from daemon.devices import (
+    DeviceProfile,
+    is_out_of_memory,
+    peak_bytes,
+    release_memory,
+    reset_peak,
+)
 from daemon.model_library import ModelLibrary
 from daemon.plan import Plan
 from daemon.sequences import SequenceStore
@@ -142,11 +148,13 @@ class Worker(threading.Thread):
             self._emit(
                 job, "progress", {"stage": "starting", "fraction": 0.0, "elapsed": 0.0, "eta": None}
             )
+            profile = self.profile.for_job()
+            counted = profile.device.type == "cpu" and reset_peak()
             out = pipeline.run(
                 job.plan,
                 job.frames,
                 self.catalogue,
-                self.profile.for_job(),
+                profile,
                 report,
                 job.cancel.is_set,
                 self.models,
@@ -163,6 +171,9 @@ class Worker(threading.Thread):
                 images.append(wire)
                 frames.append(data)
             out.metadata["timings"]["queued_s"] = job.started - job.submitted
+            if counted:  # the process's peak during the job, beyond what it held at the start
+                memory = out.metadata.setdefault("memory", {})
+                memory["peak"] = max(0, peak_bytes() - profile.baseline)
             self._emit(
                 job, "result", {"images": images, "metadata": out.metadata}, frames, final=True
             )
@@ -191,6 +202,7 @@ class Worker(threading.Thread):
             job.frames = []
             if self.profile.device.type == "cuda":
                 torch.cuda.empty_cache()
+            release_memory()
 
 
 def _shrink(rgb: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,10 @@ class Engine(Protocol):
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         """Stylise; returns RGB 0..1 [1,3,h,w] on the CPU at the working size."""
 
+    # An engine may also offer `memory_estimate(inputs) -> int`: the bytes beyond the job's
+    # baseline it plans to use at its peak (hires); the pipeline reports it in the result's
+    # metadata (`memory.estimate`, beside the budget and the measured `memory.peak`).
+
 
 def get_engine(name: str) -> Engine:
     """The engine registered under `name`."""

@@ -45,12 +45,21 @@ import math
 import torch
 
 from daemon import losses
-from daemon.devices import DeviceProfile
+from daemon.devices import FAST_BYTES_PER_PIXEL, VGG_BYTES_PER_PIXEL, DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.tiled_gatys import Region, refine, tile_for, tiled_grams
+from daemon.engines.gatys import LBFGS_HISTORY
+from daemon.engines.tiled_gatys import (
+    DEFAULT_MARGIN,
+    VGG_STRIDE,
+    Region,
+    refine,
+    tile_for,
+    tiled_grams,
+)
 from daemon.guided_upsample import guided_upsample
+from daemon.tiling import tile_grid
 from daemon.upscale import UPSCALERS
-from daemon.vgg import STYLE_LAYERS, get_vgg
+from daemon.vgg import STYLE_LAYERS, border_for, get_vgg
 from shared.job import JobSpec
 
 log = logging.getLogger(__name__)
@@ -64,6 +73,9 @@ NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at m
 # the gradient (canvas and image), Adam's two moments, the content and its canvas, all fp32 RGB
 # (~12 B each), and the upscaled start; measured ~120 at 1024² on CPU, with a margin.
 REFINE_BYTES_PER_PIXEL = 160
+# Bytes per full-size pixel the guided enlargement makes besides the job's picture: the result
+# and the photo's detail (fp32), the upscaled coefficients per channel.
+GUIDED_BYTES_PER_PIXEL = 32
 
 
 def refine_steps(spec: JobSpec, level: int) -> int:
@@ -103,6 +115,48 @@ class HiresEngine:
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         return spec.size or max(shape)  # the full resolution: memory is bounded by tiles
+
+    def memory_estimate(self, inputs: EngineInput) -> int:
+        """The job's planned peak beyond its baseline, in bytes: what it holds now (its decoded
+        picture and working copies, measured) and the largest stage: the base (VGG19 over its
+        canvas, or the tiles the budget allows), each refined level (its state,
+        REFINE_BYTES_PER_PIXEL, and VGG19 over a crop: the tile `tile_for` gives, whole canvas
+        at most), the guided enlargement to full size. Each stage fills what the budget leaves,
+        so this is the budget, unless the smallest tile does not fit in it, or the picture
+        needs less."""
+        spec, profile = inputs.spec, inputs.profile
+        default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
+        h, w = inputs.content.shape[-2:]
+        sizes = ladder((h, w), default)
+        sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
+        top = top_level(sizes, sides, spec.style_scale, profile.memory_budget)
+        held = profile.held()
+
+        def vgg_bytes(size: tuple[int, int], reserved: int) -> int:
+            """VGG19 forward+backward over the largest crop of this level's tiles."""
+            pad = border_for(*size)
+            tiles = tile_grid(
+                size[0] + 2 * pad, size[1] + 2 * pad, tile_for(profile, reserved),
+                DEFAULT_MARGIN, VGG_STRIDE,
+            )  # fmt: skip
+            crop = max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
+            return crop * VGG_BYTES_PER_PIXEL
+
+        base = sizes[0]
+        if spec.base == "fast":
+            stages = [base[0] * base[1] * FAST_BYTES_PER_PIXEL]
+        else:
+            stages = [vgg_bytes(base, 0)]
+            if spec.optimizer == "lbfgs":  # its history: two canvases per step kept
+                pad = border_for(*base)
+                canvas = (base[0] + 2 * pad) * (base[1] + 2 * pad)
+                stages[0] += 2 * LBFGS_HISTORY * canvas * 3 * 4
+        for size in sizes[1 : top + 1]:
+            state = size[0] * size[1] * REFINE_BYTES_PER_PIXEL
+            stages.append(state + vgg_bytes(size, state))
+        if top < len(sizes) - 1:
+            stages.append(h * w * GUIDED_BYTES_PER_PIXEL)
+        return held + max(stages)
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         from daemon.engines import get_engine

@@ -9,8 +9,9 @@ from PIL import Image
 
 from daemon.devices import DeviceProfile
 from daemon.engines.tiled_gatys import TiledObjective
+from daemon.vgg import reflect
 from shared.errors import JobCancelled
-from tests.conftest import load_rgb
+from tests.conftest import DaemonProcess, load_rgb
 from tests.daemon.test_tiled_gatys import setup
 
 
@@ -89,5 +90,30 @@ def test_cancel_is_checked_between_tiles():
         return len(calls) > 3
 
     with pytest.raises(JobCancelled):
-        objective(vgg.preprocess(start), cancelled)
+        objective(vgg.preprocess(reflect(start, objective.pad)), cancelled)
     assert len(calls) == 4  # stopped at the fourth tile of six
+
+
+def test_a_small_budget_holds_the_whole_job_and_its_estimate_is_within_20_percent(tmp_path):
+    """A daemon limited to 700 MB refines a 560x320 picture in tiles; the job's peak (the
+    daemon's peak RSS during it, beyond what it held at the start, `memory.peak`) is within 20%
+    of the engine's estimate, and the estimate within the budget."""
+    budget = 700 * 2**20
+    proc = DaemonProcess(tmp_path, "--max-memory", "700M")
+    try:
+        small = np.asarray(Image.fromarray(load_rgb("chelsea.png")).resize((96, 64)))
+        run(proc, *u16_job(small, iterations=2, styles=[{"name": "night-cafe"}]))  # warm up
+        photo = np.asarray(Image.fromarray(load_rgb("chelsea.png")).resize((560, 320)))
+        body, frames = u16_job(photo, iterations=4, seed=0, styles=[{"name": "night-cafe"}])
+        with proc.client(timeout=30) as c:
+            events = []
+            result = c.run(body, frames, on_event=events.append, timeout=600)
+    finally:
+        proc.stop()
+    stages = [e.body.get("stage", "") for e in events if e.type == "progress"]
+    tiled = [s for s in stages if s.startswith("refine 1/1 (560x320, tiles of")]
+    assert tiled and int(tiled[0].split("tiles of ")[1].split()[0]) < 560, stages
+    memory = result.body["metadata"]["memory"]
+    assert memory["budget"] == budget
+    assert memory["estimate"] <= budget, memory
+    assert 0.8 * memory["estimate"] <= memory["peak"] <= 1.2 * memory["estimate"], memory
