@@ -19,7 +19,8 @@ budget holds:
   style scale 1) and guided from there; a large style scan is refined further.
 - a level is refined only if its full-size state (image, gradient, Adam's moments, content:
   REFINE_BYTES_PER_PIXEL) takes at most half the memory budget; the tile is sized from what is
-  left, so the budget bounds the whole job, not only VGG19's tile.
+  left (less the style maps' guides, GUIDE_BYTES_PER_PIXEL per style), so the budget bounds the
+  whole job, not only VGG19's tile. `memory_estimate` says the planned peak (result metadata).
 
 The style images are scaled with the output (style long side = working long side × style_scale,
 their Gram matrices computed in tiles too), so brush strokes keep their size relative to the
@@ -73,6 +74,9 @@ NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at m
 # the gradient (canvas and image), Adam's two moments, the content and its canvas, all fp32 RGB
 # (~12 B each), and the upscaled start; measured ~120 at 1024² on CPU, with a margin.
 REFINE_BYTES_PER_PIXEL = 160
+# Bytes per pixel of a refined level for each style map: its guide at the level's size (fp32) and
+# the guide average-pooled to each style layer's grid (fp16, tiled_gatys), with a margin.
+GUIDE_BYTES_PER_PIXEL = 8
 # Bytes per full-size pixel the guided enlargement makes besides the job's picture: the result
 # and the photo's detail (fp32), the upscaled coefficients per channel.
 GUIDED_BYTES_PER_PIXEL = 32
@@ -120,7 +124,7 @@ class HiresEngine:
         """The job's planned peak beyond its baseline, in bytes: what it holds now (its decoded
         picture and working copies, measured) and the largest stage: the base (VGG19 over its
         canvas, or the tiles the budget allows), each refined level (its state,
-        REFINE_BYTES_PER_PIXEL, and VGG19 over a crop: the tile `tile_for` gives, whole canvas
+        `_level_bytes`, and VGG19 over a crop: the tile `tile_for` gives, whole canvas
         at most), the guided enlargement to full size. Each stage fills what the budget leaves,
         so this is the budget, unless the smallest tile does not fit in it, or the picture
         needs less."""
@@ -152,7 +156,7 @@ class HiresEngine:
                 canvas = (base[0] + 2 * pad) * (base[1] + 2 * pad)
                 stages[0] += 2 * LBFGS_HISTORY * canvas * 3 * 4
         for size in sizes[1 : top + 1]:
-            state = size[0] * size[1] * REFINE_BYTES_PER_PIXEL
+            state = _level_bytes(size, inputs)
             stages.append(state + vgg_bytes(size, state))
         if top < len(sizes) - 1:
             stages.append(h * w * GUIDED_BYTES_PER_PIXEL)
@@ -184,7 +188,7 @@ class HiresEngine:
             ).clamp(0, 1)
 
         def tile_at(size: tuple[int, int]) -> int:
-            return tile_for(profile, size[0] * size[1] * REFINE_BYTES_PER_PIXEL)
+            return tile_for(profile, _level_bytes(size, inputs))
 
         vgg = get_vgg(profile.device, profile.vgg_weights)
         prior = inputs.prior
@@ -272,6 +276,13 @@ class HiresEngine:
             (guide, HiresEngine._grams(vgg, inputs, inputs.styles[i][0], size, tile), share)
             for i, guide, share in losses.region_guides(weights, inputs.maps, size)
         ]
+
+
+def _level_bytes(size: tuple[int, int], inputs: EngineInput) -> int:
+    """What a refined level holds besides VGG19's tile: its full-size state and, with style
+    maps, each style's guides."""
+    maps = 0 if inputs.maps is None else len(inputs.styles)
+    return size[0] * size[1] * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
 
 
 def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

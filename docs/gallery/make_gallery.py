@@ -33,6 +33,7 @@ log = logging.getLogger("gallery")
 def stylise(client: Client, photo: np.ndarray, styles: list, size: int, **extra) -> np.ndarray:
     h, w, _ = photo.shape
     body = {
+        "engine": "gatys",  # the daemon's default is fast mode
         "content": {"frame": 1, "width": w, "height": h, "channels": 3},
         "styles": styles,
         "size": size,
