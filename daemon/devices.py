@@ -109,8 +109,11 @@ def resident_bytes() -> int:
 # freed. glibc's default threshold starts at 128 KiB and rises (to 32 MiB) each time a mapped
 # block is freed, after which tensors of a few MiB come from its heap, which keeps what they
 # leave behind: a hires job at a 400 MB budget then grew the daemon by 550–680 MB, and the
-# held memory shrank the next tiles. Fixed here (which also stops the rise): 406 MB, and fast
-# mode's speed unchanged at 1024² and 2048² (measured through two daemons, interleaved).
+# held memory shrank the next tiles. Fixed here (which also stops the rise): 406 MB; at a 700 MB
+# budget the test's job peaks at 520 MB (887 MB with glibc's default and a trim between stages).
+# The price: fresh mappings are page-faulted on every large tensor, so VGG19 forward+backward at
+# 384² takes ~12% longer (3.07 → 3.43 s, one thread, interleaved processes); fast mode's speed
+# is unchanged at 1024² and 2048² (through two daemons, interleaved).
 MMAP_THRESHOLD = 64 * 1024
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 

@@ -46,7 +46,12 @@ import math
 import torch
 
 from daemon import losses
-from daemon.devices import FAST_BYTES_PER_PIXEL, VGG_BYTES_PER_PIXEL, DeviceProfile
+from daemon.devices import (
+    FAST_BYTES_PER_PIXEL,
+    VGG_BYTES_PER_PIXEL,
+    DeviceProfile,
+    release_memory,
+)
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.gatys import LBFGS_HISTORY
 from daemon.engines.tiled_gatys import (
@@ -188,6 +193,7 @@ class HiresEngine:
             ).clamp(0, 1)
 
         def tile_at(size: tuple[int, int]) -> int:
+            release_memory()  # what the last stage freed, so `held` is what the job holds
             return tile_for(profile, _level_bytes(size, inputs))
 
         vgg = get_vgg(profile.device, profile.vgg_weights)
