@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -118,6 +119,7 @@ MMAP_THRESHOLD = 64 * 1024
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
+@functools.cache
 def _libc():
     """glibc, or None elsewhere (musl, macOS, Windows: their allocators are left alone)."""
     if not hasattr(os, "confstr"):

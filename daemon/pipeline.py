@@ -101,7 +101,11 @@ def run(
         inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior, maps)
         estimate = getattr(plan.engine, "memory_estimate", None)
         if estimate is not None:  # what the engine plans to use, beyond the job's baseline
-            meta["memory"] = {"budget": profile.memory_budget, "estimate": estimate(inputs)}
+            meta["memory"] = {"budget": profile.memory_budget}
+            try:
+                meta["memory"]["estimate"] = estimate(inputs)
+            except Exception:  # a report: never the job's failure
+                log.exception("memory estimate failed")
         out = plan.engine.run(inputs, report, cancelled)
         if seq is not None and not seq.last and out.shape == engine_content.shape:
             # a copy: the steps below work on `out` in place

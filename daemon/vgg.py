@@ -175,9 +175,10 @@ class VGGFeatures(nn.Module):
         return self.run(self.preprocess(rgb), names)
 
     def padded(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
-        """`run` on `x` (preprocessed) with a reflected BORDER, keeping only the features of
-        `x` itself: the border pixels get their gradients as interior pixels do, and no feature
-        of the added border enters the statistics. Same feature sizes as `run(x)`."""
+        """`run` on a fixed image `x` (preprocessed: a photo, a painting) with a reflected
+        border, keeping only the features of `x` itself, so no feature of the added border
+        enters the statistics. Same feature sizes as `run(x)`. (An optimised image gets a free
+        border instead: engines/gatys.py.)"""
         pad = border_for(x.shape[-2], x.shape[-1])
         if pad <= 0:
             return self.run(x, names)

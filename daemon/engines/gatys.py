@@ -106,7 +106,7 @@ class GatysEngine:
             regions = None
             if inputs.maps is not None:
                 regions = style_regions(vgg, inputs, (h, w), digests)
-            if h * w > inputs.profile.max_vgg_pixels():  # too large for VGG19 at once: tiles
+            if not fits_whole(spec, (h, w), inputs.profile):  # too large for VGG19 at once
 
                 def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
                     report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)
@@ -152,6 +152,25 @@ class GatysEngine:
             image = crop_border(vgg.to_rgb(x), pad)
         assert image is not None
         return image.cpu()
+
+
+def canvas_pixels(size: tuple[int, int]) -> int:
+    """Pixels of the canvas optimised for an image of this size: the image and its border."""
+    pad = border_for(*size)
+    return (size[0] + 2 * pad) * (size[1] + 2 * pad)
+
+
+def optimizer_bytes(spec: JobSpec, size: tuple[int, int]) -> int:
+    """What the whole-image optimiser keeps besides VGG19's pass: L-BFGS's history (two canvases
+    per step, fp32 RGB); Adam's two moments."""
+    copies = 2 * LBFGS_HISTORY if spec.optimizer == "lbfgs" else 2
+    return copies * canvas_pixels(size) * 3 * 4
+
+
+def fits_whole(spec: JobSpec, size: tuple[int, int], profile: DeviceProfile) -> bool:
+    """Whether VGG19 over the whole canvas and the optimiser's state fit in what is left of the
+    budget (else the scale runs on the tiled objective)."""
+    return canvas_pixels(size) <= profile.max_vgg_pixels(optimizer_bytes(spec, size))
 
 
 def scale_sizes(shape: tuple[int, int] | torch.Size, scales: int | None) -> list[tuple[int, int]]:
@@ -200,7 +219,8 @@ def _optimizer_step(
             grams = {k: losses.guided_gram(feats[k], guide) for k in style_layers}
             loss = loss + spec.style_weight * share * losses.style_loss(grams, own)
         if spec.tv_weight:
-            loss = loss + spec.tv_weight * losses.tv_loss(x)
+            # over the image and its links to the border (a mean: not diluted by the border)
+            loss = loss + spec.tv_weight * losses.tv_loss(crop_border(x, max(0, pad - 1)))
         if temporal is not None:
             warped, trust = temporal
             loss = loss + losses.temporal_loss(crop_border(x, pad), warped, trust)

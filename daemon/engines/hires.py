@@ -53,7 +53,7 @@ from daemon.devices import (
     release_memory,
 )
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.gatys import LBFGS_HISTORY
+from daemon.engines.gatys import canvas_pixels, fits_whole, optimizer_bytes
 from daemon.engines.tiled_gatys import (
     DEFAULT_MARGIN,
     VGG_STRIDE,
@@ -75,9 +75,9 @@ BASE_SIDE_GPU = 1024
 BASE_SHARE = 0.3  # of the progress bar
 MIN_REFINE_STEPS = 4
 NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at most this
-# Bytes per pixel a refined level holds besides VGG19's tile: the image, its reflected canvas,
-# the gradient (canvas and image), Adam's two moments, the content and its canvas, all fp32 RGB
-# (~12 B each), and the upscaled start; measured ~120 at 1024² on CPU, with a margin.
+# Bytes per canvas pixel (the image and its free border) a refined level holds besides VGG19's
+# tile: the canvas, its gradient, Adam's two moments, the content and its canvas, the upscaled
+# start and the result, all fp32 RGB (~12 B each); measured ~120 at 1024² on CPU, with a margin.
 REFINE_BYTES_PER_PIXEL = 160
 # Bytes per pixel of a refined level for each style map: its guide at the level's size (fp32) and
 # the guide average-pooled to each style layer's grid (fp16, tiled_gatys), with a margin.
@@ -127,55 +127,51 @@ class HiresEngine:
 
     def memory_estimate(self, inputs: EngineInput) -> int:
         """The job's planned peak beyond its baseline, in bytes: what it holds now (its decoded
-        picture and working copies, measured) and the largest stage: the base (VGG19 over its
-        canvas, or the tiles the budget allows), each refined level (its state,
-        `_level_bytes`, and VGG19 over a crop: the tile `tile_for` gives, whole canvas
-        at most), the guided enlargement to full size. Each stage fills what the budget leaves,
-        so this is the budget, unless the smallest tile does not fit in it, or the picture
-        needs less."""
+        picture and working copies, measured) and its largest stage: the base (gatys: VGG19
+        over the whole canvas and the optimiser's state, or its tiles; fast: its network), each
+        refined level (its state, `_level_bytes`, and VGG19 over the largest crop of its tile
+        grid), the guided enlargement to full size; a sequence's frame refines only its top
+        level. Each tiled stage fills what the budget leaves, so this is the budget, unless the
+        smallest tile does not fit in it, or the picture needs less."""
         spec, profile = inputs.spec, inputs.profile
-        default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
         h, w = inputs.content.shape[-2:]
-        sizes = ladder((h, w), default)
-        sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
-        top = top_level(sizes, sides, spec.style_scale, profile.memory_budget)
-        held = profile.held()
+        sizes, top = _ladder(inputs)
 
-        def vgg_bytes(size: tuple[int, int], reserved: int) -> int:
-            """VGG19 forward+backward over the largest crop of this level's tiles."""
+        def tiled(size: tuple[int, int], reserved: int) -> int:
+            """`reserved` and VGG19 forward+backward over the largest crop of the tiles."""
             pad = border_for(*size)
             tiles = tile_grid(
                 size[0] + 2 * pad, size[1] + 2 * pad, tile_for(profile, reserved),
                 DEFAULT_MARGIN, VGG_STRIDE,
             )  # fmt: skip
-            crop = max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
-            return crop * VGG_BYTES_PER_PIXEL
+            return (
+                reserved + max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) * VGG_BYTES_PER_PIXEL
+            )
 
-        base = sizes[0]
-        if spec.base == "fast":
-            stages = [base[0] * base[1] * FAST_BYTES_PER_PIXEL]
+        def level(size: tuple[int, int]) -> int:
+            return tiled(size, _level_bytes(size, inputs))
+
+        if inputs.prior is not None and len(sizes) > 1:  # the top level from the previous frame
+            stages = [level(sizes[top]) + sizes[top][0] * sizes[top][1] * (12 + 4)]
         else:
-            stages = [vgg_bytes(base, 0)]
-            if spec.optimizer == "lbfgs":  # its history: two canvases per step kept
-                pad = border_for(*base)
-                canvas = (base[0] + 2 * pad) * (base[1] + 2 * pad)
-                stages[0] += 2 * LBFGS_HISTORY * canvas * 3 * 4
-        for size in sizes[1 : top + 1]:
-            state = _level_bytes(size, inputs)
-            stages.append(state + vgg_bytes(size, state))
+            base = sizes[0]
+            if spec.base == "fast":
+                stages = [base[0] * base[1] * FAST_BYTES_PER_PIXEL]
+            elif fits_whole(spec, base, profile):
+                stages = [canvas_pixels(base) * VGG_BYTES_PER_PIXEL + optimizer_bytes(spec, base)]
+            else:  # gatys' own tiled objective (Adam)
+                stages = [level(base)]
+            stages += [level(size) for size in sizes[1 : top + 1]]
         if top < len(sizes) - 1:
             stages.append(h * w * GUIDED_BYTES_PER_PIXEL)
-        return held + max(stages)
+        return profile.held() + max(stages)
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
         from daemon.engines import get_engine
 
         spec, profile = inputs.spec, inputs.profile
         content = inputs.content
-        default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
-        sizes = ladder(tuple(content.shape[-2:]), default)
-        sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
-        top = top_level(sizes, sides, spec.style_scale, profile.memory_budget)
+        sizes, top = _ladder(inputs)
         refined = sizes[: top + 1]
         work = [h * w * refine_steps(spec, i) for i, (h, w) in enumerate(refined[1:])]
         total = sum(work) or 1
@@ -284,11 +280,20 @@ class HiresEngine:
         ]
 
 
+def _ladder(inputs: EngineInput) -> tuple[list[tuple[int, int]], int]:
+    """The job's sizes from the base up to full size, and the index of the top refined one."""
+    spec, profile = inputs.spec, inputs.profile
+    default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
+    sizes = ladder(tuple(inputs.content.shape[-2:]), default)
+    sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
+    return sizes, top_level(sizes, sides, spec.style_scale, profile.memory_budget)
+
+
 def _level_bytes(size: tuple[int, int], inputs: EngineInput) -> int:
-    """What a refined level holds besides VGG19's tile: its full-size state and, with style
-    maps, each style's guides."""
+    """What a refined level holds besides VGG19's tile: its state over the canvas and, with
+    style maps, each style's guides."""
     maps = 0 if inputs.maps is None else len(inputs.styles)
-    return size[0] * size[1] * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
+    return canvas_pixels(size) * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
 
 
 def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -77,7 +77,7 @@ def _owned(
 
 
 def _in_image(features: torch.Tensor, tile: Tile, stride: int, image: tuple) -> torch.Tensor:
-    """The part of a crop's feature map that lies in the image (not in its reflected border)."""
+    """The part of a crop's feature map that lies in the image (not in its border)."""
     pad, height, width = image
     base_y, base_x = tile.y0 // stride, tile.x0 // stride
     top, left = max(0, pad // stride - base_y), max(0, pad // stride - base_x)
@@ -147,7 +147,7 @@ def refine(
         _, grad = objective(x.detach(), cancelled, on_tile)
         if spec.tv_weight:
             with torch.enable_grad():
-                tv = spec.tv_weight * losses.tv_loss(x)
+                tv = spec.tv_weight * losses.tv_loss(crop_border(x, max(0, pad - 1)))
                 grad += torch.autograd.grad(tv, x)[0]
         if temporal is not None:
             with torch.enable_grad():

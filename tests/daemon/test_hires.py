@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -91,9 +93,12 @@ def test_cancel_is_checked_between_tiles():
 
     with pytest.raises(JobCancelled):
         objective(vgg.preprocess(reflect(start, objective.pad)), cancelled)
-    assert len(calls) == 4  # stopped at the fourth tile of six
+    assert len(calls) == 4  # stopped at the fourth tile
 
 
+@pytest.mark.skipif(
+    not Path("/proc/self/clear_refs").exists(), reason="the daemon measures its peak on Linux"
+)
 def test_a_small_budget_holds_the_whole_job_and_its_estimate_is_within_20_percent(tmp_path):
     """A daemon limited to 700 MB refines a 560x320 picture in tiles; the job's peak (the
     daemon's peak RSS during it, beyond what it held at the start, `memory.peak`) is within 20%
