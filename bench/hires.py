@@ -120,7 +120,7 @@ def hires_borders(
     w: int, h: int, budget: int, label: str, tiles: list[int]
 ) -> tuple[list[int], list[int], int]:
     """Tile borders of the last refined level, in output pixels (the tiles cover the level with
-    its reflected border). *before*: every level was refined with the whole budget's tile;
+    its border). *before*: every level was refined with the whole budget's tile;
     *now*: up to `hires.top_level`, with the tile the daemon reported (`tiles`: per level)."""
     if label == "before":
         level, tile = (h, w), tile_for(DeviceProfile(torch.device("cpu"), budget))

@@ -54,7 +54,7 @@ LAYER_NAMES = _layer_names()
 
 
 def border_for(height: int, width: int) -> int:
-    """The reflected border an image of this size gets (reflection needs border < side)."""
+    """The border an image of this size gets (its reflection needs border < side)."""
     return max(0, min(BORDER, (min(height, width) - 1) // 16 * 16))
 
 
