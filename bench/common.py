@@ -154,14 +154,19 @@ class BenchDaemon:
 
     def reset_peak(self) -> None:
         """Reset the kernel's peak-RSS counter of the daemon (Linux)."""
-        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        from daemon.devices import reset_peak
+
+        if not reset_peak(self.proc.pid):
+            raise RuntimeError("cannot reset the daemon's peak RSS")
 
     def peak_rss(self) -> int:
         """The daemon's peak RSS in bytes since start or the last `reset_peak`."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
+        from daemon.devices import peak_bytes
+
+        peak = peak_bytes(self.proc.pid)
+        if not peak:
+            raise RuntimeError("no VmHWM")
+        return peak
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -147,21 +147,22 @@ def release_memory() -> None:
         libc.malloc_trim(0)
 
 
-def reset_peak() -> bool:
-    """Start this process's peak-RSS count afresh (Linux); False where it cannot."""
+def reset_peak(pid: int | str = "self") -> bool:
+    """Start a process's peak-RSS count afresh (this one by default; Linux); False where it
+    cannot."""
     try:
-        with open("/proc/self/clear_refs", "w") as f:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
             f.write("5")
         return True
     except OSError:
         return False
 
 
-def peak_bytes() -> int:
-    """This process's peak resident memory since it started or `reset_peak` (Linux; 0 where it
-    cannot be read)."""
+def peak_bytes(pid: int | str = "self") -> int:
+    """A process's peak resident memory since it started or `reset_peak` (this one by default;
+    Linux; 0 where it cannot be read)."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
