@@ -236,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
     t.add_argument("--size", type=int, default=128, help="crop size in pixels")
     t.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run counts on)")
+    t.add_argument(
+        "--style-side",
+        type=int,
+        default=None,
+        help="long side the paintings are seen at in pixels (default: 2 × --size); larger "
+        "makes larger strokes",
+    )
     t.add_argument("--batch", type=int, default=4)
     t.add_argument("--content-weight", type=float, default=1.0)
     t.add_argument("--style-weight", type=float, default=0.01)
@@ -554,6 +561,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name in ("size", "steps", "batch"):
         if getattr(args, name) < 1:
             raise BadRequest(f"--{name} must be at least 1")
+    if args.style_side is not None and args.style_side < 16:
+        raise BadRequest("--style-side must be at least 16")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = TrainConfig(
         styles=args.styles,
@@ -574,6 +583,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         manifest=args.manifest,
         hold_out=args.hold_out,
         init_from=args.init_from,
+        style_side=args.style_side,
         precision=args.precision,
         command="impasto " + " ".join(sys.argv[1:]),
     )

@@ -34,6 +34,7 @@ from daemon.devices import choose_device
 from daemon.engines.fast_net import StyleNet
 from daemon.imageio import read_image
 from daemon.models import load_model, save_model
+from daemon.pipeline import trim_edges
 from daemon.pixels import to_tensor
 from daemon.training.checkpoint import progress_tensors, restore_moments
 from daemon.training.data import (
@@ -49,7 +50,11 @@ log = logging.getLogger(__name__)
 
 CONTENT_LAYER = "relu3_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-STYLE_SIDE_FACTOR = 2  # style images are seen at 2× the crop size: strokes match Gatys' scale
+# Paintings are seen at this many times the crop size unless `style_side` says otherwise: 2 puts
+# strokes at Gatys' scale for a picture the size of the crop's source; 4 (with 128 px crops: the
+# paintings at 512 px) makes strokes that, at fast mode's 512 px working side, have the painting's
+# size when the result and the painting are seen at the same size (see daemon.engines.fast).
+STYLE_SIDE_FACTOR = 2
 
 
 @dataclass
@@ -74,6 +79,11 @@ class TrainConfig:
     manifest: Path | None = None  # TSV (file, license, note columns) naming each painting's licence
     hold_out: Path | None = None  # file names (one per line) kept out of the content photos
     init_from: Path | None = None  # start every weight from this model (styles matched by name)
+    style_side: int | None = None  # long side the paintings are seen at (default size × 2)
+
+    @property
+    def painting_side(self) -> int:
+        return self.style_side or self.size * STYLE_SIDE_FACTOR
 
 
 def style_name(path: Path) -> str:
@@ -227,7 +237,9 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             {
                 k: losses.gram(v)
                 for k, v in vgg(
-                    losses.resize_long_side(rgb, cfg.size * STYLE_SIDE_FACTOR).to(device),
+                    # edges trimmed as the pipeline does for gatys (a scan's frame line would
+                    # enter the statistics and come back as lines along the results' edges)
+                    losses.resize_long_side(trim_edges(rgb), cfg.painting_side).to(device),
                     STYLE_LAYERS,
                 ).items()
             }
@@ -315,6 +327,7 @@ def _card(cfg, card_styles, history, step, photos, seconds, ema, world) -> dict:
             "history": history,
             "steps": step,
             "size": cfg.size,
+            "style_side": cfg.painting_side,
             "batch": cfg.batch,
             "processes": world,
             "content": f"{', '.join(map(str, contents))} ({photos} photos and crops)",

@@ -107,3 +107,18 @@ def test_bf16_autocast_trains_with_fp32_losses(tmp_path):
     assert all(torch.isfinite(torch.tensor(totals))) and card["training"]["steps"] == 3
     net, _, _ = load_model(tmp_path / "b.safetensors")
     assert next(net.parameters()).dtype == torch.float32
+
+
+def test_the_side_the_paintings_are_seen_at_sets_the_targets_and_is_on_the_card(tmp_path):
+    seen = {}
+    for side in (None, 96):
+        style = []
+        out = f"side{side}"
+        train(
+            config(tmp_path, out, steps=1, style_side=side),
+            lambda s, n, e: style.append(e["style"]),
+        )
+        _, card, _ = load_model(tmp_path / f"{out}.safetensors")
+        seen[side] = (card["training"]["style_side"], style[0])
+    assert seen[None][0] == 64 and seen[96][0] == 96  # default: twice the crop size
+    assert seen[None][1] != seen[96][1]  # same batch, other targets
