@@ -8,6 +8,13 @@ Before each job the daemon's peak-RSS counter is reset (`/proc/PID/clear_refs` 5
 after it (`VmHWM`), so each figure is that job's peak for the whole daemon process (weights,
 VGG19, buffers, everything).
 
+Edges: how sharp the output's edges are next to the photo's, at 100%, where the photo has its
+strongest edges (the top 1% of its luminance gradient): the mean gradient there over that of the
+picture blurred with a 2 px Gaussian is large for a crisp edge (a step loses most of its peak to
+the blur) and near 1 for a soft one; the figure is the output's index over the photo's (1.0:
+as crisp as the photo). A 100% crop of photo and output side by side at the edgiest window is
+written beside the seam crops.
+
 Seams: for each tiled output, the mean squared gradient (along x across vertical tile borders,
 along y across horizontal ones) in 4 px bands centred on the borders divided by the same over
 the whole image; 1.0 means the borders look like anywhere else (target <= 1.05). The same ratio
@@ -37,7 +44,7 @@ import numpy as np
 import torch
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from fast_quality import StyleMeter
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from daemon.cli import _memory as parse_size
 from daemon.devices import DeviceProfile
@@ -109,6 +116,40 @@ def seam_ratio(img: np.ndarray, borders_x: list[int], borders_y: list[int]) -> f
     return float(np.mean(ratios)) if ratios else float("nan")
 
 
+EDGE_SHARE = 0.01  # the photo's strongest edges: this share of its pixels
+EDGE_BLUR = 2.0  # Gaussian radius (px) of the sharpness index's blurred copy
+
+
+def _gradient(lum: np.ndarray) -> np.ndarray:
+    """Gradient magnitude from forward differences, [H-1, W-1]."""
+    gx, gy = np.diff(lum, axis=1)[:-1], np.diff(lum, axis=0)[:, :-1]
+    return np.hypot(gx, gy)
+
+
+def _sharpness(img: Image.Image, edges: np.ndarray) -> float:
+    """Mean gradient on `edges` over that of the picture blurred by EDGE_BLUR px."""
+    lum = np.asarray(img, np.float32)
+    blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(EDGE_BLUR)), np.float32)
+    return float(_gradient(lum)[edges].mean() / max(_gradient(blurred)[edges].mean(), 1e-6))
+
+
+def edge_figures(photo: np.ndarray, out: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """The output's edge sharpness over the photo's (see the module doc) and the centre of the
+    256 px window holding most of the photo's strongest edges."""
+    photo_l = Image.fromarray(np.ascontiguousarray(photo[..., :3])).convert("L")
+    out_l = Image.fromarray(np.ascontiguousarray(out)).convert("L")
+    grad = _gradient(np.asarray(photo_l, np.float32))
+    grad[:8], grad[-8:], grad[:, :8], grad[:, -8:] = 0, 0, 0, 0  # away from the picture's edge
+    edges = grad >= np.quantile(grad[::4, ::4], 1 - EDGE_SHARE)
+    del grad
+    ratio = _sharpness(out_l, edges) / _sharpness(photo_l, edges)
+    cell = 256
+    h, w = edges.shape[0] // cell, edges.shape[1] // cell
+    counts = edges[: h * cell, : w * cell].reshape(h, cell, w, cell).sum((1, 3))
+    cy, cx = np.unravel_index(int(counts.argmax()), counts.shape)
+    return ratio, (int(cx) * cell + cell // 2, int(cy) * cell + cell // 2)
+
+
 def fast_borders(w: int, h: int, budget: int) -> tuple[list[int], list[int], int]:
     side = tile_plan(w * h, DeviceProfile(torch.device("cpu"), budget))
     if side is None:
@@ -142,6 +183,19 @@ def save_crop(img: np.ndarray, x: int, y: int, name: str, size: int = 256) -> Pa
     x0, y0 = max(0, x - size // 2), max(0, y - size // 2)
     path = CROPS / name
     Image.fromarray(np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])).save(path)
+    return path
+
+
+def save_pair(photo: np.ndarray, out: np.ndarray, x: int, y: int, name: str) -> Path:
+    """A 256 px 100% crop of the photo and the output side by side."""
+    size = 256
+    x0, y0 = max(0, x - size // 2), max(0, y - size // 2)
+    pair = np.concatenate(
+        [photo[y0 : y0 + size, x0 : x0 + size, :3], out[y0 : y0 + size, x0 : x0 + size]], axis=1
+    )
+    CROPS.mkdir(parents=True, exist_ok=True)
+    path = CROPS / name
+    Image.fromarray(np.ascontiguousarray(pair)).save(path)
     return path
 
 
@@ -212,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         f"warm-up job: {rows[0]['idle'] / 2**30:.2f} GB. Command: `{command}`",
         "",
         "| code | mode | size | Mpx | wall (s) | s per Mpx | peak RSS (GB) | tile (px) "
-        "| seam ratio | floor | style gain (512 / 1024 px view) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| seam ratio | floor | edges vs photo | style gain (512 / 1024 px view) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in rows:
         mpx = m["w"] * m["h"] / 1e6
@@ -221,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {m['label']} | {m['mode']} | {m['w']}x{m['h']} | {mpx:.1f} | {m['wall']:.1f} | "
             f"{m['wall'] / mpx:.2f} | {m['peak'] / 2**30:.2f} | "
-            f"{m['tile'] or 'untiled'} | {m['seam']:.3f} | {m['floor']:.3f} | {gain} |"
+            f"{m['tile'] or 'untiled'} | {m['seam']:.3f} | {m['floor']:.3f} | "
+            f"{m['edges']:.2f} | {gain} |"
         )
     lines += [
         "",
@@ -231,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         "top refined level (*now*: `hires.top_level`), guided upsampling above it. *seam "
         "ratio*: gradient energy in 4 px bands on the tile borders / in bands 8–40 px beside them "
         "(target <= 1.05); *floor*: the same ratio for bands halfway between borders (what no "
-        "seam looks like). *style gain*: Gram style distance (relu1_1..relu5_1) of the photo to "
+        "seam looks like). *edges vs photo*: the output's edge sharpness index over the photo's at "
+        "the photo's strongest edges, at 100% (1.0: as crisp as the photo; module doc). "
+        "*style gain*: Gram style distance (relu1_1..relu5_1) of the photo to "
         "the painting over that of the output, both seen at 512 and at 1024 px long side.",
         "",
     ]
@@ -242,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         for m in crops:
             rel = os.path.relpath(m["crop"], REPO / "docs")
             lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']}]({rel})")
+        lines.append("")
+    pairs = [m for m in rows if m.get("pair")]
+    if pairs:
+        lines.append("100% crops where the photo's edges are strongest, photo | output:")
+        lines.append("")
+        for m in pairs:
+            rel = os.path.relpath(m["pair"], REPO / "docs")
+            lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']} edges]({rel})")
         lines.append("")
     lines += [END, ""]
     publish("\n".join(lines), args.markdown, BEGIN, END)
@@ -273,17 +338,21 @@ def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[
             off = [b + side // 2 for b in bx if b + side // 2 < w]
             offy = [b + side // 2 for b in by if b + side // 2 < h]
             m["floor"] = seam_ratio(out, off, offy)
+            m["edges"], (ex, ey) = edge_figures(photo, out)
             if mode == "hires":
                 m["gains"] = gains([512, 1024], photo, out)
             if bx and args.markdown:
                 name = f"{mode}-{w}x{h}.png" if label == "now" else f"{mode}-{w}x{h}-{label}.png"
                 m["crop"] = save_crop(out, bx[0], by[0] if by else h // 2, name)
+            if args.markdown and w * h >= 3840 * 2160:
+                name = f"{mode}-{w}x{h}-edges" + ("" if label == "now" else f"-{label}")
+                m["pair"] = save_pair(photo, out, ex, ey, name + ".png")
             rows.append(m)
             log.info(
                 "%s %s %dx%d: %.1f s wall, peak RSS %.2f GB, tile %s, seam %.3f (floor %.3f),"
-                " gains %s, load %s",
+                " edges %.2f, gains %s, load %s",
                 label, mode, w, h, m["wall"], m["peak"] / 2**30, side, m["seam"], m["floor"],
-                m.get("gains"), loadavg(),
+                m["edges"], m.get("gains"), loadavg(),
             )  # fmt: skip
     finally:
         daemon.stop()

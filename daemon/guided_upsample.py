@@ -12,8 +12,15 @@ the photo's own fine detail scaled by the smoothed slope (`up`: bicubic):
 
 Where the result follows the photo's edges (|a| large) they come back at full resolution; in
 painted texture with no counterpart in the photo `a` is ~0 and the texture is upsampled as it is
-(the plain guided filter, `up(a)·I_full + up(b)`, would blur it: measured, and it did). Memory at
-full size: the output, the luminance detail and one channel's maps at a time.
+(the plain guided filter, `up(a)·I_full + up(b)`, would blur it: measured, and it did).
+
+`detail_floor` raises `up(a)` to at least that value: every channel then gets at least that share
+of the photo's fine detail, also where the result no longer follows the photo. Hires uses it
+(daemon.engines.hires.DETAIL_FLOOR): its refinement smooths thin structures away, so `a` is small
+almost everywhere and a 4K result enlarged from its 960 px top level had edges at 0.81 of the
+photo's sharpness (bench/hires.py's edge index); fast mode's result follows the photo closely
+enough without it (1.10 at 4K) and passes 0. Memory at full size: the output, the luminance
+detail and one channel's maps at a time.
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ def guided_upsample(
     radius: int = RADIUS,
     eps: float = EPS,
     upscale: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor] | None = None,
+    detail_floor: float = 0.0,
 ) -> torch.Tensor:
     """`result` [1,C,h,w] (made from `photo_small` [1,3,h,w]) at the size of `photo_full`;
-    `upscale` (RGB [1,3,h,w], size) → [1,3,H,W] enlarges the result itself."""
+    `upscale` (RGB [1,3,h,w], size) → [1,3,H,W] enlarges the result itself; `detail_floor`: the
+    least share of the photo's fine detail each channel gets (module doc)."""
     h, w = photo_full.shape[-2:]
     guide = luminance(photo_small.float())
     r = max(1, min(radius, (min(guide.shape[-2:]) - 1) // 2))
@@ -57,7 +66,10 @@ def guided_upsample(
     for c in range(result.shape[1]):
         p = result[:, c : c + 1].float()
         a = (_box(guide * p, r) - mean_i * _box(p, r)) / (var_i + eps)
-        out[:, c : c + 1].add_(_up(_box(a, r), (h, w)).mul_(detail))
+        slope = _up(_box(a, r), (h, w))
+        if detail_floor > 0:
+            slope.clamp_(min=detail_floor)
+        out[:, c : c + 1].add_(slope.mul_(detail))
     return out.clamp_(0, 1)
 
 

@@ -7,7 +7,8 @@
    exact tiled Gatys objective (daemon.engines.tiled_gatys): whole-image style statistics, memory
    bounded by the tile, which the memory budget sizes.
 3. Above the top refined level: guided upsampling to full size (daemon.guided_upsample, with the
-   job's upscaler): edges from the full-size photo, the painted texture enlarged.
+   job's upscaler): edges from the full-size photo (at least DETAIL_FLOOR of its fine detail),
+   the painted texture enlarged.
 
 Which levels are refined (`top_level`) is decided by what a refinement can show and what the
 budget holds:
@@ -75,6 +76,13 @@ BASE_SIDE_GPU = 1024
 BASE_SHARE = 0.3  # of the progress bar
 MIN_REFINE_STEPS = 4
 NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at most this
+# The least share of the photo's fine detail the guided enlargement above the top refined level
+# gives every channel (daemon.guided_upsample). Without it the 4K and 8K results, enlarged from a
+# 960 px level whose refinement smoothed thin structures away, had edges at 0.81–0.85 of the
+# photo's sharpness (bench/hires.py's edge index; the cables of its photo gone at 100%); 0.4 gave
+# 1.03 at 4K with the style gain unchanged at the 512 and 1024 px views (0.3: 0.93, 0.5: 1.15,
+# 0.6 drew the cables as lines on top of the paint).
+DETAIL_FLOOR = 0.4
 # Bytes per canvas pixel (the image and its free border) a refined level holds besides VGG19's
 # tile: the canvas, its gradient, Adam's two moments, the content and its canvas, the upscaled
 # start and the result, all fp32 RGB (~12 B each); measured ~120 at 1024² on CPU, with a margin.
@@ -245,7 +253,9 @@ class HiresEngine:
         """The top refined level at full size: the job's upscaler, the photo's edges."""
         h, w = content.shape[-2:]
         report(f"enlarge to {w}x{h} with the photo's edges", 1.0, None)
-        return guided_upsample(image, small, content.cpu(), upscale=UPSCALERS[spec.upscaler])
+        return guided_upsample(
+            image, small, content.cpu(), upscale=UPSCALERS[spec.upscaler], detail_floor=DETAIL_FLOOR
+        )
 
     @staticmethod
     def _statistics(

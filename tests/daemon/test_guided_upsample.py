@@ -30,3 +30,14 @@ def test_texture_with_no_counterpart_in_the_photo_is_upsampled_as_it_is():
     out = guided_upsample(texture, small, photo)
     bicubic = F.interpolate(texture, size=(200, 300), mode="bicubic").clamp(0, 1)
     torch.testing.assert_close(out, bicubic, rtol=0, atol=1e-5)
+
+
+def test_a_detail_floor_gives_every_channel_that_share_of_the_photos_fine_detail():
+    gen = torch.Generator().manual_seed(1)
+    photo = (0.5 + 0.2 * (torch.rand(1, 1, 160, 240, generator=gen) - 0.5)).expand(1, 3, -1, -1)
+    small = resize_long_side(photo, 60)
+    flat = torch.full((1, 3, *small.shape[-2:]), 0.5)  # a result with nothing of the photo
+    detail = photo[:, :1] - F.interpolate(small[:, :1], size=(160, 240), mode="bicubic")
+    torch.testing.assert_close(guided_upsample(flat, small, photo), torch.full_like(photo, 0.5))
+    out = guided_upsample(flat, small, photo, detail_floor=0.3)
+    torch.testing.assert_close(out, (0.5 + 0.3 * detail).expand_as(out), rtol=0, atol=1e-4)
