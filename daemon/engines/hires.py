@@ -19,8 +19,8 @@ budget holds:
   The shipped paintings are 350–750 px, so a 2048² picture is refined up to 1024 px (at
   style scale 1) and guided from there; a large style scan is refined further.
 - a level is refined only if its full-size state (image, gradient, Adam's moments, content:
-  REFINE_BYTES_PER_PIXEL) takes at most half the memory budget; the tile is sized from what is
-  left (less the style maps' guides, GUIDE_BYTES_PER_PIXEL per style), so the budget bounds the
+  REFINE_BYTES_PER_PIXEL; with style maps each style's guides, GUIDE_BYTES_PER_PIXEL) takes at
+  most half the memory budget; the tile is sized from what is left, so the budget bounds the
   whole job, not only VGG19's tile. `memory_estimate` says the planned peak (result metadata).
 
 The style images are scaled with the output (style long side = working long side × style_scale,
@@ -102,14 +102,20 @@ def refine_steps(spec: JobSpec, level: int) -> int:
 
 
 def top_level(
-    sizes: list[tuple[int, int]], style_sides: list[int], style_scale: float, budget: int
+    sizes: list[tuple[int, int]],
+    style_sides: list[int],
+    style_scale: float,
+    budget: int,
+    maps: int = 0,
 ) -> int:
-    """The index in `sizes` of the last level to refine (0: only the base is made)."""
+    """The index in `sizes` of the last level to refine (0: only the base is made); `maps`: how
+    many styles have style maps (their guides are held at each level too)."""
     native = max(style_sides, default=0)
+    per_pixel = REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL
     top = 0
     for i, (h, w) in enumerate(sizes[1:], 1):
         shows = max(h, w) * style_scale <= NATIVE_ENLARGEMENT * native
-        fits = h * w * REFINE_BYTES_PER_PIXEL <= budget // 2
+        fits = h * w * per_pixel <= budget // 2
         if not (shows and fits):
             break
         top = i
@@ -296,7 +302,8 @@ def _ladder(inputs: EngineInput) -> tuple[list[tuple[int, int]], int]:
     default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
     sizes = ladder(tuple(inputs.content.shape[-2:]), default)
     sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
-    return sizes, top_level(sizes, sides, spec.style_scale, profile.memory_budget)
+    maps = 0 if inputs.maps is None else len(inputs.styles)
+    return sizes, top_level(sizes, sides, spec.style_scale, profile.memory_budget, maps)
 
 
 def _level_bytes(size: tuple[int, int], inputs: EngineInput) -> int:

@@ -160,3 +160,6 @@ def test_hires_refines_only_levels_the_paintings_show_and_the_budget_holds():
     big = ladder((4320, 7680), 512)  # ..., 1920, 3840, 7680 wide
     assert big[top_level(big, [8000], 1.0, budget)] == (1080, 1920)
     assert big[top_level(big, [8000], 1.0, 8 << 30)] == (2160, 3840)
+    # style maps' guides count too: 20 styles with maps make a 1920 px level too large for 1G
+    assert big[top_level(big, [8000], 1.0, 1 << 30)] == (1080, 1920)
+    assert big[top_level(big, [8000], 1.0, 1 << 30, maps=20)] == (540, 960)

@@ -112,11 +112,11 @@ def test_bf16_autocast_trains_with_fp32_losses(tmp_path):
 def test_the_side_the_paintings_are_seen_at_sets_the_targets_and_is_on_the_card(tmp_path):
     seen = {}
     for side in (None, 96):
-        style = []
+        style: list[float] = []
         out = f"side{side}"
         train(
             config(tmp_path, out, steps=1, style_side=side),
-            lambda s, n, e: style.append(e["style"]),
+            lambda s, n, e, got=style: got.append(e["style"]),
         )
         _, card, _ = load_model(tmp_path / f"{out}.safetensors")
         seen[side] = (card["training"]["style_side"], style[0])
