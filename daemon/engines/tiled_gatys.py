@@ -133,11 +133,14 @@ def refine(
         regions=regions,
     )  # fmt: skip
     pad = objective.pad
-    x = vgg.preprocess(reflect(start.float(), pad).to(profile.device)).cpu()
-    x = x.detach().requires_grad_(True)  # the canvas: the image and its free border
+    # The canvas (the image and its free border), its gradient and Adam's moments live on the
+    # profile's device for the whole refinement: on a GPU no tile goes through the host per step
+    # (the level's state is what hires.REFINE_BYTES_PER_PIXEL budgets on that device).
+    x = vgg.preprocess(reflect(start.float().to(profile.device), pad))
+    x = x.detach().requires_grad_(True)
     if temporal is not None:
-        warped = vgg.preprocess(temporal[0].float().to(profile.device)).cpu()
-        trust = temporal[1].float().cpu()
+        warped = vgg.preprocess(temporal[0].float().to(profile.device))
+        trust = temporal[1].float().to(profile.device)
     opt = torch.optim.Adam([x], lr=losses.ADAM_LR)
     for step in range(steps):
 
@@ -178,7 +181,8 @@ class TiledObjective:
         height, width = int(content.shape[-2]), int(content.shape[-1])
         self.pad = border_for(height, width)
         self.image = (self.pad, height, width)
-        self.content = reflect(content, self.pad)  # RGB 0..1 [1,3,H+2b,W+2b] on the CPU
+        # RGB 0..1 [1,3,H+2b,W+2b], kept on the device with the canvas: no per-tile copies
+        self.content = reflect(content.to(profile.device), self.pad)
         self.shape = (int(self.content.shape[-2]), int(self.content.shape[-1]))  # the canvas
         tile = max(VGG_STRIDE, tile // VGG_STRIDE * VGG_STRIDE)
         margin = -(-margin // VGG_STRIDE) * VGG_STRIDE
@@ -190,7 +194,9 @@ class TiledObjective:
         for guide, grams, share in regions or ():  # fp16: a guide at 8K is 66 MB, not 133
             canvas = torch.nn.functional.pad(guide.float().cpu(), (self.pad,) * 4)
             pooled = {
-                name: torch.nn.functional.avg_pool2d(canvas, LAYER_STRIDE[name]).half()
+                name: torch.nn.functional.avg_pool2d(canvas, LAYER_STRIDE[name])
+                .half()
+                .to(profile.device)
                 for name in grams
             }
             self.groups.append((pooled, grams, share))
@@ -223,8 +229,9 @@ class TiledObjective:
         cancelled: Callable[[], bool],
         on_tile: Callable[[int, int], None] | None = None,
     ) -> tuple[float, torch.Tensor]:
-        """(loss, gradient) for the canvas `x` ([1,3,H+2·pad,W+2·pad], VGG input space, CPU):
-        the image with its free border of `self.pad` px."""
+        """(loss, gradient) for the canvas `x` ([1,3,H+2·pad,W+2·pad], VGG input space): the
+        image with its free border of `self.pad` px. The gradient is made on `x`'s device; with
+        `x` on the profile's device (as `refine` keeps it) no tile crosses to the host."""
         groups = len(self.groups)
         sums: list[dict[str, torch.Tensor]] = [{} for _ in range(groups)]
         mass: list[dict[str, float]] = [dict.fromkeys(self.layers, 0.0) for _ in range(groups)]
@@ -297,7 +304,7 @@ class TiledObjective:
                 own_target = _owned(target, t, stride, self.shape, self.image)
                 content_loss += float(content_scale * (own.float() - own_target).pow(2).sum())
             rows, cols = t.inner_in_crop
-            grad[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = crop.grad[..., rows, cols].cpu()
+            grad[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = crop.grad[..., rows, cols].to(grad.device)
             if on_tile:
                 on_tile(n + i, 2 * n)
         return float(self.style_weight * style) + content_loss, grad
