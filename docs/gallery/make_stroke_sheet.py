@@ -3,10 +3,10 @@
     .venv/bin/python docs/gallery/make_stroke_sheet.py --endpoint tcp://127.0.0.1:5747
 
 Needs a running daemon. A 1920x1080 photo in fast mode: top row, the whole picture made at 512 px
-and at 1920 px with the defaults (the network at 512 px for both), and at 1920 px with the
-network at full size (`--size 1920`, the old default); bottom row, 100% crops of the 1920 px
-results, and of the default result upsampled without the photo's guidance (bicubic), from
-`--size 512` output enlarged.
+and at 1920 px with the defaults (the network at its working side, STROKE_SIDE, for both), and
+at 1920 px with the network at full size (`--size 1920`, the first default); bottom row, 100%
+crops of the 1920 px results, and of the default result upsampled without the photo's guidance
+(bicubic), from the `--size STROKE_SIDE` output enlarged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from daemon.engines.fast import STROKE_SIDE
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT.parent / "shared" / "data" / "large" / "lomiri_bridge_4352x2448.jpg"
@@ -47,10 +49,10 @@ def main() -> int:
         at512 = stylize(args.endpoint, t / "small.png", t / "a.png")
         hd = stylize(args.endpoint, t / "hd.png", t / "b.png")
         native = stylize(args.endpoint, t / "hd.png", t / "c.png", "--size", "1920")
-        work = stylize(args.endpoint, t / "hd.png", t / "d.png", "--size", "512")
+        work = stylize(args.endpoint, t / "hd.png", t / "d.png", "--size", str(STROKE_SIDE))
         plain = work.resize(
             photo.size, Image.Resampling.BICUBIC
-        )  # the 512 px network output, enlarged without guidance
+        )  # the network's output at its working side, enlarged without guidance
     w, label = 520, 18
     tops = [
         ("512 px, default", at512),
@@ -60,7 +62,7 @@ def main() -> int:
     crops = [
         ("photo 100%", photo.crop(CROP)),
         ("default 100% (guided)", hd.crop(CROP)),
-        ("512 output, bicubic 100%", plain.crop(CROP)),
+        (f"{STROKE_SIDE} output, bicubic 100%", plain.crop(CROP)),
         ("network at 1920, 100%", native.crop(CROP)),
     ]
     top_h = round(w * photo.height / photo.width)

@@ -72,7 +72,7 @@ MAP_FORMAT = PixelFormat("u8", channels=1)  # a style map: a channel's 8-bit cov
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
 DIALOG_TIMEOUT_S = 1.0  # the dialog opens at once: no daemon within a second is "not running"
 POLL_S = 0.1
-PREVIEW_SIDE = 512  # the preview's picture: the fast engine's working side, strokes as on OK
+PREVIEW_SIDE = 512  # the preview's picture (no `size`: the daemon's strokes are as on OK)
 PREVIEW_SHOWN = 240  # px the dialog shows it at
 PREVIEW_TICK_MS = 100
 PREVIEW_FORMAT = PixelFormat("u8", "RGBA", 4)

@@ -12,11 +12,11 @@ daemon (hello, styles, jobs) is a message sent now and a reply picked up by a la
 (the docker, the action) read its attributes and subscribe to be told when they change.
 
 Live preview (fast mode): every tick compares what a preview depends on (the active layer, the
-styles and weights, strength, colour mode, style scale) with what the shown preview was made
-from; on a change it sends a fast job on a thumbnail of the layer (PREVIEW_SIDE px, the fast
-engine's own working size, so strokes look as they will) through shared.preview, which cancels
-the one in flight, so the
-daemon drops older requests instead of queueing them. Previews never create layers.
+styles and weights, strength, colour mode, style scale) with what the shown preview was made from;
+on a change it sends a fast job on a thumbnail of the layer (PREVIEW_SIDE px; the daemon paints it
+at the fast engine's working side as it paints the layer, so strokes look as they will) through
+shared.preview, which cancels the one in flight, so the daemon drops older requests instead of
+queueing them. Previews never create layers.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ IDLE_PING_SECONDS = 5.0  # while connected and idle, check the daemon is still t
 JOB_SILENCE_TIMEOUT = 15.0  # a running job fails when the daemon says nothing for this long
 INSTALL_INFO = Path(__file__).resolve().parent / "install.json"  # written by the installer
 
-PREVIEW_SIDE = 512  # the live preview's long side: the fast engine's working side
+PREVIEW_SIDE = 512  # the live preview's long side (the daemon paints it as it paints OK's)
 
 ImageLoader = Callable[[str], StyleImage]
 Thumbnailer = Callable[[Any, int], StyleImage]  # (layer, long side) → 8-bit RGBA pixels
