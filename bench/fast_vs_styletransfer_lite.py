@@ -10,7 +10,8 @@ a shared machine hits both alike, who goes first alternating:
 2. Whole call: a job through a real Impasto daemon (u8 RGBA over ZeroMQ: decode, network,
    encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out);
    once with the network at the picture's size (`size`, the same work as the peer) and once
-   with Impasto's defaults (network at 512 px, then guided upsampling: less work, by design).
+   with Impasto's defaults (network at STROKE_SIDE px, then guided upsampling: less work, by
+   design).
 3. Command line, whole processes: `impasto stylize in.png -s STYLE -o out.png` against the
    running daemon, network at full size (`--size SIDE`: the same work; process start, imports,
    PNG read, job, PNG write; each started by a small
@@ -49,6 +50,7 @@ import torch
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from PIL import Image
 
+from daemon.engines.fast import STROKE_SIDE
 from daemon.imageio import read_image
 from daemon.model_library import ModelLibrary
 from shared.client import Client
@@ -159,7 +161,10 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
                         ),
                         theirs_call,
                     )
-                    pairs["whole call, Impasto's defaults (network at 512 px, guided)"] = (
+                    defaults = (
+                        f"whole call, Impasto's defaults (network at {STROKE_SIDE} px, guided)"
+                    )
+                    pairs[defaults] = (
                         lambda rgba=rgba, style=style: daemon_call(client, rgba, style),
                         theirs_call,
                     )

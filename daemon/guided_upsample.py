@@ -14,13 +14,14 @@ Where the result follows the photo's edges (|a| large) they come back at full re
 painted texture with no counterpart in the photo `a` is ~0 and the texture is upsampled as it is
 (the plain guided filter, `up(a)·I_full + up(b)`, would blur it: measured, and it did).
 
-`detail_floor` raises `up(a)` to at least that value: every channel then gets at least that share
-of the photo's fine detail, also where the result no longer follows the photo. Hires uses it
-(daemon.engines.hires.DETAIL_FLOOR): its refinement smooths thin structures away, so `a` is small
-almost everywhere and a 4K result enlarged from its 960 px top level had edges at 0.81 of the
-photo's sharpness (bench/hires.py's edge index); fast mode's result follows the photo closely
-enough without it (1.10 at 4K) and passes 0. Memory at full size: the output, the luminance
-detail and one channel's maps at a time.
+`detail_floor` raises `up(a)` to at least that value (`raise_slope`: slopes at or below minus the
+floor, where a channel follows the photo inverted, are kept): every channel then gets at least that
+share of the photo's fine detail, also where the result no longer follows the photo. Hires uses it
+(daemon.engines.hires.DETAIL_FLOOR has the figures): its refinement smooths thin structures away, so
+`a` is small almost everywhere and its 4K result, enlarged from a 960 px level, had edges at 0.81 of
+the photo's sharpness (bench/hires.py's edge index). Fast mode's result follows the photo closely
+enough without it (1.06 at 4K from its 384 px working side) and passes 0. Memory at full size: the
+output, the luminance detail and one channel's maps at a time.
 """
 
 from __future__ import annotations
@@ -68,9 +69,16 @@ def guided_upsample(
         a = (_box(guide * p, r) - mean_i * _box(p, r)) / (var_i + eps)
         slope = _up(_box(a, r), (h, w))
         if detail_floor > 0:
-            slope.clamp_(min=detail_floor)
+            slope = raise_slope(slope, detail_floor)
         out[:, c : c + 1].add_(slope.mul_(detail))
     return out.clamp_(0, 1)
+
+
+def raise_slope(a: torch.Tensor, floor: float) -> torch.Tensor:
+    """Slopes below `floor` raised to it, continuously and keeping the order: `a` where
+    a >= floor or a <= −floor (a channel that follows the photo, or follows it inverted, keeps
+    its own edges), `floor` for 0 <= a < floor, and `floor + 2a` in between, from −floor up."""
+    return torch.maximum(a, (floor + 2 * a).clamp(max=floor))
 
 
 def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.tiled_gatys import refine, tile_for
+from daemon.engines.tiled_gatys import refine, state_bytes, tile_for
 from daemon.vgg import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -111,9 +111,11 @@ class GatysEngine:
                 def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
                     report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)
 
+                maps = 0 if inputs.maps is None else len(inputs.styles)
+                tile = tile_for(inputs.profile, state_bytes((h, w), maps))  # less the state
                 image = refine(
                     vgg, start, scaled.cpu(), targets, spec, inputs.profile,
-                    spec.iterations, tile_for(inputs.profile), on_fraction, cancelled,
+                    spec.iterations, tile, on_fraction, cancelled,
                     temporal=prior and (prior.warped, prior.weight), regions=regions,
                 )  # fmt: skip
                 done += h * w * spec.iterations

@@ -57,9 +57,12 @@ from daemon.engines import Cancelled, EngineInput, Report
 from daemon.engines.gatys import canvas_pixels, fits_whole, optimizer_bytes
 from daemon.engines.tiled_gatys import (
     DEFAULT_MARGIN,
+    GUIDE_BYTES_PER_PIXEL,
+    REFINE_BYTES_PER_PIXEL,
     VGG_STRIDE,
     Region,
     refine,
+    state_bytes,
     tile_for,
     tiled_grams,
 )
@@ -77,19 +80,12 @@ BASE_SHARE = 0.3  # of the progress bar
 MIN_REFINE_STEPS = 4
 NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at most this
 # The least share of the photo's fine detail the guided enlargement above the top refined level
-# gives every channel (daemon.guided_upsample). Without it the 4K and 8K results, enlarged from a
-# 960 px level whose refinement smoothed thin structures away, had edges at 0.81–0.85 of the
-# photo's sharpness (bench/hires.py's edge index; the cables of its photo gone at 100%); 0.4 gave
-# 1.03 at 4K with the style gain unchanged at the 512 and 1024 px views (0.3: 0.93, 0.5: 1.15,
-# 0.6 drew the cables as lines on top of the paint).
+# gives every channel (daemon.guided_upsample.raise_slope). Without it a 4K result, enlarged from
+# a 960 px level whose refinement smoothed thin structures away, had edges at 0.81 of the photo's
+# sharpness (bench/hires.py's edge index; the cables of its photo gone at 100%). On that level
+# (starry-night, 20 iterations) 0.3 gave 0.92, 0.4 1.01, 0.5 1.12, with the style gain at the 512
+# and 1024 px views unchanged (2.55 / 2.48); 0.6 drew the cables as lines on top of the paint.
 DETAIL_FLOOR = 0.4
-# Bytes per canvas pixel (the image and its free border) a refined level holds besides VGG19's
-# tile: the canvas, its gradient, Adam's two moments, the content and its canvas, the upscaled
-# start and the result, all fp32 RGB (~12 B each); measured ~120 at 1024² on CPU, with a margin.
-REFINE_BYTES_PER_PIXEL = 160
-# Bytes per pixel of a refined level for each style map: its guide at the level's size (fp32) and
-# the guide average-pooled to each style layer's grid (fp16, tiled_gatys), with a margin.
-GUIDE_BYTES_PER_PIXEL = 8
 # Bytes per full-size pixel the guided enlargement makes besides the job's picture: the result
 # and the photo's detail (fp32), the upscaled coefficients per channel.
 GUIDED_BYTES_PER_PIXEL = 32
@@ -307,10 +303,8 @@ def _ladder(inputs: EngineInput) -> tuple[list[tuple[int, int]], int]:
 
 
 def _level_bytes(size: tuple[int, int], inputs: EngineInput) -> int:
-    """What a refined level holds besides VGG19's tile: its state over the canvas and, with
-    style maps, each style's guides."""
-    maps = 0 if inputs.maps is None else len(inputs.styles)
-    return canvas_pixels(size) * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
+    """What a refined level holds besides VGG19's tile (tiled_gatys.state_bytes)."""
+    return state_bytes(size, 0 if inputs.maps is None else len(inputs.styles))
 
 
 def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

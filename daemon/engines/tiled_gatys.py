@@ -13,9 +13,10 @@ Each evaluation makes two passes over overlapping tiles (daemon.tiling; origins 
 
 With a margin at least VGG19's receptive-field reach (relu5_1: ~100 px) on both sides of the
 features that see a pixel, this equals the untiled gradient up to floating-point error; with the
-default margin the difference is far below what the optimisation notices (see tests). Memory is
-bounded by the crop size (tile + 2·margin), not the image (Galerne et al., "Scaling Painting Style
-Transfer").
+default margin the difference is far below what the optimisation notices (see tests). VGG19's memory
+is bounded by the crop size (tile + 2·margin), not the image (Galerne et al., "Scaling Painting
+Style Transfer"); the image's own state (canvas, gradient, Adam's moments, content: `state_bytes`)
+is held whole, on the profile's device.
 
 With style maps (`regions`: per style a guide over the image, its painting's Grams and its share
 of the area) each style is matched inside its own region as in the whole-image objective
@@ -110,6 +111,23 @@ def tiled_grams(
     return {k: (v / (v.shape[0] * counts[k]))[None] for k, v in sums.items()}
 
 
+# Bytes per canvas pixel (the image and its free border) a refined level holds besides VGG19's
+# tile: the canvas, its gradient, Adam's two moments, the content and its canvas, the upscaled
+# start and the result, all fp32 RGB (~12 B each); measured ~120 at 1024² on CPU, with a margin.
+REFINE_BYTES_PER_PIXEL = 160
+# Bytes per pixel of a refined level for each style map: its guide at the level's size (fp32) and
+# the guide average-pooled to each style layer's grid (fp16, tiled_gatys), with a margin.
+GUIDE_BYTES_PER_PIXEL = 8
+
+
+def state_bytes(size: tuple[int, int], maps: int = 0) -> int:
+    """What `refine` holds for an image of `size` besides VGG19's tile: its state over the
+    canvas (the image and its free border) and, with `maps` style maps, their guides."""
+    pad = border_for(*size)
+    pixels = (size[0] + 2 * pad) * (size[1] + 2 * pad)
+    return pixels * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
+
+
 def refine(
     vgg: VGGFeatures,
     start: torch.Tensor,
@@ -135,7 +153,7 @@ def refine(
     pad = objective.pad
     # The canvas (the image and its free border), its gradient and Adam's moments live on the
     # profile's device for the whole refinement: on a GPU no tile goes through the host per step
-    # (the level's state is what hires.REFINE_BYTES_PER_PIXEL budgets on that device).
+    # (what `state_bytes` budgets on that device).
     x = vgg.preprocess(reflect(start.float().to(profile.device), pad))
     x = x.detach().requires_grad_(True)
     if temporal is not None:

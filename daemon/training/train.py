@@ -50,10 +50,10 @@ log = logging.getLogger(__name__)
 
 CONTENT_LAYER = "relu3_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-# Paintings are seen at this many times the crop size unless `style_side` says otherwise: 2 puts
-# strokes at Gatys' scale for a picture the size of the crop's source; 4 (with 128 px crops: the
-# paintings at 512 px) makes strokes that, at fast mode's 512 px working side, have the painting's
-# size when the result and the painting are seen at the same size (see daemon.engines.fast).
+# Paintings are seen at this many times the crop size unless `style_side` says otherwise (a larger
+# side teaches larger strokes). The network then paints strokes of the painting's size, seen at
+# 2x the crop, for a picture of about that size: fast mode's working side (daemon.engines.fast)
+# was chosen by measurement for the shipped model trained this way.
 STYLE_SIDE_FACTOR = 2
 
 

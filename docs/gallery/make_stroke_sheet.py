@@ -4,7 +4,7 @@
 
 Needs a running daemon. A 1920x1080 photo in fast mode: top row, the whole picture made at 512 px
 and at 1920 px with the defaults (the network at its working side, STROKE_SIDE, for both), and
-at 1920 px with the network at full size (`--size 1920`, the first default); bottom row, 100%
+at 1920 px with the network at full size (`--size 1920`, the old default); bottom row, 100%
 crops of the 1920 px results, and of the default result upsampled without the photo's guidance
 (bicubic), from the `--size STROKE_SIDE` output enlarged.
 """
