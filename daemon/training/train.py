@@ -184,8 +184,10 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
     if cfg.batch % world:
         raise RuntimeError(f"batch {cfg.batch} does not split over {world} processes")
     gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     vgg = get_vgg(device)
+    # after VGG19: building it the first time in a process draws from the global generator, so
+    # seeding before it made the network's initial weights depend on whether it was cached
+    torch.manual_seed(cfg.seed)
     files = [f for p in cfg.styles for f in image_files(p)]
     new_styles = [(style_name(f), to_tensor(read_image(f)), f) for f in files]
     card_styles: list[dict] = []

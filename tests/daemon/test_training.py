@@ -122,3 +122,21 @@ def test_the_side_the_paintings_are_seen_at_sets_the_targets_and_is_on_the_card(
         seen[side] = (card["training"]["style_side"], style[0])
     assert seen[None][0] == 64 and seen[96][0] == 96  # default: twice the crop size
     assert seen[None][1] != seen[96][1]  # same batch, other targets
+
+
+def test_a_frame_round_the_painting_file_is_left_out_of_the_targets(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    painting = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    framed = painting.copy()
+    framed[:2], framed[-2:], framed[:, :2], framed[:, -2:] = 255, 255, 255, 255  # a white frame
+    style = {}
+    for name, pixels in (("plain", painting), ("framed", framed)):
+        Image.fromarray(pixels).save(tmp_path / f"{name}.png")
+        got: list[float] = []
+        cfg = config(tmp_path, name, steps=1, styles=[tmp_path / f"{name}.png"])
+        train(cfg, lambda s, n, e, got=got: got.append(e["style"]))
+        style[name] = got[0]
+    assert style["plain"] == style["framed"]  # 2% of each side trimmed: the frame is gone
