@@ -292,25 +292,27 @@ def main(argv: list[str] | None = None) -> int:
         "the painting over that of the output, both seen at 512 and at 1024 px long side.",
         "",
     ]
-    crops = [m for m in rows if m.get("crop")]
-    if crops:
-        lines.append("100% crops centred on a tile corner (borders run through the middle):")
-        lines.append("")
-        for m in crops:
-            rel = os.path.relpath(m["crop"], REPO / "docs")
-            lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']}]({rel})")
-        lines.append("")
-    pairs = [m for m in rows if m.get("pair")]
-    if pairs:
-        lines.append("100% crops where the photo's edges are strongest, photo | output:")
-        lines.append("")
-        for m in pairs:
-            rel = os.path.relpath(m["pair"], REPO / "docs")
-            lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']} edges]({rel})")
-        lines.append("")
+    lines += images(
+        rows, "crop", "", "100% crops centred on a tile corner (borders run through the middle):"
+    )
+    lines += images(
+        rows, "pair", " edges", "100% crops where the photo's edges are strongest, photo | output:"
+    )
     lines += [END, ""]
     publish("\n".join(lines), args.markdown, BEGIN, END)
     return 0
+
+
+def images(rows: list[dict], key: str, suffix: str, caption: str) -> list[str]:
+    """Markdown for the rows' images under `key` (paths), after `caption`; none: no lines."""
+    shown = [m for m in rows if m.get(key)]
+    if not shown:
+        return []
+    lines = [caption, ""]
+    for m in shown:
+        rel = os.path.relpath(m[key], REPO / "docs")
+        lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']}{suffix}]({rel})")
+    return [*lines, ""]
 
 
 def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[dict]:
