@@ -56,6 +56,11 @@ class EngineInput:
     prior: Prior | None = None  # a sequence's previous result carried to this frame (temporal)
     maps: list[torch.Tensor | None] | None = None  # per plan style: [1,1,h,w] 0..1 or None
 
+    @property
+    def mapped_styles(self) -> int:
+        """How many styles carry a style map's guides (all of them with maps, else none)."""
+        return 0 if self.maps is None else len(self.styles)
+
 
 class Engine(Protocol):
     name: str

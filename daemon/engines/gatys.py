@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.tiled_gatys import refine, state_bytes, tile_for
+from daemon.engines.tiled_gatys import canvas_pixels, refine, state_bytes, tile_for
 from daemon.vgg import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -111,8 +111,8 @@ class GatysEngine:
                 def on_fraction(f: float, stage=stage, done=done, hw=h * w) -> None:
                     report(f"{stage}, tiled", (done + f * hw * spec.iterations) / total, None)
 
-                maps = 0 if inputs.maps is None else len(inputs.styles)
-                tile = tile_for(inputs.profile, state_bytes((h, w), maps))  # less the state
+                reserved = state_bytes((h, w), inputs.mapped_styles)
+                tile = tile_for(inputs.profile, reserved)  # less the state
                 image = refine(
                     vgg, start, scaled.cpu(), targets, spec, inputs.profile,
                     spec.iterations, tile, on_fraction, cancelled,
@@ -154,12 +154,6 @@ class GatysEngine:
             image = crop_border(vgg.to_rgb(x), pad)
         assert image is not None
         return image.cpu()
-
-
-def canvas_pixels(size: tuple[int, int]) -> int:
-    """Pixels of the canvas optimised for an image of this size: the image and its border."""
-    pad = border_for(*size)
-    return (size[0] + 2 * pad) * (size[1] + 2 * pad)
 
 
 def optimizer_bytes(spec: JobSpec, size: tuple[int, int]) -> int:

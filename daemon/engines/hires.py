@@ -54,13 +54,14 @@ from daemon.devices import (
     release_memory,
 )
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.gatys import canvas_pixels, fits_whole, optimizer_bytes
+from daemon.engines.gatys import fits_whole, optimizer_bytes
 from daemon.engines.tiled_gatys import (
     DEFAULT_MARGIN,
     GUIDE_BYTES_PER_PIXEL,
     REFINE_BYTES_PER_PIXEL,
     VGG_STRIDE,
     Region,
+    canvas_pixels,
     refine,
     state_bytes,
     tile_for,
@@ -298,13 +299,14 @@ def _ladder(inputs: EngineInput) -> tuple[list[tuple[int, int]], int]:
     default = BASE_SIDE_CPU if profile.device.type == "cpu" else BASE_SIDE_GPU
     sizes = ladder(tuple(inputs.content.shape[-2:]), default)
     sides = [max(style.shape[-2:]) for style, _ in inputs.styles]
-    maps = 0 if inputs.maps is None else len(inputs.styles)
-    return sizes, top_level(sizes, sides, spec.style_scale, profile.memory_budget, maps)
+    return sizes, top_level(
+        sizes, sides, spec.style_scale, profile.memory_budget, inputs.mapped_styles
+    )
 
 
 def _level_bytes(size: tuple[int, int], inputs: EngineInput) -> int:
     """What a refined level holds besides VGG19's tile (tiled_gatys.state_bytes)."""
-    return state_bytes(size, 0 if inputs.maps is None else len(inputs.styles))
+    return state_bytes(size, inputs.mapped_styles)
 
 
 def _at(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

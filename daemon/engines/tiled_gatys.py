@@ -120,12 +120,16 @@ REFINE_BYTES_PER_PIXEL = 160
 GUIDE_BYTES_PER_PIXEL = 8
 
 
+def canvas_pixels(size: tuple[int, int]) -> int:
+    """Pixels of the canvas optimised for an image of this size: the image and its border."""
+    pad = border_for(*size)
+    return (size[0] + 2 * pad) * (size[1] + 2 * pad)
+
+
 def state_bytes(size: tuple[int, int], maps: int = 0) -> int:
     """What `refine` holds for an image of `size` besides VGG19's tile: its state over the
-    canvas (the image and its free border) and, with `maps` style maps, their guides."""
-    pad = border_for(*size)
-    pixels = (size[0] + 2 * pad) * (size[1] + 2 * pad)
-    return pixels * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
+    canvas and, with `maps` style maps, their guides."""
+    return canvas_pixels(size) * (REFINE_BYTES_PER_PIXEL + maps * GUIDE_BYTES_PER_PIXEL)
 
 
 def refine(
