@@ -18,25 +18,14 @@ import weakref
 
 import numpy as np
 import torch
-from torch import nn
 
+from daemon.engines.fast_graph import InferenceGraph
 from daemon.engines.fast_net import StyleNet
 
 log = logging.getLogger(__name__)
 
 ALIGN = 4  # two stride-2 levels: the graph takes sides that are multiples of 4
 OPSET = 17
-
-
-class _Graph(nn.Module):
-    """What is exported: the network on an aligned image with a normalised blend [1, styles]."""
-
-    def __init__(self, net: StyleNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return self.net(x, weights)
 
 
 class OnnxNet:
@@ -52,7 +41,7 @@ class OnnxNet:
         with warnings.catch_warnings():  # the tracer's notes on shape arithmetic; checked by tests
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Graph(net.float().eval()),
+                InferenceGraph(net.float().eval()),
                 (probe, blend),
                 buf,
                 input_names=["image", "weights"],

@@ -44,3 +44,20 @@ def test_weights_are_normalised_and_validated():
     for bad in ([0.0, 0.0], [-1.0, 2.0], [float("nan"), 1.0], [1.0, 1.0, 1.0]):
         with pytest.raises(ValueError):
             mix_weights(torch.tensor(bad), 1, 2)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (20, 36), (64, 44)])
+def test_the_inference_graph_computes_the_network_exactly(size):
+    """The phase-form rewrite the CPU runs (sub-pixel decoder, 5x5 output layer at half size)
+    is the same function as the network, borders included, for blends of randomised styles."""
+    from daemon.engines.fast_graph import InferenceGraph
+
+    net = randomised(StyleNet(3, widths=(8, 16, 16), residual_blocks=1), seed=4).eval()
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(1, 3, *size, generator=gen)
+    blend = mix_weights(torch.tensor([[0.2, 0.5, 0.3]]), 1, 3)
+    with torch.inference_mode():
+        expect = net(x, blend)
+        got = InferenceGraph(net)(x, blend)
+    assert got.shape == expect.shape
+    torch.testing.assert_close(got, expect, rtol=0, atol=2e-6)
