@@ -243,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="long side the paintings are seen at in pixels (default: 2 × --size); larger "
         "makes larger strokes",
     )
+    t.add_argument(
+        "--stem",
+        choices=("conv", "patch"),  # daemon.engines.fast_net.STEMS (the CLI never loads torch)
+        default="conv",
+        help="a new network's first layers: conv (a full-size layer) or patch (straight to half "
+        "size, faster on a CPU); --init-from and --extend take the model's own",
+    )
     t.add_argument("--batch", type=int, default=4)
     t.add_argument("--content-weight", type=float, default=1.0)
     t.add_argument("--style-weight", type=float, default=0.01)
@@ -266,6 +273,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None)
     t.set_defaults(func=cmd_train)
+
+    dd = sub.add_parser(
+        "distill", help="teach a model with another stem to paint as a trained model does"
+    )
+    dd.add_argument("--teacher", type=Path, required=True, help="the trained model (.safetensors)")
+    dd.add_argument(
+        "--content", type=Path, nargs="+", required=True, help="content photos or folders of them"
+    )
+    dd.add_argument(
+        "--hold-out",
+        type=Path,
+        default=None,
+        help="photos to leave out (the PSNR is measured there)",
+    )
+    dd.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
+    # the stems of daemon.engines.fast_net.STEMS (not imported: the CLI never loads torch)
+    dd.add_argument("--stem", choices=("patch", "conv"), default="patch", help="the student's stem")
+    dd.add_argument("--stem-steps", type=int, default=3000, help="steps fitting the stem alone")
+    dd.add_argument("--steps", type=int, default=3000, help="steps fitting the whole network")
+    dd.add_argument("--size", type=int, default=128, help="crop size in pixels")
+    dd.add_argument("--batch", type=int, default=8)
+    dd.add_argument("--lr", type=float, default=2e-3)
+    dd.add_argument("--seed", type=int, default=0)
+    dd.set_defaults(func=cmd_distill)
 
     u = sub.add_parser("train-upscaler", help="train the learned ×2 upscaler (hires, fast)")
     u.add_argument("--content", type=Path, nargs="+", required=True, help="photos or folders")
@@ -584,6 +615,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         hold_out=args.hold_out,
         init_from=args.init_from,
         style_side=args.style_side,
+        stem=args.stem,
         precision=args.precision,
         command="impasto " + " ".join(sys.argv[1:]),
     )
@@ -610,6 +642,54 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"wrote {args.out} ({card['training']['steps']} steps)")
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from daemon.training.distill import DistillConfig, distill
+
+    if args.out.suffix != ".safetensors":
+        raise BadRequest("--out must end in .safetensors")
+    for name in ("size", "batch"):
+        if getattr(args, name) < 1:
+            raise BadRequest(f"--{name} must be at least 1")
+    if args.stem_steps < 0 or args.steps < 0:
+        raise BadRequest("--stem-steps and --steps must not be negative")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cfg = DistillConfig(
+        teacher=args.teacher,
+        content=args.content,
+        out=args.out,
+        stem=args.stem,
+        hold_out=args.hold_out,
+        feature_steps=args.stem_steps,
+        steps=args.steps,
+        size=args.size,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        command="impasto " + " ".join(sys.argv[1:]),
+    )
+    bar = tqdm(total=args.stem_steps + args.steps, file=sys.stderr, unit="step")
+
+    def on_step(stage: str, step: int, total: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix({"stage": stage, "loss": f"{loss:.4g}"}, refresh=False)
+        if step % 250 == 0 or step == total:
+            log.info("%s step %d/%d loss=%.5g", stage, step, total, loss)
+
+    try:
+        card = distill(cfg, on_step)
+    except FileNotFoundError as exc:
+        raise BadImage(str(exc)) from None
+    except RuntimeError as exc:
+        raise BadRequest(f"cannot distill: {exc}") from None
+    finally:
+        bar.close()
+    psnr = card["distillation"].get("psnr_vs_teacher_db")
+    print(f"wrote {args.out}" + (f" (PSNR against the teacher {psnr} dB)" if psnr else ""))
     return 0
 
 

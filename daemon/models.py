@@ -34,6 +34,7 @@ def save_model(
         architecture={
             "widths": list(net.widths),
             "residual_blocks": net.residual_blocks,
+            "stem": net.stem,
             "styles": net.styles,
         },
     )
@@ -51,11 +52,17 @@ def write_model_files(path: Path, tensors: dict[str, torch.Tensor], card: dict) 
     tmp_card.replace(card_path(path))
 
 
+def architecture(path: Path) -> dict:
+    """The card's architecture (widths, residual_blocks, stem, styles), weights not read."""
+    arch = json.loads(card_path(path).read_text())["architecture"]
+    return {"stem": "conv", **arch}  # cards written before stems existed: the conv stem
+
+
 def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[StyleNet, dict, dict]:
     """The network (fp32), its card, and any extra tensors stored beside the weights."""
     card = json.loads(card_path(path).read_text())
-    arch = card["architecture"]
-    net = StyleNet(arch["styles"], tuple(arch["widths"]), arch["residual_blocks"])
+    arch = {"stem": "conv", **card["architecture"]}
+    net = StyleNet(arch["styles"], tuple(arch["widths"]), arch["residual_blocks"], arch["stem"])
     tensors = load_file(str(path), device=str(device))
     own = set(net.state_dict())
     net.load_state_dict({k: v.float() for k, v in tensors.items() if k in own})

@@ -119,13 +119,10 @@ class InferenceGraph(nn.Module):
             scale, shift = blend @ layer.norm.scale, blend @ layer.norm.shift
             return F.instance_norm(y, weight=scale, bias=shift)
 
-        def conv_norm(layer: nn.Module, y: torch.Tensor) -> torch.Tensor:
-            return norm(layer, layer.conv(layer.pad(y)))
-
-        for layer in net.down:
-            x = F.relu(conv_norm(layer, x))
+        for layer in net.down:  # with a [1, styles] blend: the affine fused into the norm
+            x = F.relu(layer(x, weights))
         for block in net.res:
-            x = conv_norm(block.b, F.relu(conv_norm(block.a, x))) + x
+            x = block(x, weights)
         x = F.relu(norm(net.up[0], F.pixel_shuffle(upsample_conv_phases(x, self.up1), 2)))
         y = upsample_conv_phases(x, self.up2)  # full size, in phase form
         n, c4, h, w = y.shape

@@ -3,6 +3,10 @@
     5x5 conv → 3x3 stride-2 conv → 3x3 stride-2 conv → residual blocks → nearest ×2 + 3x3 conv
     → nearest ×2 + 3x3 conv → 5x5 conv → sigmoid, reflection padding everywhere.
 
+With `stem="patch"` the first two layers are one `PatchStem` instead: a 7x7 stride-2 convolution
+straight to half size, then a 3x3 convolution, so no feature map at full size is normalised (on the
+CPU those full-size passes cost more than the convolutions; see `PatchStem`).
+
 Every convolution is followed by conditional instance normalisation (Dumoulin et al.): one
 scale/shift pair per style. A blend of styles is a normalised non-negative weight vector that
 mixes those pairs, so any blend costs one forward pass, and a one-hot vector is exactly that style.
@@ -122,6 +126,32 @@ class ConvCIN(nn.Module):
         return self.norm(self.conv(self.pad(x)), weights, stats)
 
 
+class PatchStem(nn.Module):
+    """Full size → half size without a normalised full-size layer: the image reflection-padded
+    (5 before, 4 after), a 7x7 stride-2 convolution with bias and ReLU, then a 3x3 convolution
+    (no padding) and conditional instance norm. Output pixel i is centred on input pixel 2i, as
+    in the "conv" stem (5x5 conv + norm, then a 3x3 stride-2 conv), which it replaces.
+
+    The conv stem's full-size layer is 16 channels normalised, activated and padded at full size:
+    at 2048² on this CPU those passes (norm, pad, layout changes) took 3x its convolution. Here the
+    only full-size work is the strided convolution, which reads the padded image once.
+    """
+
+    def __init__(self, inner: int, cout: int, styles: int) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d((5, 4, 5, 4))
+        self.patch = nn.Conv2d(3, inner, 7, stride=2)
+        self.conv = nn.Conv2d(inner, cout, 3, bias=False)
+        self.norm = ConditionalInstanceNorm(cout, styles)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, stats=None) -> torch.Tensor:
+        inner = F.relu(self.patch(self.pad(x)), inplace=not torch.is_grad_enabled())
+        return self.norm(self.conv(inner), weights, stats)
+
+
+STEMS = ("conv", "patch")
+
+
 class Residual(nn.Module):
     def __init__(self, channels: int, styles: int) -> None:
         super().__init__()
@@ -141,17 +171,20 @@ class StyleNet(nn.Module):
         styles: int,
         widths: tuple[int, int, int] = DEFAULT_WIDTHS,
         residual_blocks: int = DEFAULT_RESIDUAL_BLOCKS,
+        stem: str = "conv",
     ) -> None:
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r} (one of {', '.join(STEMS)})")
         c1, c2, c3 = widths
         self.styles, self.widths, self.residual_blocks = styles, tuple(widths), residual_blocks
-        self.down = nn.ModuleList(
-            [
-                ConvCIN(3, c1, 5, styles),
-                ConvCIN(c1, c2, 3, styles, 2),
-                ConvCIN(c2, c3, 3, styles, 2),
-            ]
+        self.stem = stem
+        first = (
+            [ConvCIN(3, c1, 5, styles), ConvCIN(c1, c2, 3, styles, 2)]
+            if stem == "conv"
+            else [PatchStem(c1, c2, styles)]
         )
+        self.down = nn.ModuleList([*first, ConvCIN(c2, c3, 3, styles, 2)])
         self.res = nn.ModuleList([Residual(c3, styles) for _ in range(residual_blocks)])
         self.up = nn.ModuleList([ConvCIN(c3, c2, 3, styles), ConvCIN(c2, c1, 3, styles)])
         self.out = ConvCIN(c1, 3, 5, styles)

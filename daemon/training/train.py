@@ -33,7 +33,7 @@ from daemon import losses
 from daemon.devices import choose_device
 from daemon.engines.fast_net import StyleNet
 from daemon.imageio import read_image
-from daemon.models import load_model, save_model
+from daemon.models import architecture, load_model, save_model
 from daemon.pipeline import trim_edges
 from daemon.pixels import to_tensor
 from daemon.training.checkpoint import progress_tensors, restore_moments
@@ -80,6 +80,7 @@ class TrainConfig:
     hold_out: Path | None = None  # file names (one per line) kept out of the content photos
     init_from: Path | None = None  # start every weight from this model (styles matched by name)
     style_side: int | None = None  # long side the paintings are seen at (default size × 2)
+    stem: str = "conv"  # a new network's first layers (daemon.engines.fast_net.STEMS)
 
     @property
     def painting_side(self) -> int:
@@ -158,7 +159,11 @@ def _rank_device(requested: str | None) -> torch.device:
 def _init_from(net: StyleNet, path: Path, names: list[str]) -> None:
     """Copy every weight of the model at `path` into `net`; norm pairs by style name."""
     base, base_card, _ = load_model(path)
-    if (base.widths, base.residual_blocks) != (net.widths, net.residual_blocks):
+    if (base.widths, base.residual_blocks, base.stem) != (
+        net.widths,
+        net.residual_blocks,
+        net.stem,
+    ):
         raise RuntimeError(f"{path} has another architecture; cannot start from it")
     index = {s["name"]: i for i, s in enumerate(base_card["styles"])}
     state = base.state_dict()
@@ -196,7 +201,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         base, base_card, _ = load_model(cfg.extend)
         old = base.styles
         card_styles = list(base_card["styles"])
-        net = StyleNet(old + len(new_styles), base.widths, base.residual_blocks)
+        net = StyleNet(old + len(new_styles), base.widths, base.residual_blocks, base.stem)
         state = base.state_dict()
         with torch.no_grad():
             for name, p in net.named_parameters():
@@ -209,7 +214,10 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             p.requires_grad_(p.requires_grad and name.endswith(("scale", "shift")))
         params = [p for p in net.parameters() if p.requires_grad]
     else:
-        net = StyleNet(len(new_styles))
+        stem = cfg.stem
+        if cfg.init_from is not None:  # the network is the model's own
+            stem = architecture(cfg.init_from)["stem"]
+        net = StyleNet(len(new_styles), stem=stem)
         if cfg.init_from is not None and not cfg.resume:
             _init_from(net, cfg.init_from, [name for name, _, _ in new_styles])
         params = [p for p in net.parameters() if p.requires_grad]

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from daemon.engines.fast_net import StyleNet, mix_weights
 
@@ -46,13 +47,15 @@ def test_weights_are_normalised_and_validated():
             mix_weights(torch.tensor(bad), 1, 2)
 
 
+@pytest.mark.parametrize("stem", ["conv", "patch"])
 @pytest.mark.parametrize("size", [(16, 16), (20, 36), (64, 44)])
-def test_the_inference_graph_computes_the_network_exactly(size):
+def test_the_inference_graph_computes_the_network_exactly(size, stem):
     """The phase-form rewrite the CPU runs (sub-pixel decoder, 5x5 output layer at half size)
     is the same function as the network, borders included, for blends of randomised styles."""
     from daemon.engines.fast_graph import InferenceGraph
 
-    net = randomised(StyleNet(3, widths=(8, 16, 16), residual_blocks=1), seed=4).eval()
+    net = StyleNet(3, widths=(8, 16, 16), residual_blocks=1, stem=stem)
+    net = randomised(net, seed=4).eval()
     gen = torch.Generator().manual_seed(5)
     x = torch.rand(1, 3, *size, generator=gen)
     blend = mix_weights(torch.tensor([[0.2, 0.5, 0.3]]), 1, 3)
@@ -61,3 +64,40 @@ def test_the_inference_graph_computes_the_network_exactly(size):
         got = InferenceGraph(net)(x, blend)
     assert got.shape == expect.shape
     torch.testing.assert_close(got, expect, rtol=0, atol=2e-6)
+
+
+def test_the_patch_stem_centres_each_half_size_pixel_on_an_even_input_pixel():
+    """Output pixel i of the patch stem sees input pixels 2i-5..2i+5 (its 7x7 stride-2 and 3x3
+    convolutions), centred on 2i as the conv stem's are: a change at input pixel 32 reaches
+    half-size pixels 14..18, symmetric about 16."""
+    from daemon.engines.fast_net import PatchStem
+
+    stem = PatchStem(4, 4, 1).eval()
+    with torch.no_grad():
+        for p in stem.parameters():
+            p.copy_(torch.rand_like(p) + 0.1)  # positive: no cancellation, ReLUs pass
+    x = torch.zeros(1, 3, 64, 64)
+    weights = torch.ones(1, 1)
+    base = stem.conv(F.relu(stem.patch(stem.pad(x))))
+    x[..., 32, 32] = 1
+    changed = (stem.conv(F.relu(stem.patch(stem.pad(x)))) - base).abs().sum((0, 1)) > 0
+    rows = changed.any(1).nonzero().flatten().tolist()
+    cols = changed.any(0).nonzero().flatten().tolist()
+    assert rows == cols == list(range(14, 19))
+    assert stem(x, weights).shape[-2:] == (32, 32)
+
+
+def test_a_model_file_keeps_its_stem(tmp_path):
+    from daemon.models import load_model, save_model
+
+    net = randomised(StyleNet(2, widths=(8, 8, 8), residual_blocks=1, stem="patch"))
+    save_model(tmp_path / "m.safetensors", net, {"styles": []})
+    loaded, card, _ = load_model(tmp_path / "m.safetensors")
+    assert card["architecture"]["stem"] == loaded.stem == "patch"
+    x = torch.rand(1, 3, 24, 24)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            loaded(x, torch.tensor([1.0, 0.0])), net(x, torch.tensor([1.0, 0.0]))
+        )
+    with pytest.raises(ValueError, match="unknown stem"):
+        StyleNet(1, stem="pixel")
