@@ -163,7 +163,8 @@ def measure_speed(args, model, net, style_index: int) -> list[dict]:
                         theirs_net,
                     ),
                     **{
-                        f"network: the conv-stem teacher, {how} (ONNX Runtime)": (
+                        f"network: the teacher `{args.teacher.stem}` ({teacher.stem} stem), {how} "
+                        "(ONNX Runtime)": (
                             lambda x=x, r=r: r(x, our_weights),
                             theirs_net,
                         )

@@ -151,7 +151,7 @@ def edge_figures(photo: np.ndarray, out: np.ndarray) -> tuple[float, tuple[int, 
 
 
 def fast_borders(w: int, h: int, budget: int) -> tuple[list[int], list[int], int]:
-    side = tile_plan(w * h, DeviceProfile(torch.device("cpu"), budget))
+    side = tile_plan(w * h, DeviceProfile(torch.device("cpu"), budget), onnx=True)
     if side is None:
         return [], [], 0
     return list(range(side, w, side)), list(range(side, h, side)), side

@@ -37,6 +37,10 @@ from shared.job import (
 from shared.keys import CLIENT_KEY_ENV, SERVER_KEY_ENV, remote_dir
 from shared.protocol import ImageDesc
 
+# daemon.engines.fast_net.STEMS, which the CLI cannot import (it never loads torch); a test
+# checks that they agree
+STEMS = ("conv", "patch")
+
 log = logging.getLogger("impasto")
 
 DEFAULT_KEYS = default_key_dir()
@@ -245,10 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--stem",
-        choices=("conv", "patch"),  # daemon.engines.fast_net.STEMS (the CLI never loads torch)
-        default="conv",
-        help="a new network's first layers: conv (a full-size layer) or patch (straight to half "
-        "size, faster on a CPU); --init-from and --extend take the model's own",
+        choices=STEMS,
+        default=None,
+        help="a new network's first layers: conv (a full-size layer; the default) or patch "
+        "(straight to half size, faster on a CPU); --init-from, --extend and --resume take the "
+        "model's own",
     )
     t.add_argument("--batch", type=int, default=4)
     t.add_argument("--content-weight", type=float, default=1.0)
@@ -288,8 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="photos to leave out (the PSNR is measured there)",
     )
     dd.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
-    # the stems of daemon.engines.fast_net.STEMS (not imported: the CLI never loads torch)
-    dd.add_argument("--stem", choices=("patch", "conv"), default="patch", help="the student's stem")
+    dd.add_argument("--stem", choices=STEMS, default="patch", help="the student's stem")
     dd.add_argument("--stem-steps", type=int, default=3000, help="steps fitting the stem alone")
     dd.add_argument("--steps", type=int, default=3000, help="steps fitting the whole network")
     dd.add_argument("--size", type=int, default=128, help="crop size in pixels")
@@ -657,6 +661,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
             raise BadRequest(f"--{name} must be at least 1")
     if args.stem_steps < 0 or args.steps < 0:
         raise BadRequest("--stem-steps and --steps must not be negative")
+    if not args.teacher.is_file():
+        raise BadRequest(f"no teacher model {args.teacher}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = DistillConfig(
         teacher=args.teacher,

@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 # default the same measure wandered from 1,300 to 2,300), with a margin for the objective's own.
 VGG_BYTES_PER_PIXEL = 2600
 # Peak bytes per pixel of the fast network's inference in fp32 (measured 480-600 over the
-# process baseline at 512²..2048² on CPU), with a margin. The ONNX Runtime graph the CPU runs
-# untiled (daemon.engines.fast_graph) peaks lower: 290-340 at 1024² and 2048²; tiles run PyTorch.
+# process baseline at 512²..2048² on CPU), with a margin: PyTorch (GPUs, tiles, style maps).
 FAST_BYTES_PER_PIXEL = 700
+# The same for the ONNX Runtime graph the CPU runs on a whole image with one blend
+# (daemon.engines.fast_graph; measured 290-340 at 1024² and 2048²), with a margin.
+ONNX_FAST_BYTES_PER_PIXEL = 400
 # Share of system RAM a CPU job may plan to use when no explicit budget is given.
 CPU_RAM_SHARE = 0.35
 

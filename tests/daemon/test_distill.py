@@ -12,9 +12,9 @@ from daemon.training.distill import DistillConfig, distill, psnr, student_from
 from tests.conftest import DATA
 
 
-def teacher_file(tmp_path):
+def teacher_file(tmp_path, stem: str = "conv"):
     torch.manual_seed(0)
-    net = StyleNet(2, widths=(8, 16, 16), residual_blocks=1)
+    net = StyleNet(2, widths=(8, 16, 16), residual_blocks=1, stem=stem)
     with torch.no_grad():
         for norm in net.norms():
             norm.scale.normal_(1, 0.5)
@@ -24,14 +24,18 @@ def teacher_file(tmp_path):
     return tmp_path / "teacher.safetensors"
 
 
-def test_the_student_gets_close_to_its_teacher_and_keeps_its_styles(tmp_path):
-    teacher_path = teacher_file(tmp_path)
+@pytest.mark.parametrize("teacher_stem, student_stem", [("conv", "patch"), ("patch", "conv")])
+def test_the_student_gets_close_to_its_teacher_and_keeps_its_styles(
+    tmp_path, teacher_stem, student_stem
+):
+    teacher_path = teacher_file(tmp_path, teacher_stem)
     hold_out = tmp_path / "hold_out.txt"
     hold_out.write_text("chelsea.png\n")
     cfg = DistillConfig(
         teacher=teacher_path,
         content=[DATA],
         out=tmp_path / "student.safetensors",
+        stem=student_stem,
         hold_out=hold_out,
         feature_steps=150,
         steps=150,
@@ -43,7 +47,7 @@ def test_the_student_gets_close_to_its_teacher_and_keeps_its_styles(tmp_path):
     card = distill(cfg)
     teacher, _, _ = load_model(teacher_path)
     student, saved, _ = load_model(cfg.out)
-    assert student.stem == "patch" and teacher.stem == "conv"
+    assert student.stem == student_stem and teacher.stem == teacher_stem
     assert saved["styles"] == [{"name": "a"}, {"name": "b"}]
     assert saved["training"] == {"steps": 7, "command": "x"}
     assert saved["distillation"]["teacher"] == "teacher.safetensors"
@@ -53,7 +57,7 @@ def test_the_student_gets_close_to_its_teacher_and_keeps_its_styles(tmp_path):
     photo = torch.from_numpy(read_image(DATA / "chelsea.png")[..., :3].copy()).permute(2, 0, 1)
     x = torch.nn.functional.interpolate(photo[None].float() / 255, size=(64, 96), mode="area")
     torch.manual_seed(1)
-    fresh = student_from(teacher, "patch").eval()
+    fresh = student_from(teacher, student_stem).eval()
     with torch.inference_mode():
         for style in ([1.0, 0.0], [0.0, 1.0], [0.5, 0.5]):
             w = torch.tensor(style)

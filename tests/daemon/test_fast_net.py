@@ -101,3 +101,33 @@ def test_a_model_file_keeps_its_stem(tmp_path):
         )
     with pytest.raises(ValueError, match="unknown stem"):
         StyleNet(1, stem="pixel")
+
+
+@pytest.mark.parametrize("stem", ["conv", "patch"])
+def test_onnx_runtime_runs_either_stem_as_pytorch_does_at_any_size(stem):
+    from daemon.engines.fast_onnx import OnnxNet
+
+    net = randomised(StyleNet(3, widths=(8, 16, 16), residual_blocks=1, stem=stem), seed=6)
+    runner = OnnxNet(net, threads=1)
+    gen = torch.Generator().manual_seed(7)
+    for h, w in ((17, 30), (32, 32), (45, 61)):
+        x = torch.rand(1, 3, h, w, generator=gen)
+        blend = torch.tensor([0.6, 0.0, 0.4])
+        with torch.inference_mode():
+            expect = net(x, blend)
+        torch.testing.assert_close(runner(x, blend), expect, rtol=0, atol=1e-4)
+
+
+def test_the_inference_graph_refuses_sides_that_are_not_multiples_of_4():
+    from daemon.engines.fast_graph import InferenceGraph
+
+    net = StyleNet(1, widths=(8, 8, 8), residual_blocks=1)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        InferenceGraph(net)(torch.rand(1, 3, 18, 20), torch.ones(1, 1))
+
+
+def test_the_command_line_offers_the_stems_the_network_has():
+    from daemon import cli
+    from daemon.engines.fast_net import STEMS
+
+    assert cli.STEMS == STEMS

@@ -80,3 +80,17 @@ def test_a_daemon_with_a_small_budget_stylises_in_tiles_with_the_same_result(dae
         assert np.abs(out[..., :3].astype(int) - content[..., :3]).mean() > 10
     finally:
         proc.stop()
+
+
+def test_a_whole_image_for_onnx_runtime_is_planned_with_its_smaller_peak():
+    from daemon.devices import FAST_BYTES_PER_PIXEL, ONNX_FAST_BYTES_PER_PIXEL
+    from daemon.engines.fast import RESIDENT_BYTES_PER_PIXEL, tile_plan
+
+    pixels = 1024 * 1024
+    budget = pixels * (
+        RESIDENT_BYTES_PER_PIXEL + (FAST_BYTES_PER_PIXEL + ONNX_FAST_BYTES_PER_PIXEL) // 2
+    )
+    profile = DeviceProfile(torch.device("cpu"), budget)
+    assert tile_plan(pixels, profile, onnx=True) is None
+    side = tile_plan(pixels, profile)
+    assert side is not None and side < 1024

@@ -61,3 +61,19 @@ def test_loaded_networks_are_cached_and_reloaded_when_the_file_changes(library, 
     assert card["styles"][0]["name"] == "vangogh-starry-night"
     model = library.models()["van"]
     assert library.load(model, torch.device("cpu")) is not net
+
+
+def test_a_card_without_a_stem_is_the_conv_stem_and_an_unknown_stem_is_skipped(tmp_path):
+    write_model(tmp_path / "m", "old", ["one-style"])
+    write_model(tmp_path / "m", "odd", ["other-style"])
+    for name, change in (("old", lambda arch: arch.pop("stem")), ("odd", None)):
+        card_file = tmp_path / "m" / f"{name}.json"
+        card = json.loads(card_file.read_text())
+        if change is None:
+            card["architecture"]["stem"] = "pixel"
+        else:
+            change(card["architecture"])
+        card_file.write_text(json.dumps(card))
+    lib = ModelLibrary([tmp_path / "m"], shipped=None)
+    assert sorted(lib.models()) == ["old"]
+    assert lib.load(lib.models()["old"], torch.device("cpu")).stem == "conv"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from daemon.models import load_model
@@ -149,3 +150,15 @@ def test_a_patch_stem_model_trains_resumes_and_seeds_a_new_one(tmp_path):
     card = train(config(tmp_path, "q", steps=1, init_from=tmp_path / "p.safetensors"))
     assert card["training"]["steps"] == 1
     assert load_model(tmp_path / "q.safetensors")[0].stem == "patch"
+    train(
+        config(
+            tmp_path,
+            "e",
+            steps=1,
+            styles=[DATA / "red_panda.png"],
+            extend=tmp_path / "p.safetensors",
+        )
+    )
+    assert load_model(tmp_path / "e.safetensors")[0].stem == "patch"
+    with pytest.raises(RuntimeError, match="has the patch stem, not conv"):
+        train(config(tmp_path, "r", steps=1, stem="conv", init_from=tmp_path / "p.safetensors"))
