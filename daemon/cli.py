@@ -586,6 +586,19 @@ def _write_atomically(out: Path, arr: np.ndarray, write) -> None:
 
 
 # -- train ----------------------------------------------------------------------------------------
+def run_training(run, cfg, on_step, bar, verb: str) -> dict:
+    """`run(cfg, on_step)` (train, distill, train_upscaler) with its errors typed for the user
+    (missing images: BadImage; what cannot be done, e.g. resuming another model: BadRequest)."""
+    try:
+        return run(cfg, on_step)
+    except FileNotFoundError as exc:
+        raise BadImage(str(exc)) from None
+    except RuntimeError as exc:
+        raise BadRequest(f"cannot {verb}: {exc}") from None
+    finally:
+        bar.close()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -637,14 +650,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if step % 50 == 0:
             log.info("step %d/%d %s", step, total, " ".join(f"{k}={v:.4g}" for k, v in ema.items()))
 
-    try:
-        card = train(cfg, on_step)
-    except FileNotFoundError as exc:
-        raise BadImage(str(exc)) from None
-    except RuntimeError as exc:  # e.g. --resume with a different set of styles
-        raise BadRequest(f"cannot train: {exc}") from None
-    finally:
-        bar.close()
+    card = run_training(train, cfg, on_step, bar, "train")
     print(f"wrote {args.out} ({card['training']['steps']} steps)")
     return 0
 
@@ -686,14 +692,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if step % 250 == 0 or step == total:
             log.info("%s step %d/%d loss=%.5g", stage, step, total, loss)
 
-    try:
-        card = distill(cfg, on_step)
-    except FileNotFoundError as exc:
-        raise BadImage(str(exc)) from None
-    except RuntimeError as exc:
-        raise BadRequest(f"cannot distill: {exc}") from None
-    finally:
-        bar.close()
+    card = run_training(distill, cfg, on_step, bar, "distill")
     psnr = card["distillation"].get("psnr_vs_teacher_db")
     print(f"wrote {args.out}" + (f" (PSNR against the teacher {psnr} dB)" if psnr else ""))
     return 0
@@ -741,14 +740,7 @@ def cmd_train_upscaler(args: argparse.Namespace) -> int:
         if step % 50 == 0:
             log.info("step %d/%d l1=%.5g", step, total, l1)
 
-    try:
-        card = train_upscaler(cfg, on_step)
-    except FileNotFoundError as exc:
-        raise BadImage(str(exc)) from None
-    except RuntimeError as exc:
-        raise BadRequest(f"cannot train: {exc}") from None
-    finally:
-        bar.close()
+    card = run_training(train_upscaler, cfg, on_step, bar, "train")
     print(f"wrote {args.out} ({card['training']['steps']} steps)")
     return 0
 

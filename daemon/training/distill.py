@@ -115,45 +115,29 @@ def distill(cfg: DistillConfig, on_step=None) -> dict:
     t0 = time.perf_counter()
     record: dict = {}
 
-    stem_params = list(student.down[:-1].parameters())  # every layer before the last stride-2
-    opt = torch.optim.Adam(stem_params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.feature_steps, 1))
     ema: dict[str, float] = {}  # the losses' running averages (one batch's are noisy)
-
-    def average(stage: str, value: float) -> float:
-        ema[stage] = 0.98 * ema.get(stage, value) + 0.02 * value
-        return ema[stage]
-
-    for step in range(cfg.feature_steps):
-        x = random_batch(photos, cfg.size, cfg.batch, gen)
-        w = mix_weights(random_blend(cfg.batch, teacher.styles, gen), cfg.batch, teacher.styles)
-        with torch.no_grad():
-            target = stem_features(teacher, x, w)
-        loss = F.mse_loss(stem_features(student, x, w), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        value = average("stem", loss.item())
-        if on_step is not None:
-            on_step("stem", step + 1, cfg.feature_steps, value)
-
-    params = [p for p in student.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr / 10)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.steps, 1))
-    for step in range(cfg.steps):
-        x = random_batch(photos, cfg.size, cfg.batch, gen)
-        w = random_blend(cfg.batch, teacher.styles, gen)
-        with torch.no_grad():
-            target = teacher(x, w)
-        loss = F.l1_loss(student(x, w), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        value = average("whole", loss.item())
-        if on_step is not None:
-            on_step("whole", step + 1, cfg.steps, value)
+    stages = (  # name, what is trained, learning rate, steps, what is compared, loss
+        ("stem", list(student.down[:-1].parameters()), cfg.lr, cfg.feature_steps,
+         stem_features, F.mse_loss),
+        ("whole", [p for p in student.parameters() if p.requires_grad], cfg.lr / 10, cfg.steps,
+         StyleNet.__call__, F.l1_loss),
+    )  # fmt: skip
+    for stage, params, lr, steps, output, loss_fn in stages:
+        opt = torch.optim.Adam(params, lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+        for step in range(steps):
+            x = random_batch(photos, cfg.size, cfg.batch, gen)
+            w = mix_weights(random_blend(cfg.batch, teacher.styles, gen), cfg.batch, teacher.styles)
+            with torch.no_grad():
+                target = output(teacher, x, w)
+            loss = loss_fn(output(student, x, w), target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            ema[stage] = 0.98 * ema.get(stage, loss.item()) + 0.02 * loss.item()
+            if on_step is not None:
+                on_step(stage, step + 1, steps, ema[stage])
     record.update({f"{stage}_loss": round(v, 6) for stage, v in ema.items()})
     student.eval()
     if check is not None:
