@@ -35,6 +35,7 @@ from PIL import Image, ImageDraw
 
 from daemon.color import luminance
 from daemon.imageio import read_image
+from daemon.losses import psnr
 from daemon.pixels import to_tensor
 from daemon.upscale import UPSCALERS
 from daemon.upscale_net import SHIPPED
@@ -44,11 +45,6 @@ END = "<!-- upscale:end -->"
 LARGE = REPO.parent / "shared" / "data" / "large"
 STYLISED = REPO / "docs" / "images" / "mont-st-michel-starry-night.png"
 METHODS = ("bicubic", "lanczos", "learned")
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = F.mse_loss(a.clamp(0, 1), b).item()
-    return 10 * torch.log10(torch.tensor(1 / max(mse, 1e-12))).item()
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -94,7 +90,7 @@ def measure(refs: list[torch.Tensor], factor: int) -> dict[str, dict[str, list[f
             t0 = time.perf_counter()
             out = UPSCALERS[m](lr, tuple(hr.shape[-2:]))
             seconds = time.perf_counter() - t0
-            scores[m]["psnr"].append(psnr(out, hr))
+            scores[m]["psnr"].append(psnr(out.clamp(0, 1), hr))
             scores[m]["ssim"].append(ssim(out, hr))
             scores[m]["s_per_mp"].append(seconds / (hr.shape[-1] * hr.shape[-2] / 1e6))
     return scores

@@ -5,6 +5,8 @@ Gram matrices are always computed in fp32 (also under autocast): G = F·Fᵀ / (
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -118,6 +120,11 @@ def style_distance(
 
 
 @torch.no_grad()
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of images in 0..1 (capped at 120 dB for equal ones)."""
+    return 10 * math.log10(1 / max(F.mse_loss(a, b).item(), 1e-12))
+
+
 def content_distance(vgg: VGGFeatures, image: torch.Tensor, content: torch.Tensor) -> float:
     """|F(image) − F(content)|² / |F(content)|² at relu4_2."""
     layer = CONTENT_LAYERS[0]

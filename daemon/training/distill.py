@@ -17,7 +17,6 @@ mix of two with a random weight, so blends stay as good as single styles.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from daemon.engines.fast_net import StyleNet, mix_weights
+from daemon.losses import psnr
 from daemon.models import load_model, save_model
 from daemon.training.data import (
     content_files,
@@ -85,10 +85,6 @@ def random_blend(batch: int, styles: int, gen: torch.Generator) -> torch.Tensor:
         else:
             w[i, a] = 1
     return w
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return -10 * math.log10(max(F.mse_loss(a, b).item(), 1e-12))
 
 
 def distill(cfg: DistillConfig, on_step=None) -> dict:

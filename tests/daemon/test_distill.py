@@ -7,8 +7,9 @@ import torch
 
 from daemon.engines.fast_net import StyleNet
 from daemon.imageio import read_image
+from daemon.losses import psnr
 from daemon.models import load_model, save_model
-from daemon.training.distill import DistillConfig, distill, psnr, student_from
+from daemon.training.distill import DistillConfig, distill, student_from
 from tests.conftest import DATA
 
 

@@ -7,17 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
+from daemon.losses import psnr
 from daemon.pixels import to_tensor
 from daemon.training.upscaler import UpscalerConfig, downscale, train_upscaler
 from daemon.upscale import UPSCALERS
 from daemon.upscale_net import SHIPPED, UpscaleNet, learned, load_upscaler, upscale_x2
 from tests.conftest import DATA, load_rgb, rgba_u8
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / F.mse_loss(a, b)))
 
 
 def test_the_shipped_upscaler_loads_from_safetensors_and_beats_bicubic_and_lanczos():
