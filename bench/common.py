@@ -95,7 +95,7 @@ def write_section(path: Path, begin: str, end: str, section: str) -> None:
 # The daemon with a fault injected: every third fast-engine run raises (not in the product code).
 INJECT_FAULTS = """
 import itertools, sys
-from daemon.cli import main
+from cli.main import main
 from daemon.engines import fast
 calls, run = itertools.count(1), fast.FastEngine.run
 def failing(self, *args, **kw):
@@ -129,7 +129,7 @@ class BenchDaemon:
                 port = s.getsockname()[1]
             endpoint = f"tcp://127.0.0.1:{port}"
         self.endpoint = endpoint
-        entry = ["-c", INJECT_FAULTS] if inject_faults else ["-m", "daemon"]
+        entry = ["-c", INJECT_FAULTS] if inject_faults else ["-m", "cli"]
         cmd = [sys.executable, *entry, "daemon", "--endpoint", self.endpoint, *extra]
         env = dict(os.environ, XDG_DATA_HOME=str(data_home))
         self.proc = subprocess.Popen(

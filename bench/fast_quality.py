@@ -43,18 +43,18 @@ from common import REPO, machine, publish, revision
 from PIL import Image, ImageDraw
 
 from daemon.catalogue import Catalogue
-from daemon.color import luminance
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.catalogue.styles import StyleLibrary
 from daemon.engines.fast import STROKE_SIDE
-from daemon.engines.fast_onnx import onnx_runner
-from daemon.guided_upsample import guided_upsample
-from daemon.imageio import read_image
-from daemon.losses import gram, resize_long_side
-from daemon.model_library import ModelLibrary
+from daemon.imaging.color import luminance
+from daemon.imaging.guided_upsample import guided_upsample
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.fast_onnx import onnx_runner
+from daemon.nets.vgg import STYLE_LAYERS, get_vgg
+from daemon.optim.losses import gram, resize_long_side
 from daemon.pipeline import trim_edges
-from daemon.pixels import to_tensor
-from daemon.styles import StyleLibrary
 from daemon.training.data import read_hold_out
-from daemon.vgg import STYLE_LAYERS, get_vgg
 
 log = logging.getLogger("bench")
 BEGIN = "<!-- fast-quality:begin (written by bench/fast_quality.py) -->"
@@ -114,7 +114,7 @@ class StyleMeter:
 
     @staticmethod
     def distance(a: dict, b: dict) -> float:
-        """Mean over layers of |G(a) − G(b)|² / |G(b)|² (daemon.losses.style_distance)."""
+        """Mean over layers of |G(a) − G(b)|² / |G(b)|² (daemon.optim.losses.style_distance)."""
         return statistics.fmean(
             float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in STYLE_LAYERS
         )

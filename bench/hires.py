@@ -46,15 +46,15 @@ from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from fast_quality import StyleMeter
 from PIL import Image, ImageFilter
 
-from daemon.cli import _memory as parse_size
+from cli.main import _memory as parse_size
 from daemon.devices import DeviceProfile
 from daemon.engines.fast import tile_plan
 from daemon.engines.hires import BASE_SIDE_CPU, ladder, top_level
-from daemon.engines.tiled_gatys import tile_for
-from daemon.imageio import read_image
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import border_for
+from daemon.optim.tiled import tile_for
 from daemon.pipeline import STYLE_EDGE
-from daemon.pixels import to_tensor
-from daemon.vgg import border_for
 from shared.client import Client
 
 log = logging.getLogger("bench")

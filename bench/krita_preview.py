@@ -22,7 +22,7 @@ import numpy as np
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 
 sys.path.insert(0, str(REPO))
-from daemon.imageio import read_image, resize_array  # noqa: E402
+from daemon.io.images import read_image, resize_array  # noqa: E402
 from tests.krita.krita_harness import run_in_each_krita  # noqa: E402
 
 SIDE = 1024

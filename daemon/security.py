@@ -1,5 +1,5 @@
 """A daemon on a network address: ZeroMQ CURVE encryption, and only the clients whose public keys
-it holds. See `impasto keys` (daemon.cli) and shared/keys.py for the client side.
+it holds. See `impasto keys` (cli.main) and shared/keys.py for the client side.
 
 A key folder (default `<config>/impasto/daemon`, see shared.keys.config_dir) holds:
 - `daemon.key_secret` / `daemon.key`: the daemon's key pair (the `.key` file goes to clients);

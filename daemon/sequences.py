@@ -2,9 +2,9 @@
 
 After each frame of a sequence the worker keeps that frame's input and result at the working
 size; the next frame (index + 1, same client and id) takes them to carry the result along the
-optical flow (daemon.flow). A sequence is freed after its `last` frame, when one of its frames is
-cancelled or fails, when its client goes away, after IDLE_SECONDS without a frame, and the oldest
-goes when more than MAX_SEQUENCES are kept, so memory does not grow with clips or clients.
+optical flow (daemon.imaging.flow). A sequence is freed after its `last` frame, when one of its
+frames is cancelled or fails, when its client goes away, after IDLE_SECONDS without a frame, and the
+oldest goes when more than MAX_SEQUENCES are kept, so memory does not grow with clips or clients.
 """
 
 from __future__ import annotations

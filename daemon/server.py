@@ -26,14 +26,14 @@ import zmq
 
 from daemon import __version__
 from daemon.catalogue import Catalogue
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.catalogue.styles import StyleLibrary
 from daemon.devices import DeviceProfile, available_devices, tune_allocator
 from daemon.devices import profile as make_profile
-from daemon.model_library import ModelLibrary
+from daemon.nets.vgg import get_vgg
 from daemon.plan import make_plan
 from daemon.security import Guard
 from daemon.sequences import SequenceStore
-from daemon.styles import StyleLibrary
-from daemon.vgg import get_vgg
 from daemon.worker import Job, Worker
 from shared import protocol
 from shared.client import HEARTBEAT_SECONDS, MAX_PING_JOBS

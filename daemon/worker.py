@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 import zmq
 
-from daemon import pipeline, pixels
+from daemon import pipeline
 from daemon.catalogue import Catalogue
+from daemon.catalogue.model_library import ModelLibrary
 from daemon.devices import (
     DeviceProfile,
     is_out_of_memory,
@@ -26,7 +27,7 @@ from daemon.devices import (
     release_memory,
     reset_peak,
 )
-from daemon.model_library import ModelLibrary
+from daemon.io import pixels
 from daemon.plan import Plan
 from daemon.sequences import SequenceStore
 from shared import protocol

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from shared.errors import BadRequest
@@ -332,6 +332,13 @@ class JobSpec:
             sequence=SequenceRef.from_wire(sequence) if sequence is not None else None,
             **kw,
         )
+
+
+# Every JobSpec field's default, by name: the one home of the defaults the clients show (the CLI's
+# options, the recipe's "left at the default" test).
+JOB_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(JobSpec) if f.default is not MISSING
+}
 
 
 def _check_number(key: str, value: Any, lo: float, hi: float) -> None:

@@ -13,23 +13,26 @@ import json
 import shlex
 from typing import Any
 
-from shared.job import DEFAULT_ITERATIONS, IMAGE_SUFFIXES, JobSpec
+from shared.job import IMAGE_SUFFIXES, JOB_DEFAULTS, JobSpec
 
 RECIPE_VERSION = 1
 MAX_RECIPE_BYTES = 1 << 20  # a document keeps at most this much of them (oldest dropped)
 
-# Settings that `impasto stylize` takes as options, with their defaults there.
+# Settings that `impasto stylize` takes as options (left out of a command at their default).
 _CLI_OPTIONS = {
-    "size": None,
-    "iterations": DEFAULT_ITERATIONS,
-    "preserve_color": "none",
-    "strength": 1.0,
-    "style_scale": 1.0,
-    "optimizer": "lbfgs",
-    "init": "content",
-    "seed": None,
-    "base": "gatys",
-    "upscaler": "lanczos",
+    key: JOB_DEFAULTS[key]
+    for key in (
+        "size",
+        "iterations",
+        "preserve_color",
+        "strength",
+        "style_scale",
+        "optimizer",
+        "init",
+        "seed",
+        "base",
+        "upscaler",
+    )
 }
 
 

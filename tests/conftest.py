@@ -98,7 +98,7 @@ class DaemonProcess:
             [
                 sys.executable,
                 "-m",
-                "daemon",
+                "cli",
                 "daemon",
                 "--endpoint",
                 self.endpoint,
@@ -148,7 +148,7 @@ def daemon(tmp_path_factory):
 
 
 def load_rgb(name: str) -> np.ndarray:
-    from daemon.imageio import read_image
+    from daemon.io.images import read_image
 
     return read_image(DATA / name)
 

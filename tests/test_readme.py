@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from daemon.imageio import read_image
+from daemon.io.images import read_image
 from tests.conftest import DATA, ROOT
 
 SCRIPT = ROOT / "docs" / "examples" / "stylize_with_client.py"
@@ -49,7 +49,7 @@ def test_the_readme_fast_mode_command_runs_as_written(daemon, tmp_path):
     args = shlex.split(line)
     assert args[0] == ".venv/bin/impasto" and args[-2] == "-o"
     out = tmp_path / "out.png"
-    cmd = [sys.executable, "-m", "daemon", *args[1:-1], str(out), "--endpoint", daemon.endpoint]
+    cmd = [sys.executable, "-m", "cli", *args[1:-1], str(out), "--endpoint", daemon.endpoint]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=120)
     photo, result = read_image(ROOT / args[2]), read_image(out)
     assert result.shape == photo.shape
@@ -65,7 +65,7 @@ def test_the_readme_video_command_runs_as_written(daemon, tmp_path):
     assert args[0] == ".venv/bin/impasto" and args[2] == "clip.mp4" and args[-2] == "-o"
     write_clip(tmp_path / "clip.mp4", pan(4))
     args[2], args[-1] = str(tmp_path / "clip.mp4"), str(tmp_path / "painted.mp4")
-    cmd = [sys.executable, "-m", "daemon", *args[1:], "--endpoint", daemon.endpoint]
+    cmd = [sys.executable, "-m", "cli", *args[1:], "--endpoint", daemon.endpoint]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=300)
     got = probe(tmp_path / "painted.mp4")
     assert len(got["frames"]) == 4 and got["audio"] == 1

@@ -5,8 +5,8 @@ working size), the content (RGB 0..1, [1,3,H,W], at the working size, colour-pre
 style pictures with their shares of the blend; it reports progress through `report` and checks
 `cancelled()` at least once per optimisation step or tile, raising JobCancelled when it is set.
 For a frame of a sequence the input may carry a `prior`: the previous frame's result warped onto
-this one with its trust map (daemon.flow), which the engine uses to stay consistent over time.
-Everything before (decoding, colour preparation, sizing) and after (resampling, colour finish,
+this one with its trust map (daemon.imaging.flow), which the engine uses to stay consistent over
+time. Everything before (decoding, colour preparation, sizing) and after (resampling, colour finish,
 strength, mask, encoding) belongs to daemon.pipeline, so engines stay small. An engine that needs
 another (hires' thumbnail) gets it from `get_engine`; engines never import each other.
 
@@ -27,8 +27,8 @@ from daemon.devices import DeviceProfile
 from shared.job import JobSpec
 
 if TYPE_CHECKING:
-    from daemon.flow import Prior
-    from daemon.model_library import ModelLibrary
+    from daemon.catalogue.model_library import ModelLibrary
+    from daemon.imaging.flow import Prior
     from daemon.plan import Plan
 
 PreviewFn = Callable[[], torch.Tensor]

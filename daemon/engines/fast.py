@@ -12,8 +12,8 @@ no seams appear; for an image no larger than the thumbnail the tiled result equa
 one up to float rounding. On a device out-of-memory error the image is redone in tiles (a
 quarter of the image's pixels each at first), and the tile side is halved at every further one.
 
-On the CPU a whole image with one blend runs through ONNX Runtime (daemon.engines.fast_onnx: the
-same weights exported in memory as daemon.engines.fast_graph's exact rewrite; 1.7x faster than
+On the CPU a whole image with one blend runs through ONNX Runtime (daemon.nets.fast_onnx: the
+same weights exported in memory as daemon.nets.fast_graph's exact rewrite; 1.7x faster than
 PyTorch eager at 1024² and 3.2x at 2048² here); tiles, which replay recorded norm statistics,
 style maps and GPUs run the PyTorch network.
 """
@@ -32,9 +32,9 @@ from daemon.devices import (
     is_out_of_memory,
 )
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.fast_net import NormStats, StyleNet
-from daemon.engines.fast_onnx import onnx_runner
-from daemon.losses import resize_long_side
+from daemon.nets.fast_net import NormStats, StyleNet
+from daemon.nets.fast_onnx import onnx_runner
+from daemon.optim.losses import resize_long_side
 from daemon.tiling import tile_grid, tile_side
 from shared.errors import BadRequest, JobCancelled
 from shared.job import JobSpec
@@ -45,8 +45,8 @@ MIN_SIDE = 16
 # Frames of a sequence: where the optical flow is trusted the result is this share of the previous
 # result carried along the flow and the rest this frame's network output, an exponential average
 # along the motion that keeps the one-pass speed. The previous result is carried with bicubic
-# sampling (daemon.flow.CARRY_INTERPOLATION): bilinear blurred it a little more every frame, and
-# the accumulated blur cost the tree clip a fifth of its style gain. Measured on 40 frames at
+# sampling (daemon.imaging.flow.CARRY_INTERPOLATION): bilinear blurred it a little more every frame,
+# and the accumulated blur cost the tree clip a fifth of its style gain. Measured on 40 frames at
 # 320x240 with impasto-17 (warping error consistent/naive; style gain naive → consistent):
 # bilinear 0.85: vtest 0.35 (2.49 → 2.41), tree 0.11 (2.87 → 2.29, −20%); bicubic 0.85: 0.40
 # (→ 2.46), 0.14 (→ 2.58, −10.1%); bicubic 0.8: 0.40 (→ 2.46), 0.15 (→ 2.60, −9.4%); Lanczos
@@ -54,8 +54,8 @@ MIN_SIDE = 16
 TEMPORAL_BLEND = 0.8
 # The long side the network works at by default, whatever the picture's size, so a brush stroke
 # covers the same share of the picture at 512 px and at 4K; the pipeline brings the result to
-# full size guided by the photo (daemon.guided_upsample), so edges stay as sharp as the photo's.
-# Chosen by measurement: bench/fast_quality.py (impasto-17 at 19,684 steps, the 11 held-out
+# full size guided by the photo (daemon.imaging.guided_upsample), so edges stay as sharp as the
+# photo's. Chosen by measurement: bench/fast_quality.py (impasto-17 at 19,684 steps, the 11 held-out
 # photos x 17 styles, outputs at 512 px, style distance at 256 px) with the network at
 #   256 px: style gain 4.90, texture identification 100%, colour 100%
 #   320 px: 4.71, 100%, 100%

@@ -32,11 +32,9 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 
-from daemon import losses
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.tiled_gatys import canvas_pixels, refine, state_bytes, tile_for
-from daemon.vgg import (
+from daemon.nets.vgg import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
     VGGFeatures,
@@ -45,6 +43,14 @@ from daemon.vgg import (
     get_vgg,
     inner_features,
     reflect,
+)
+from daemon.optim import losses
+from daemon.optim.tiled import (
+    LBFGS_HISTORY,
+    fits_whole,
+    refine,
+    state_bytes,
+    tile_for,
 )
 from shared.errors import JobCancelled
 from shared.job import JobSpec
@@ -57,7 +63,6 @@ MAX_SCALES = 5
 # Working long side when the job does not say: ~3 s/step on a 2-core CPU, seconds on a GPU.
 DEFAULT_SIDE_CPU = 512
 DEFAULT_SIDE_GPU = 1024
-LBFGS_HISTORY = 50
 STYLE_TARGET_CACHE = 32
 
 
@@ -154,19 +159,6 @@ class GatysEngine:
             image = crop_border(vgg.to_rgb(x), pad)
         assert image is not None
         return image.cpu()
-
-
-def optimizer_bytes(spec: JobSpec, size: tuple[int, int]) -> int:
-    """What the whole-image optimiser keeps besides VGG19's pass: L-BFGS's history (two canvases
-    per step, fp32 RGB); Adam's two moments."""
-    copies = 2 * LBFGS_HISTORY if spec.optimizer == "lbfgs" else 2
-    return copies * canvas_pixels(size) * 3 * 4
-
-
-def fits_whole(spec: JobSpec, size: tuple[int, int], profile: DeviceProfile) -> bool:
-    """Whether VGG19 over the whole canvas and the optimiser's state fit in what is left of the
-    budget (else the scale runs on the tiled objective)."""
-    return canvas_pixels(size) <= profile.max_vgg_pixels(optimizer_bytes(spec, size))
 
 
 def scale_sizes(shape: tuple[int, int] | torch.Size, scales: int | None) -> list[tuple[int, int]]:

@@ -3,11 +3,11 @@
 1. Base: the content at BASE_SIDE px (512 on a CPU, 1024 on a GPU) through the gatys engine
    (default) or the fast engine (`base: "fast"`, the model's styles).
 2. For each doubling of the long side up to the top refined level: upscale the previous
-   result (`upscaler`: Lanczos by default, daemon.upscale), then refine it with Adam steps on the
-   exact tiled Gatys objective (daemon.engines.tiled_gatys): whole-image style statistics, memory
+   result (`upscaler`: Lanczos by default, daemon.imaging.upscale), then refine it with Adam steps
+   on the exact tiled Gatys objective (daemon.optim.tiled): whole-image style statistics, memory
    bounded by the tile, which the memory budget sizes.
-3. Above the top refined level: guided upsampling to full size (daemon.guided_upsample, with the
-   job's upscaler): edges from the full-size photo (at least DETAIL_FLOOR of its fine detail),
+3. Above the top refined level: guided upsampling to full size (daemon.imaging.guided_upsample, with
+   the job's upscaler): edges from the full-size photo (at least DETAIL_FLOOR of its fine detail),
    the painted texture enlarged.
 
 Which levels are refined (`top_level`) is decided by what a refinement can show and what the
@@ -46,7 +46,6 @@ import math
 
 import torch
 
-from daemon import losses
 from daemon.devices import (
     FAST_BYTES_PER_PIXEL,
     VGG_BYTES_PER_PIXEL,
@@ -54,23 +53,25 @@ from daemon.devices import (
     release_memory,
 )
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.engines.gatys import fits_whole, optimizer_bytes
-from daemon.engines.tiled_gatys import (
+from daemon.imaging.guided_upsample import guided_upsample
+from daemon.imaging.upscale import UPSCALERS
+from daemon.nets.vgg import STYLE_LAYERS, border_for, get_vgg
+from daemon.optim import losses
+from daemon.optim.tiled import (
     DEFAULT_MARGIN,
     GUIDE_BYTES_PER_PIXEL,
     REFINE_BYTES_PER_PIXEL,
     VGG_STRIDE,
     Region,
     canvas_pixels,
+    fits_whole,
+    optimizer_bytes,
     refine,
     state_bytes,
     tile_for,
     tiled_grams,
 )
-from daemon.guided_upsample import guided_upsample
 from daemon.tiling import tile_grid
-from daemon.upscale import UPSCALERS
-from daemon.vgg import STYLE_LAYERS, border_for, get_vgg
 from shared.job import JobSpec
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,11 @@ BASE_SHARE = 0.3  # of the progress bar
 MIN_REFINE_STEPS = 4
 NATIVE_ENLARGEMENT = 1.5  # refine while the style pictures are enlarged by at most this
 # The least share of the photo's fine detail the guided enlargement above the top refined level
-# gives every channel (daemon.guided_upsample.raise_slope). Without it a 4K result, enlarged from
-# a 960 px level whose refinement smoothed thin structures away, had edges at 0.81 of the photo's
-# sharpness (bench/hires.py's edge index; the cables of its photo gone at 100%). On that level
-# (starry-night, 20 iterations) 0.3 gave 0.92, 0.4 1.01, 0.5 1.12, with the style gain at the 512
-# and 1024 px views unchanged (2.55 / 2.48); 0.6 drew the cables as lines on top of the paint.
+# gives every channel (daemon.imaging.guided_upsample.raise_slope). Without it a 4K result, enlarged
+# from a 960 px level whose refinement smoothed thin structures away, had edges at 0.81 of the
+# photo's sharpness (bench/hires.py's edge index; the cables of its photo gone at 100%). On that
+# level (starry-night, 20 iterations) 0.3 gave 0.92, 0.4 1.01, 0.5 1.12, with the style gain at the
+# 512 and 1024 px views unchanged (2.55 / 2.48); 0.6 drew the cables as lines on top of the paint.
 DETAIL_FLOOR = 0.4
 # Bytes per full-size pixel the guided enlargement makes besides the job's picture: the result
 # and the photo's detail (fp32), the upscaled coefficients per channel.

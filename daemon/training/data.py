@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from daemon.imageio import read_image
-from daemon.pixels import to_tensor
-from daemon.styles import IMAGE_SUFFIXES
+from daemon.catalogue.styles import IMAGE_SUFFIXES
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
 
 # A photo whose short side is at least this many times the working short side (2×crop) also
 # gives its four quadrants as photos of their own: a 4K photo then adds close-up crops with

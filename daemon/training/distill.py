@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from daemon.engines.fast_net import StyleNet, mix_weights
-from daemon.losses import psnr
-from daemon.models import load_model, save_model
+from daemon.catalogue.models import load_model, save_model
+from daemon.nets.fast_net import StyleNet, mix_weights
+from daemon.optim.losses import psnr
 from daemon.training.data import (
     content_files,
     image_files,

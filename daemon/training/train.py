@@ -1,6 +1,6 @@
 """The training loop: VGG19 perceptual losses, a style drawn per step, Adam, checkpoints, resume.
 
-Content loss at relu3_1 against the input photo; style loss (Gram, as daemon.losses) over
+Content loss at relu3_1 against the input photo; style loss (Gram, as daemon.optim.losses) over
 relu1_1..relu4_1 against the drawn style's targets, computed once per style; the loss network
 runs only to relu4_1. `extend` adds styles to an existing model and trains only their norm pairs;
 `init_from` starts every weight of a new model from an existing one (styles matched by name, new
@@ -29,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from daemon import losses
+from daemon.catalogue.models import architecture, load_model, save_model
 from daemon.devices import choose_device
-from daemon.engines.fast_net import StyleNet
-from daemon.imageio import read_image
-from daemon.models import architecture, load_model, save_model
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.fast_net import StyleNet
+from daemon.nets.vgg import get_vgg
+from daemon.optim import losses
 from daemon.pipeline import trim_edges
-from daemon.pixels import to_tensor
 from daemon.training.checkpoint import progress_tensors, restore_moments
 from daemon.training.data import (
     content_files,
@@ -44,7 +45,6 @@ from daemon.training.data import (
     random_batch,
     read_hold_out,
 )
-from daemon.vgg import get_vgg
 
 log = logging.getLogger(__name__)
 

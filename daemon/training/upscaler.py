@@ -1,4 +1,5 @@
-"""Training the learned ×2 upscaler (daemon.upscale_net): L1 against the photo, Adam, resumable.
+"""Training the learned ×2 upscaler (daemon.nets.upscale_net): L1 against the photo, Adam,
+resumable.
 
 Each step draws `batch` patches: a random photo, a crop of 1–2× the patch size brought to the
 patch size with an antialiased resize (so the network sees detail at several scales and no JPEG
@@ -22,12 +23,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from daemon.imageio import read_image
-from daemon.pixels import to_tensor
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.upscale_net import UpscaleNet, load_upscaler, save_upscaler
 from daemon.training.checkpoint import progress_tensors, restore_moments
 from daemon.training.data import content_files, read_hold_out
 from daemon.training.train import checkpoint_path, read_manifest
-from daemon.upscale_net import UpscaleNet, load_upscaler, save_upscaler
 
 log = logging.getLogger(__name__)
 

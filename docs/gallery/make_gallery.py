@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from daemon.imageio import read_image, resize_array
+from daemon.io.images import read_image, resize_array
 from shared import Client
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -44,7 +44,7 @@ def main() -> int:
         for mode in ("fast", "gatys", "hires"):
             out = tmp_path / f"{mode}.png"
             cmd = [
-                sys.executable, "-m", "daemon", "stylize", str(args.photo), "-o", str(out),
+                sys.executable, "-m", "cli", "stylize", str(args.photo), "-o", str(out),
                 "--force", "--endpoint", args.endpoint, "--mode", mode, "--seed", "0",
                 "-s", f"starry-night@{tmp_path / 'sky.png'}",
                 "-s", f"great-wave@{tmp_path / 'ground.png'}",

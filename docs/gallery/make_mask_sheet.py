@@ -22,7 +22,7 @@ OUT = ROOT / "docs" / "gallery" / "mask-and-names.png"
 
 
 def stylize(endpoint: str, out: Path, *args: str) -> None:
-    cmd = [sys.executable, "-m", "daemon", "stylize", str(PHOTO), "-o", str(out), "--force"]
+    cmd = [sys.executable, "-m", "cli", "stylize", str(PHOTO), "-o", str(out), "--force"]
     subprocess.run([*cmd, "--endpoint", endpoint, *args], cwd=ROOT, check=True)
 
 

@@ -29,7 +29,7 @@ CROP = (880, 330, 1280, 730)  # 400x400 at 100% of the 1920 px picture: cables a
 
 
 def stylize(endpoint: str, src: Path, out: Path, *args: str) -> Image.Image:
-    cmd = [sys.executable, "-m", "daemon", "stylize", str(src), "-o", str(out), "--force"]
+    cmd = [sys.executable, "-m", "cli", "stylize", str(src), "-o", str(out), "--force"]
     subprocess.run([*cmd, "-s", STYLE, "--endpoint", endpoint, *args], cwd=ROOT, check=True)
     return Image.open(out).convert("RGB")
 

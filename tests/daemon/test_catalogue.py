@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from daemon.catalogue import Catalogue
-from daemon.model_library import ModelLibrary
-from daemon.styles import StyleLibrary
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.catalogue.styles import StyleLibrary
 from shared.errors import BadRequest, UnknownStyle
 from tests.daemon.test_model_library import write_model
 

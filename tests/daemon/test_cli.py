@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from daemon.imageio import read_image, write_image
+from daemon.io.images import read_image, write_image
 from tests.conftest import DATA, ROOT, free_port
 
 
 def impasto(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -194,7 +194,7 @@ def test_stylize_runs_without_torch_in_the_cli_process(daemon, tmp_path):
     ]  # fmt: skip
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from daemon.cli import main\n"
+        "from cli.main import main\n"
         f"code = main({argv!r})\n"
         "assert 'torch' not in sys.modules or sys.modules['torch'] is None\n"
         "sys.exit(code)\n"

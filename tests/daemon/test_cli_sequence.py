@@ -13,7 +13,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from daemon.imageio import resize_array
+from daemon.io.images import resize_array
 from tests.conftest import ROOT, load_rgb
 
 W, H = 64, 48
@@ -21,7 +21,7 @@ W, H = 64, 48
 
 def impasto(daemon, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "daemon", "stylize", *args, "--endpoint", daemon.endpoint],
+        [sys.executable, "-m", "cli", "stylize", *args, "--endpoint", daemon.endpoint],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -97,7 +97,7 @@ def test_a_frame_range_into_a_folder_and_an_interrupted_run_resumes(daemon, tmp_
     args = [str(folder / "%04d.png"), "-s", str(ROOT / "tests/data/night_cafe.png"), "-o",
             str(out), "--frames", "2:5", "--mode", "gatys", "--iterations", "150",
             "--endpoint", daemon.endpoint]  # fmt: skip
-    cmd = [sys.executable, "-m", "daemon", "stylize", *args]
+    cmd = [sys.executable, "-m", "cli", "stylize", *args]
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,

@@ -1,6 +1,6 @@
 import torch
 
-from daemon import color
+from daemon.imaging import color
 
 
 def image(seed: int) -> torch.Tensor:

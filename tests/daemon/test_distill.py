@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from daemon.engines.fast_net import StyleNet
-from daemon.imageio import read_image
-from daemon.losses import psnr
-from daemon.models import load_model, save_model
+from daemon.catalogue.models import load_model, save_model
+from daemon.io.images import read_image
+from daemon.nets.fast_net import StyleNet
+from daemon.optim.losses import psnr
 from daemon.training.distill import DistillConfig, distill, student_from
 from tests.conftest import DATA
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.imageio import read_image
-from daemon.losses import resize_long_side, style_distance
-from daemon.model_library import ModelLibrary
-from daemon.pixels import to_tensor
-from daemon.vgg import get_vgg
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import get_vgg
+from daemon.optim.losses import resize_long_side, style_distance
 from shared.errors import BadRequest, UnknownStyle
 from tests.conftest import ROOT, load_rgb, rgba_u8
 from tests.daemon.test_model_library import write_model
@@ -93,8 +93,8 @@ def test_the_daemon_result_is_the_network_applied_to_the_photo(daemon, shipped):
 def test_a_blend_lies_between_its_styles(daemon):
     photo = load_rgb("chelsea.png")
     vgg = get_vgg(torch.device("cpu"))
-    cafe = to_tensor(read_image(ROOT / "daemon/styles/vangogh-night-cafe.jpg"))
-    bridge = to_tensor(read_image(ROOT / "daemon/styles/vangogh-langlois-bridge.jpg"))
+    cafe = to_tensor(read_image(ROOT / "daemon/catalogue/styles/vangogh-night-cafe.jpg"))
+    bridge = to_tensor(read_image(ROOT / "daemon/catalogue/styles/vangogh-langlois-bridge.jpg"))
     outs = {}
     for key, styles in {
         "cafe": [("night-cafe", 1.0)],
@@ -166,7 +166,7 @@ def test_fast_mode_errors_are_typed_and_the_daemon_keeps_serving(daemon):
 
 @pytest.mark.parametrize("engine", ["fast", "gatys"])
 def test_the_same_style_name_means_the_same_painting_in_fast_and_gatys_mode(daemon, engine):
-    painting = to_tensor(read_image(ROOT / "daemon/styles/vangogh-night-cafe.jpg"))
+    painting = to_tensor(read_image(ROOT / "daemon/catalogue/styles/vangogh-night-cafe.jpg"))
     photo = load_rgb("chelsea.png")
     out, meta = run_fast(
         daemon, rgba_u8(photo), [("night-cafe", 1.0)], engine=engine, iterations=50, size=128
@@ -203,7 +203,7 @@ def test_cli_blends_fast_styles(daemon, tmp_path):
         [
             sys.executable,
             "-m",
-            "daemon",
+            "cli",
             "stylize",
             str(ROOT / "tests/data/chelsea.png"),
             "--mode",
@@ -225,7 +225,7 @@ def test_cli_blends_fast_styles(daemon, tmp_path):
     assert result.shape == load_rgb("chelsea.png").shape
     assert np.abs(result.astype(int) - load_rgb("chelsea.png")).mean() > 10
     listing = subprocess.run(
-        [sys.executable, "-m", "daemon", "styles", "--endpoint", daemon.endpoint],
+        [sys.executable, "-m", "cli", "styles", "--endpoint", daemon.endpoint],
         check=True,
         cwd=ROOT,
         capture_output=True,
@@ -238,7 +238,7 @@ def test_cli_blends_fast_styles(daemon, tmp_path):
 
 
 def test_the_onnx_runtime_graph_computes_the_torch_network_for_any_blend_and_size(shipped):
-    from daemon.engines.fast_onnx import onnx_runner
+    from daemon.nets.fast_onnx import onnx_runner
 
     lib, model = shipped
     net = lib.load(model, torch.device("cpu"))
@@ -272,7 +272,7 @@ def test_strokes_cover_the_same_share_of_a_512_px_and_a_2048_px_picture(daemon):
     picture). The network run at the picture's own size (the old default; `size` = 2048 here)
     makes strokes four times smaller, and its spectrum differs far more."""
     from daemon.engines.fast import STROKE_SIDE
-    from daemon.imageio import resize_array
+    from daemon.io.images import resize_array
 
     photo = load_rgb("chelsea.png")
     small, large = resize_array(photo, 512), resize_array(photo, 2048)

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from daemon.engines.fast_net import StyleNet, mix_weights
+from daemon.nets.fast_net import StyleNet, mix_weights
 
 
 def randomised(net: StyleNet, seed: int = 0) -> StyleNet:
@@ -52,7 +52,7 @@ def test_weights_are_normalised_and_validated():
 def test_the_inference_graph_computes_the_network_exactly(size, stem):
     """The phase-form rewrite the CPU runs (sub-pixel decoder, 5x5 output layer at half size)
     is the same function as the network, borders included, for blends of randomised styles."""
-    from daemon.engines.fast_graph import InferenceGraph
+    from daemon.nets.fast_graph import InferenceGraph
 
     net = StyleNet(3, widths=(8, 16, 16), residual_blocks=1, stem=stem)
     net = randomised(net, seed=4).eval()
@@ -70,7 +70,7 @@ def test_the_patch_stem_centres_each_half_size_pixel_on_an_even_input_pixel():
     """Output pixel i of the patch stem sees input pixels 2i-5..2i+5 (its 7x7 stride-2 and 3x3
     convolutions), centred on 2i as the conv stem's are: a change at input pixel 32 reaches
     half-size pixels 14..18, symmetric about 16."""
-    from daemon.engines.fast_net import PatchStem
+    from daemon.nets.fast_net import PatchStem
 
     stem = PatchStem(4, 4, 1).eval()
     with torch.no_grad():
@@ -88,7 +88,7 @@ def test_the_patch_stem_centres_each_half_size_pixel_on_an_even_input_pixel():
 
 
 def test_a_model_file_keeps_its_stem(tmp_path):
-    from daemon.models import load_model, save_model
+    from daemon.catalogue.models import load_model, save_model
 
     net = randomised(StyleNet(2, widths=(8, 8, 8), residual_blocks=1, stem="patch"))
     save_model(tmp_path / "m.safetensors", net, {"styles": []})
@@ -105,7 +105,7 @@ def test_a_model_file_keeps_its_stem(tmp_path):
 
 @pytest.mark.parametrize("stem", ["conv", "patch"])
 def test_onnx_runtime_runs_either_stem_as_pytorch_does_at_any_size(stem):
-    from daemon.engines.fast_onnx import OnnxNet
+    from daemon.nets.fast_onnx import OnnxNet
 
     net = randomised(StyleNet(3, widths=(8, 16, 16), residual_blocks=1, stem=stem), seed=6)
     runner = OnnxNet(net, threads=1)
@@ -119,15 +119,8 @@ def test_onnx_runtime_runs_either_stem_as_pytorch_does_at_any_size(stem):
 
 
 def test_the_inference_graph_refuses_sides_that_are_not_multiples_of_4():
-    from daemon.engines.fast_graph import InferenceGraph
+    from daemon.nets.fast_graph import InferenceGraph
 
     net = StyleNet(1, widths=(8, 8, 8), residual_blocks=1)
     with pytest.raises(ValueError, match="multiples of 4"):
         InferenceGraph(net)(torch.rand(1, 3, 18, 20), torch.ones(1, 1))
-
-
-def test_the_command_line_offers_the_stems_the_network_has():
-    from daemon import cli
-    from daemon.engines.fast_net import STEMS
-
-    assert cli.STEMS == STEMS

@@ -9,7 +9,7 @@ import torch
 
 from daemon.devices import DeviceProfile
 from daemon.engines.fast import TILE_MARGIN, stylise_tiled
-from daemon.engines.fast_net import StyleNet
+from daemon.nets.fast_net import StyleNet
 from daemon.tiling import tile_grid, tile_side
 from tests.conftest import DaemonProcess, load_rgb, rgba_u8
 from tests.daemon.test_fast_mode import fast_job

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from daemon import losses
 from daemon.devices import profile
 from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine, scale_sizes
-from daemon.pixels import to_tensor
-from daemon.vgg import get_vgg
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import get_vgg
+from daemon.optim import losses
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 from tests.conftest import image_job, load_rgb, rgba_u8
@@ -139,8 +139,8 @@ def test_no_frame_along_the_border(monkeypatch):
     forms along the edges, where the plain zero-padded objective makes one (measured here in
     the same test)."""
     from daemon.engines import gatys
+    from daemon.nets.vgg import VGGFeatures
     from daemon.pipeline import trim_edges
-    from daemon.vgg import VGGFeatures
 
     photo = losses.resize_long_side(to_tensor(load_rgb("chelsea.png")), 256).clamp(0, 1)
     painting = trim_edges(to_tensor(load_rgb("night_cafe.png")))

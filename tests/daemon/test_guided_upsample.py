@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from daemon.guided_upsample import guided_upsample, raise_slope
-from daemon.losses import resize_long_side
+from daemon.imaging.guided_upsample import guided_upsample, raise_slope
+from daemon.optim.losses import resize_long_side
 
 
 @pytest.mark.parametrize("floor", [0.0, 0.4])

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from daemon.devices import DeviceProfile
-from daemon.engines.tiled_gatys import TiledObjective
-from daemon.vgg import reflect
+from daemon.nets.vgg import reflect
+from daemon.optim.tiled import TiledObjective
 from shared.errors import JobCancelled
 from tests.conftest import DaemonProcess, load_rgb
 from tests.daemon.test_tiled_gatys import setup

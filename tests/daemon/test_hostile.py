@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import zmq
 
-from daemon.imageio import read_image
-from daemon.model_library import ModelLibrary
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.io.images import read_image
 from shared import protocol
 from shared.errors import BadImage, UnknownStyle
 from tests.conftest import DATA, ROOT, load_rgb, rgba_u8
@@ -47,7 +47,7 @@ def rss_mb(pid: int) -> float:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *args], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
 

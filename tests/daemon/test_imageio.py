@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from daemon.imageio import read_image, write_image
+from daemon.io.images import read_image, write_image
 from shared.errors import BadImage, BadRequest
 
 

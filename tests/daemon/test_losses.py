@@ -1,7 +1,7 @@
 import torch
 
-from daemon import losses
-from daemon.vgg import get_vgg
+from daemon.nets.vgg import get_vgg
+from daemon.optim import losses
 
 
 def test_gram_is_normalised_by_channels_and_pixels():

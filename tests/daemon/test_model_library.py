@@ -8,9 +8,9 @@ import os
 import pytest
 import torch
 
-from daemon.engines.fast_net import StyleNet
-from daemon.model_library import ModelLibrary
-from daemon.models import save_model
+from daemon.catalogue.model_library import ModelLibrary
+from daemon.catalogue.models import save_model
+from daemon.nets.fast_net import StyleNet
 from shared.errors import BadRequest
 from tests.daemon.test_fast_net import randomised
 

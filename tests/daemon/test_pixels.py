@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from daemon import pixels
+from daemon.io import pixels
 from shared.protocol import ImageDesc
 
 FORMATS = [(d, o) for d in ("u8", "u16", "f16", "f32") for o in ("RGBA", "BGRA")]

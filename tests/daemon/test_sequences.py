@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.flow import warping_error
-from daemon.imageio import resize_array
-from daemon.pixels import to_tensor
+from daemon.imaging.flow import warping_error
+from daemon.io.images import resize_array
+from daemon.io.pixels import to_tensor
 from shared.job import JobSpec, SequenceRef, StyleRef
 from shared.protocol import PixelFormat
 from tests.conftest import load_rgb, rgba_u8

@@ -11,7 +11,7 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.pixels import NUMPY_DTYPES
+from daemon.io.pixels import NUMPY_DTYPES
 from daemon.server import DaemonConfig, check_endpoint
 from shared import protocol
 from shared.client import Client
@@ -395,7 +395,7 @@ def test_a_stalled_client_learns_why_its_job_was_dropped_within_seconds_of_resum
 
     Image.fromarray(load_rgb("chelsea.png")).save(tmp_path / "in.png")
     cli = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "stylize", str(tmp_path / "in.png"), "-s", "starry-night",
+        [sys.executable, "-m", "cli", "stylize", str(tmp_path / "in.png"), "-s", "starry-night",
          "-o", str(tmp_path / "out.png"), "--size", "96", "--iterations", "5000", "--mode", "gatys",
          "--endpoint", daemon.endpoint],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

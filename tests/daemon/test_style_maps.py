@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.imageio import read_image, resize_array, write_image
-from daemon.losses import style_distance
-from daemon.pixels import to_tensor
-from daemon.vgg import get_vgg
+from daemon.io.images import read_image, resize_array, write_image
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import get_vgg
+from daemon.optim.losses import style_distance
 from shared.job import JobSpec, StyleRef, split_style_map
 from shared.protocol import PixelFormat
 from tests.conftest import DATA, ROOT, assert_halves_follow, load_rgb
@@ -129,7 +129,7 @@ def test_cli_style_at_map(daemon, tmp_path):
     write_image(tmp_path / "left.png", np.repeat(left[..., None], 3, 2))
     out = tmp_path / "out.png"
     style = f"starry@{tmp_path / 'left.png'}"
-    cmd = [sys.executable, "-m", "daemon", "stylize", str(tmp_path / "photo.png"), "-s", style,
+    cmd = [sys.executable, "-m", "cli", "stylize", str(tmp_path / "photo.png"), "-s", style,
            "-o", str(out), "--endpoint", daemon.endpoint]  # fmt: skip
     run_ = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run_.returncode == 0, run_.stderr

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from daemon import losses
 from daemon.devices import VGG_BYTES_PER_PIXEL, DeviceProfile
 from daemon.engines import EngineInput
 from daemon.engines.gatys import GatysEngine
 from daemon.engines.hires import ladder, top_level
-from daemon.engines.tiled_gatys import TiledObjective, refine, tiled_grams
-from daemon.pixels import to_tensor
-from daemon.vgg import (
+from daemon.io.pixels import to_tensor
+from daemon.nets.vgg import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
     border_for,
@@ -20,6 +18,8 @@ from daemon.vgg import (
     inner_features,
     reflect,
 )
+from daemon.optim import losses
+from daemon.optim.tiled import TiledObjective, refine, tiled_grams
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 from tests.conftest import load_rgb

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from daemon.models import load_model
+from daemon.catalogue.models import load_model
 from daemon.training.train import checkpoint_path
 from tests.conftest import DATA, ROOT
 
@@ -19,7 +19,7 @@ def train_cli(out, *launcher: str) -> None:
         "--steps", "3", "--lr", "0.01",
     ]  # fmt: skip
     run = subprocess.run(
-        [sys.executable, *launcher, "-m", "daemon", *args],
+        [sys.executable, *launcher, "-m", "cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

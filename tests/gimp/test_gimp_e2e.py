@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from daemon.imageio import read_image, write_image
+from daemon.io.images import read_image, write_image
 from gimp_plugin import installer
 from shared.recipe import picture_file
 from tests.conftest import DATA, ROOT, assert_halves_follow, free_port

@@ -323,7 +323,7 @@ def main() -> int:
     the rest), the result layer kept, the live preview on."""
     import tempfile
 
-    from daemon.imageio import read_image
+    from daemon.io.images import read_image
     from tests.conftest import DaemonProcess
 
     out = Path(sys.argv[1]).resolve()

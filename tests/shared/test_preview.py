@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from daemon.imageio import resize_array
+from daemon.io.images import resize_array
 from shared.errors import UnknownStyle
 from shared.preview import LatestPreview, Shown
 from tests.conftest import load_rgb, rgba_u8

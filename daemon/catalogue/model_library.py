@@ -23,9 +23,10 @@ from pathlib import Path
 import impasto_models
 import torch
 
-from daemon.engines.fast_net import STEMS, StyleNet
-from daemon.folders import WatchedFolders
-from daemon.models import card_architecture, card_path, load_model
+from daemon.catalogue.folders import WatchedFolders
+from daemon.catalogue.models import card_architecture, card_path, load_model
+from daemon.nets.fast_net import StyleNet
+from daemon.nets.stems import STEMS
 from shared.errors import BadRequest
 
 log = logging.getLogger(__name__)

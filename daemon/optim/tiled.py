@@ -37,11 +37,12 @@ from collections.abc import Callable
 
 import torch
 
-from daemon import losses
 from daemon.devices import DeviceProfile
+from daemon.nets.vgg import CONTENT_LAYERS, VGGFeatures, border_for, crop_border, reflect
+from daemon.optim import losses
 from daemon.tiling import Tile, tile_grid
-from daemon.vgg import CONTENT_LAYERS, VGGFeatures, border_for, crop_border, reflect
 from shared.errors import JobCancelled
+from shared.job import JobSpec
 
 # A style map's region: guide [1,1,H,W] over the image (0..1), the painting's Gram matrices, and
 # the guide's share of the picture's area (the weight of its style term).
@@ -50,6 +51,7 @@ Region = tuple[torch.Tensor, dict[str, torch.Tensor], float]
 VGG_STRIDE = 16  # four 2x2 poolings before relu5_1
 LAYER_STRIDE = {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 8, "relu5_1": 16}
 DEFAULT_MARGIN = 128
+LBFGS_HISTORY = 50  # L-BFGS steps remembered by the whole-image optimiser (engines/gatys.py)
 
 
 def tile_for(profile: DeviceProfile, reserved: int = 0) -> int:
@@ -330,3 +332,16 @@ class TiledObjective:
             if on_tile:
                 on_tile(n + i, 2 * n)
         return float(self.style_weight * style) + content_loss, grad
+
+
+def optimizer_bytes(spec: JobSpec, size: tuple[int, int]) -> int:
+    """What the whole-image optimiser keeps besides VGG19's pass: L-BFGS's history (two canvases
+    per step, fp32 RGB); Adam's two moments."""
+    copies = 2 * LBFGS_HISTORY if spec.optimizer == "lbfgs" else 2
+    return copies * canvas_pixels(size) * 3 * 4
+
+
+def fits_whole(spec: JobSpec, size: tuple[int, int], profile: DeviceProfile) -> bool:
+    """Whether VGG19 over the whole canvas and the optimiser's state fit in what is left of the
+    budget (else the scale runs on the tiled objective)."""
+    return canvas_pixels(size) <= profile.max_vgg_pixels(optimizer_bytes(spec, size))

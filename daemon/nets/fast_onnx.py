@@ -1,7 +1,7 @@
 """The fast network on the CPU through ONNX Runtime: the same weights, one graph.
 
 Training and the GPU path stay in PyTorch; on the CPU the daemon exports the loaded network once
-to an in-memory ONNX graph and runs that. What is exported is daemon.engines.fast_graph's
+to an in-memory ONNX graph and runs that. What is exported is daemon.nets.fast_graph's
 `InferenceGraph`, the network rewritten to do the same work with fewer passes at full size; the
 style blend is a graph input, so every blend runs in the same session. The graph's output equals
 PyTorch's within 1e-5. Measured on this 2-core CPU (two threads, one interleaved run of
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from daemon.engines.fast_graph import InferenceGraph
-from daemon.engines.fast_net import StyleNet
+from daemon.nets.fast_graph import InferenceGraph
+from daemon.nets.fast_net import StyleNet
 
 log = logging.getLogger(__name__)
 

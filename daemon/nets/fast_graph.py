@@ -1,6 +1,6 @@
 """The fast network rewritten for CPU inference: the same function, fewer passes at full size.
 
-`StyleNet` (daemon.engines.fast_net) is what training builds and the GPU runs. On the CPU its
+`StyleNet` (daemon.nets.fast_net) is what training builds and the GPU runs. On the CPU its
 decoder wastes most of its time at full resolution: each ×2 step enlarges the image (nearest
 neighbour), pads it, and runs a 3x3 convolution on the enlarged copy, and the last layer's 5x5
 convolution has only 3 output channels, which ONNX Runtime's blocked convolutions round up to 16.
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from daemon.engines.fast_net import StyleNet
+from daemon.nets.fast_net import StyleNet
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row parity, column parity), pixel_shuffle's order
 

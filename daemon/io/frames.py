@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from daemon.imageio import read_image
+from daemon.io.images import read_image
 from shared.errors import BadImage, BadRequest
 from shared.job import IMAGE_SUFFIXES
 

@@ -4,8 +4,8 @@ with edges as sharp as the photo's and the painted texture kept.
 At the working size every channel of the result is fitted, in small windows, as a linear function
 of the photo's luminance, `q ≈ a·I + b` (the guided filter's local model, He et al. 2010; applied
 across scales as in the fast guided filter, He & Sun 2015). The full-size result is the
-upsampling of the result (`upscale`: the pipeline passes the job's upscaler, daemon.upscale —
-Lanczos unless the job says otherwise; bicubic when none is given) plus
+upsampling of the result (`upscale`: the pipeline passes the job's upscaler, daemon.imaging.upscale
+— Lanczos unless the job says otherwise; bicubic when none is given) plus
 the photo's own fine detail scaled by the smoothed slope (`up`: bicubic):
 
     out = upscale(q) + up(a) · (I_full − up(I_small))
@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from daemon.color import luminance
+from daemon.imaging.color import luminance
 
 RADIUS = 2  # window radius at the working size, in pixels
 EPS = 1e-3  # regularisation: larger flattens `a` (fewer photo details), smaller copies more

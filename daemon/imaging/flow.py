@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from daemon.color import luminance
+from daemon.imaging.color import luminance
 
 PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 # How a sequence carries its previous result along the flow: bicubic, since a result is

@@ -1,7 +1,7 @@
 """Upscalers for the hires engine's coarse-to-fine ladder and fast mode's final upscale, by name.
 
 Each takes RGB 0..1 [1,3,h,w] and returns [1,3,H,W] clamped to 0..1 on the CPU. `learned` is the
-shipped ×2 network (daemon.upscale_net), in tiles, repeated for larger factors.
+shipped ×2 network (daemon.nets.upscale_net), in tiles, repeated for larger factors.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def learned(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    from daemon import upscale_net
+    from daemon.nets import upscale_net
 
     return upscale_net.learned(x, size)
 

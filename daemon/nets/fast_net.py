@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from daemon.nets.stems import STEMS
+
 # Channel widths per resolution level (full, half, quarter), chosen for CPU speed: convolution
 # cost grows with channels² × pixels, so the full-resolution width stays small while the
 # quarter-resolution residual blocks carry the style. Inference at 1024², fp32, 2-core CPU here:
@@ -147,9 +149,6 @@ class PatchStem(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor, stats=None) -> torch.Tensor:
         inner = F.relu(self.patch(self.pad(x)), inplace=not torch.is_grad_enabled())
         return self.norm(self.conv(inner), weights, stats)
-
-
-STEMS = ("conv", "patch")
 
 
 class Residual(nn.Module):

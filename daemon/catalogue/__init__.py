@@ -1,11 +1,11 @@
 """One style catalogue: a style name means one painting, in every engine.
 
 A painting comes from a style folder (an image file and its `styles.json` card: the shipped
-`daemon/styles/`, `--styles-dir` and the user's folder) and/or from a fast model's card (the
-styles trained into `models/*.safetensors`). A model style whose name is a folder painting's name
-*is* that painting: fast mode runs it through the model, gatys and hires use the file at its full
-resolution. A model style with no such file is still usable by gatys and hires through the copy of
-the painting its card carries (about 512 px).
+`daemon/catalogue/styles/`, `--styles-dir` and the user's folder) and/or from a fast model's card
+(the styles trained into `models/*.safetensors`). A model style whose name is a folder painting's
+name *is* that painting: fast mode runs it through the model, gatys and hires use the file at its
+full resolution. A model style with no such file is still usable by gatys and hires through the copy
+of the painting its card carries (about 512 px).
 
 Names: a painting's own name (`vangogh-starry-night`), `MODEL/STYLE` (that model's style), or any
 run of its words (`starry-night`, `great-wave`) when that picks out one painting.
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from daemon.imageio import MAX_FILE_PIXELS
-from daemon.model_library import ModelEntry, ModelLibrary
-from daemon.styles import StyleLibrary
+from daemon.catalogue.model_library import ModelEntry, ModelLibrary
+from daemon.catalogue.styles import StyleLibrary
+from daemon.io.images import MAX_FILE_PIXELS
 from shared.errors import BadImage, BadRequest, ImpastoError, UnknownStyle
 from shared.job import matching_names
 

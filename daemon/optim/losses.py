@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from daemon.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures
+from daemon.nets.vgg import CONTENT_LAYERS, STYLE_LAYERS, VGGFeatures
 
 # pastiche's (and so the issue's quoted figures') weighting: 0.01·MSE at relu4_2 for content and
 # 10·MSE of the C·H·W-normalised Gram per style layer.

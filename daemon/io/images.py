@@ -1,5 +1,5 @@
 """Image files ⇄ arrays, 8 and 16 bit, for the CLI and the style library (no torch here: the CLI
-is a client and reads and writes files without loading it; `daemon.pixels.to_tensor` converts).
+is a client and reads and writes files without loading it; `daemon.io.pixels.to_tensor` converts).
 
 Pillow reads and writes 8-bit files; 16-bit PNGs go through pypng (pure Python, so only those) and
 TIFFs through tifffile, because Pillow has no 16-bit RGB(A) mode.

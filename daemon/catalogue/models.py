@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from daemon.engines.fast_net import StyleNet
+from daemon.nets.fast_net import StyleNet
 
 
 def card_path(weights: Path) -> Path:

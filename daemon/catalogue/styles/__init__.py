@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from daemon.folders import WatchedFolders
-from daemon.imageio import read_image
-from daemon.pixels import to_tensor
+from daemon.catalogue.folders import WatchedFolders
+from daemon.io.images import read_image
+from daemon.io.pixels import to_tensor
 from shared.errors import UnknownStyle
 from shared.job import IMAGE_SUFFIXES
 

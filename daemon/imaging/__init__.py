@@ -1,0 +1,1 @@
+"""Image operations on tensors: colour, optical flow, guided upsampling and enlargement."""
