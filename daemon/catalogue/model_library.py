@@ -15,7 +15,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import impasto_models
 import torch
 
+from daemon.catalogue import fields
 from daemon.catalogue.folders import WatchedFolders
 from daemon.catalogue.models import card_architecture, card_path, load_model
 from daemon.nets.fast_net import StyleNet
@@ -35,7 +35,6 @@ SHIPPED_DIR = Path(impasto_models.__file__).resolve().parent  # models/ in the r
 LOADED_MODELS = 2  # networks kept in memory (each is a few MB)
 MAX_CARD_BYTES = 64 << 20  # the shipped 8-style card is 1.1 MB
 MAX_CARD_STYLES = 256
-STYLE_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+){0,15}")  # also what `MODEL/STYLE` can name
 
 
 @dataclass(frozen=True)
@@ -123,9 +122,11 @@ def _entry(path: Path, source: str) -> ModelEntry:
     if len(styles_raw) != int(arch["styles"]):
         raise ValueError("the card's styles do not match its architecture")
     for s in styles_raw:
-        name = s["name"]
-        if not isinstance(name, str) or len(name) > 200 or not STYLE_NAME.fullmatch(name):
-            raise ValueError(f"style name {str(name)[:40]!r} is not lowercase words and hyphens")
+        if not isinstance(s, dict):
+            raise ValueError("each of the card's styles must be an object")
+        name = fields.style_name(s.get("name"))
+        fields.text(s, "painting")
+        fields.text(s, "licence")
         for key, limit in (("thumbnail_png_base64", 1 << 20), ("painting_jpeg_base64", 16 << 20)):
             if len(s.get(key, "")) > limit:
                 raise ValueError(f"{name}: '{key}' is larger than {limit >> 20} MB")
@@ -133,8 +134,8 @@ def _entry(path: Path, source: str) -> ModelEntry:
         FastStyle(
             name=str(s["name"]),
             index=i,
-            painting=str(s.get("painting", "")),
-            licence=str(s.get("licence", "")),
+            painting=s.get("painting", ""),
+            licence=s.get("licence", ""),
             thumbnail_png=base64.b64decode(s.get("thumbnail_png_base64", "")),
             painting_jpeg=base64.b64decode(s.get("painting_jpeg_base64", "")),
         )

@@ -76,3 +76,25 @@ def test_a_model_style_without_a_file_uses_the_painting_its_card_carries(tmp_pat
     cat = Catalogue(StyleLibrary([]), ModelLibrary([tmp_path / "m"], shipped=None))
     painting = cat.refresh().paintings["my-own-style"]
     assert painting.picture is None and painting.engines == ["fast"]  # its card has no copy
+
+
+def test_a_user_styles_json_with_bad_entries_skips_them_and_keeps_serving(tmp_path, caplog):
+    styles = tmp_path / "s"
+    styles.mkdir()
+    for name in ("odd.png", "good.png", "long.png"):
+        Image.new("RGB", (40, 30), "navy").save(styles / name)
+    (styles / "styles.json").write_text(
+        '{"styles": [{"file": "odd.png", "name": 7}, "not an object",'
+        ' {"file": "long.png", "title": ["a list"]},'
+        ' {"file": "good.png", "name": "my-good-one", "artist": "me"}]}'
+    )
+    cat = Catalogue(StyleLibrary([styles]), ModelLibrary([], shipped=None))
+    cat.refresh()
+    snap = cat.snapshot
+    names = snap.names()
+    assert all(isinstance(n, str) for n in names)
+    assert "my-good-one" in names and "odd" in names and "long" in names  # bad entries: file names
+    assert snap.paintings["my-good-one"].to_wire()["artist"] == "me"
+    for name in names:  # what `hello` sends: every painting's wire form
+        snap.paintings[name].to_wire()
+    assert "skipping entry 0" in caplog.text and "skipping entry 2" in caplog.text

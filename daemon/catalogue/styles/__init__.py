@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from daemon.catalogue import fields
 from daemon.catalogue.folders import WatchedFolders
 from daemon.io.images import read_image
 from daemon.io.pixels import to_tensor
@@ -55,12 +56,7 @@ class StyleLibrary:
         for folder in self.folders:
             card = folder / "styles.json"
             source = "built-in" if folder == SHIPPED_DIR else "user"
-            listed: dict[str, dict] = {}
-            if card.is_file():
-                try:
-                    listed = {s["file"]: s for s in json.loads(card.read_text())["styles"]}
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    log.warning("ignoring unreadable style card %s: %s", card, exc)
+            listed = _read_card(card) if card.is_file() else {}
             if not folder.is_dir():
                 continue
             inside = folder.resolve()
@@ -105,3 +101,31 @@ class StyleLibrary:
                     self._images.pop(next(iter(self._images)))
                 self._images[key] = cached
         return cached
+
+
+def _read_card(card: Path) -> dict[str, dict[str, str]]:
+    """A folder's styles.json by file name, each entry checked with the model cards' field rules
+    (daemon.catalogue.fields); an unreadable card or a bad entry is skipped with a logged reason
+    (that file is then listed under its own name, as a file the card does not mention)."""
+    try:
+        raw = json.loads(card.read_text())["styles"]
+        if not isinstance(raw, list):
+            raise TypeError("'styles' must be a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable style card %s: %s", card, exc)
+        return {}
+    listed: dict[str, dict[str, str]] = {}
+    for i, entry in enumerate(raw):
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("an entry must be an object")
+            file = fields.text(entry, "file")
+            meta = {"name": fields.style_name(entry["name"])} if "name" in entry else {}
+            for key in ("title", "artist", "licence"):
+                if key in entry:
+                    meta[key] = fields.text(entry, key)
+        except ValueError as exc:
+            log.warning("skipping entry %d of %s: %s", i, card, exc)
+            continue
+        listed[file] = meta
+    return listed
