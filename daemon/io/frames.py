@@ -180,6 +180,13 @@ class Sink:
             )
         if self.kind in ("video", "animation"):
             self.parts = self.out.with_name(self.out.name + PARTS_SUFFIX)
+        inputs = {p.resolve() for p in source.files}
+        for i in range(start, stop):  # --force would delete them before they are read
+            if self._part(i).resolve() in inputs:
+                raise BadRequest(
+                    f"the output would overwrite the input frame {self._part(i)}; "
+                    "choose another output name or folder"
+                )
 
     @property
     def record(self) -> Path:

@@ -155,3 +155,19 @@ def test_a_mask_applies_to_every_frame_of_a_sequence(daemon, tmp_path):
         right = slice(w // 2 + 4, w)  # black in the mask: the frame as it was
         assert np.abs(got[:, right] - src[:, right]).max() <= 1
         assert np.abs(got[:, : w // 2 - 4] - src[:, : w // 2 - 4]).mean() > 10
+
+
+def test_an_output_that_would_overwrite_input_frames_is_refused_even_with_force(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, arr in enumerate(pan(3)):
+        Image.fromarray(arr).save(folder / f"{i:06d}.png")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for out in (folder, folder / "%06d.png"):
+        run = subprocess.run(
+            [sys.executable, "-m", "cli", "stylize", str(folder), "-s", "starry-night",
+             "-o", str(out), "--force", "--endpoint", "tcp://127.0.0.1:9"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 2 and "would overwrite the input frame" in run.stderr, run.stderr
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
