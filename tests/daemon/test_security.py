@@ -1,16 +1,21 @@
 """A daemon that needs keys (CURVE), forced on over loopback: the right key works, no key or a
-wrong one gets nothing, and the daemon logs each refusal. Real daemon, real sockets."""
+wrong one gets nothing, the daemon logs each refusal, and a bad file among the allowed keys is
+skipped without stopping anyone else. Real daemon, real sockets."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
+import zmq
 import zmq.auth
 
+from daemon.security import Guard, create_keys
 from shared.client import Client
 from shared.errors import BadRequest, Unavailable
 from tests.conftest import ROOT, DaemonProcess, load_rgb, rgba_u8
@@ -22,7 +27,7 @@ def keyed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("keys")
     keys = tmp / "daemon-keys"
     made = subprocess.run(
-        [sys.executable, "-m", "daemon", "keys", "--dir", str(keys), "--client", "laptop",
+        [sys.executable, "-m", "cli", "keys", "--dir", str(keys), "--client", "laptop",
          "--client", "tablet"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -84,14 +89,14 @@ def test_a_client_key_file_without_its_secret_is_a_clear_error(keyed):
 def test_the_cli_takes_key_files_and_keys_never_reuses_a_client_name(keyed):
     proc, keys, _ = keyed
     run = subprocess.run(
-        [sys.executable, "-m", "daemon", "status", "--endpoint", proc.endpoint,
+        [sys.executable, "-m", "cli", "status", "--endpoint", proc.endpoint,
          "--server-key", str(keys / "daemon.key"),
          "--client-key", str(keys / "clients" / "tablet.key_secret")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 0 and "impasto daemon" in run.stdout, run.stderr
     again = subprocess.run(
-        [sys.executable, "-m", "daemon", "keys", "--dir", str(keys), "--client", "laptop"],
+        [sys.executable, "-m", "cli", "keys", "--dir", str(keys), "--client", "laptop"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert again.returncode == 2 and "already has keys" in again.stderr
@@ -99,7 +104,75 @@ def test_the_cli_takes_key_files_and_keys_never_reuses_a_client_name(keyed):
 
 def test_a_daemon_on_a_network_address_without_keys_refuses_to_start(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "daemon", "daemon", "--endpoint", "tcp://0.0.0.0:5747"],
+        [sys.executable, "-m", "cli", "daemon", "--endpoint", "tcp://0.0.0.0:5747"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 2 and "without keys" in run.stderr
+
+
+@pytest.fixture
+def spoiled(tmp_path):
+    """A daemon whose allowed/ folder, once it serves, also holds an empty key file, one of
+    garbage and one that cannot be read (a folder); plus a key pair it never allowed."""
+    keys = tmp_path / "daemon-keys"
+    create_keys(keys, ["laptop", "tablet"])
+    _, stranger = zmq.auth.create_certificates(tmp_path, "stranger")
+    proc = DaemonProcess(tmp_path / "d", "--keys", str(keys), keys=key_files(keys, "laptop"))
+    allowed = keys / "allowed"
+    (allowed / "empty.key").write_bytes(b"")
+    (allowed / "garbage.key").write_bytes(bytes(range(256)) * 4)
+    (allowed / "folder.key").mkdir()
+    yield proc, keys, stranger
+    proc.stop()
+
+
+def test_bad_allowed_key_files_are_skipped_and_logged_and_good_clients_connect(spoiled):
+    proc, keys, _ = spoiled
+    for name in ("tablet", "laptop"):
+        with Client(proc.endpoint, timeout=5.0, **key_files(keys, name)) as c:
+            assert c.hello()["daemon"] == "impasto"
+    log = proc.log.read_text()
+    for bad in ("empty.key", "garbage.key", "folder.key"):
+        assert f"skipped {keys / 'allowed' / bad}" in log, log
+
+
+def test_the_daemon_stops_on_sigterm_after_a_bad_allowed_key_file(spoiled):
+    proc, keys, stranger = spoiled
+    kw = {"server_key": keys / "daemon.key", "client_key": stranger}
+    with pytest.raises(Unavailable), Client(proc.endpoint, timeout=2.0, **kw) as c:
+        c.hello()  # the daemon reads the allowed keys to refuse it
+    proc.proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.proc.wait(5) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the daemon did not stop within 5 s of SIGTERM: {proc.log.read_text()}")
+
+
+class BrokenCheck:
+    """A key check with a bug: it ends pyzmq's authenticator thread."""
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        raise RuntimeError("a bug in the key check")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # BrokenCheck
+def test_stopping_never_waits_on_an_authenticator_thread_that_died(tmp_path):
+    keys = tmp_path / "keys"
+    create_keys(keys, ["laptop"])
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    guard = Guard(ctx, keys)
+    guard.secure(sock)
+    guard.auth.configure_curve_callback("*", credentials_provider=BrokenCheck())
+    sock.bind("tcp://127.0.0.1:*")
+    with Client(sock.last_endpoint.decode(), timeout=1.0, **key_files(keys, "laptop")) as c:
+        with pytest.raises(Unavailable):
+            c.hello()
+    guard.auth.thread.join(5)
+    assert not guard.auth.is_alive()
+    stopping = threading.Thread(target=guard.stop, daemon=True)
+    stopping.start()
+    stopping.join(5)
+    assert not stopping.is_alive(), "Guard.stop waits on an authenticator thread that died"
+    sock.close(linger=0)
+    ctx.term()
