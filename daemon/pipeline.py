@@ -14,6 +14,7 @@ into the original pixels.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ def run(
     if spec.strength == 0:
         result = original
     else:
-        styles = _load_styles(plan, frames, catalogue) if plan.uses_pictures else []
+        styles, keys = _load_styles(plan, frames, catalogue) if plan.uses_pictures else ([], [])
         # Integer samples are finite and within 0..1 already: no copy (large layers are large).
         clean = original
         if content.desc.dtype not in pixels.INT_MAX:
@@ -89,6 +90,8 @@ def run(
         maps, coverage = _style_maps(plan, frames, (h, w), tuple(work.shape[-2:]))
         mode = spec.preserve_color
         prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
+        if mode != "none":  # the prepared pictures depend on the photo: nothing to reuse
+            keys = [None] * len(keys)
         timings["prepare_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         engine_content = color.prepare_content(work, mode)
@@ -99,7 +102,9 @@ def run(
             prior = flow.carry(kept.input, kept.result, engine_content, flow.CARRY_INTERPOLATION)
             timings["flow_s"] = time.perf_counter() - t1
         meta["temporal"] = prior is not None
-        inputs = EngineInput(spec, engine_content, prepared, profile, plan, models, prior, maps)
+        inputs = EngineInput(
+            spec, engine_content, prepared, profile, plan, models, prior, maps, style_keys=keys
+        )
         estimate = getattr(plan.engine, "memory_estimate", None)
         if estimate is not None:  # what the engine plans to use, beyond the job's baseline
             meta["memory"] = {"budget": profile.memory_budget}
@@ -182,13 +187,18 @@ def trim_edges(img: torch.Tensor, share: float = STYLE_EDGE) -> torch.Tensor:
 
 def _load_styles(
     plan: Plan, frames: list, catalogue: Catalogue
-) -> list[tuple[torch.Tensor, float]]:
-    """The plan's style pictures as RGB 0..1 (edges trimmed) with their shares of the blend."""
-    out = []
+) -> tuple[list[tuple[torch.Tensor, float]], list[str | None]]:
+    """The plan's style pictures as RGB 0..1 (edges trimmed) with their shares of the blend, and
+    what identifies each (a catalogue painting's file and version, or the digest of the bytes a
+    picture came in: not of a float copy)."""
+    out, keys = [], []
     for source in plan.styles:
         if source.image is not None:
-            img = pixels.decode(source.image, frame_bytes(frames, source.image)).rgb.clamp(0, 1)
+            data = frame_bytes(frames, source.image)
+            img = pixels.decode(source.image, data).rgb.clamp(0, 1)
+            keys.append("sent:" + hashlib.sha1(data).hexdigest())
         else:
             img = catalogue.picture(source.painting)
+            keys.append(catalogue.picture_key(source.painting))
         out.append((trim_edges(img), source.share))
-    return out
+    return out, keys

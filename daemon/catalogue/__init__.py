@@ -16,6 +16,7 @@ never from the I/O loop; the loop only reads the latest `Snapshot`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import threading
@@ -207,6 +208,14 @@ class Catalogue:
                 self.refresh()
             except Exception:  # a folder that vanished mid-scan: try again next time
                 log.exception("rescanning the style folders failed")
+
+    def picture_key(self, painting: Painting) -> str:
+        """What identifies the picture `picture` returns: its file and that file's version, else
+        the model card's copy, so derived statistics can be cached without hashing pixels."""
+        if painting.picture is not None:
+            stat = painting.picture.stat()
+            return f"file:{painting.picture}:{stat.st_mtime_ns}:{stat.st_size}"
+        return "card:" + hashlib.sha1(painting.card_jpeg).hexdigest()
 
     def picture(self, painting: Painting) -> torch.Tensor:
         """The painting as RGB 0..1 [1,3,H,W]: its file, else its model card's copy."""

@@ -55,6 +55,9 @@ class EngineInput:
     models: ModelLibrary | None = None
     prior: Prior | None = None  # a sequence's previous result carried to this frame (temporal)
     maps: list[torch.Tensor | None] | None = None  # per plan style: [1,1,h,w] 0..1 or None
+    # per style: what identifies its picture as the engine sees it (a file and its version, or a
+    # sent picture's digest), so derived statistics can be cached; None: not cacheable
+    style_keys: list[str | None] | None = None
 
     @property
     def mapped_styles(self) -> int:

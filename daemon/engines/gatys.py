@@ -23,7 +23,6 @@ objective, which doubled the gradient near the edges and left a brighter band th
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import threading
@@ -90,9 +89,7 @@ class GatysEngine:
         if spec.seed is None:
             generator.seed()
         image: torch.Tensor | None = None
-        digests = [
-            hashlib.sha1(s.contiguous().numpy().tobytes()).hexdigest() for s, _ in inputs.styles
-        ]
+        digests = inputs.style_keys or [None] * len(inputs.styles)
         for index, (h, w) in enumerate(sizes):
             stage = f"scale {index + 1}/{len(sizes)} ({w}x{h})"
             scaled = F.interpolate(content, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
@@ -236,10 +233,10 @@ _TARGETS_LOCK = threading.Lock()
 
 
 def style_targets(
-    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str]
+    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str | None]
 ) -> dict[str, torch.Tensor]:
     """Weighted blend of the styles' Gram matrices at this content size (cached per style+size);
-    `digests` identify the style images' pixels."""
+    `digests` identify the style pictures (EngineInput.style_keys; None: not cached)."""
     long = max(size)
     side = max(32, round(long * inputs.spec.style_scale))
     side = min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
@@ -252,7 +249,7 @@ def style_targets(
 
 
 def style_regions(
-    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str]
+    vgg: VGGFeatures, inputs: EngineInput, size: tuple[int, int], digests: list[str | None]
 ) -> list[tuple[torch.Tensor, dict[str, torch.Tensor], float]]:
     """Per style with any area: (guide [1,1,h,w] on the device, the painting's Gram matrices,
     the guide's share of the picture's area), guides from `losses.region_guides`."""
@@ -268,17 +265,19 @@ def style_regions(
 
 
 def _style_grams(
-    vgg: VGGFeatures, style: torch.Tensor, digest: str, side: int, profile: DeviceProfile
+    vgg: VGGFeatures, style: torch.Tensor, digest: str | None, side: int, profile: DeviceProfile
 ) -> dict:
     key = (digest, tuple(style.shape), side, str(profile.device), vgg.weights)
     with _TARGETS_LOCK:
-        if key in _TARGETS:
+        if digest is not None and key in _TARGETS:
             _TARGETS.move_to_end(key)
             return _TARGETS[key]
     resized = losses.resize_long_side(style, side).clamp(0, 1).to(profile.device)
     with torch.no_grad(), profile.autocast():
         feats = vgg.padded(vgg.preprocess(resized), STYLE_LAYERS)
     grams = {k: losses.gram(v)[0:1] for k, v in feats.items()}
+    if digest is None:
+        return grams
     with _TARGETS_LOCK:
         _TARGETS[key] = grams
         while len(_TARGETS) > STYLE_TARGET_CACHE:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from daemon.catalogue.models import architecture, load_model, save_model
+from daemon.catalogue.styles import shipped_names
 from daemon.devices import choose_device
 from daemon.io.images import read_image
 from daemon.io.pixels import to_tensor
@@ -232,18 +233,19 @@ def train(cfg: TrainConfig, on_step=None) -> dict:
             _init_from(net, cfg.init_from, [name for name, _, _ in new_styles])
         params = [p for p in net.parameters() if p.requires_grad]
     manifest = read_manifest(cfg.manifest)
+    shipped = shipped_names()  # their files ship: the card needs no copy for gatys and hires
     for name, rgb, path in new_styles:
         info = manifest.get(path.name, {})
-        card_styles.append(
-            {
-                "name": name,
-                "source": path.name,
-                "painting": info.get("painting", ""),
-                "licence": info.get("licence") or "unknown: not in a manifest",
-                "thumbnail_png_base64": _thumbnail(rgb),
-                "painting_jpeg_base64": _thumbnail(rgb, PAINTING_SIDE, "JPEG"),
-            }
-        )
+        entry = {
+            "name": name,
+            "source": path.name,
+            "painting": info.get("painting", ""),
+            "licence": info.get("licence") or "unknown: not in a manifest",
+            "thumbnail_png_base64": _thumbnail(rgb),
+        }
+        if name not in shipped:
+            entry["painting_jpeg_base64"] = _thumbnail(rgb, PAINTING_SIDE, "JPEG")
+        card_styles.append(entry)
     net = net.to(device).train()
     model = net
     if world > 1:

@@ -98,3 +98,12 @@ def test_a_user_styles_json_with_bad_entries_skips_them_and_keeps_serving(tmp_pa
     for name in names:  # what `hello` sends: every painting's wire form
         snap.paintings[name].to_wire()
     assert "skipping entry 0" in caplog.text and "skipping entry 2" in caplog.text
+
+
+def test_the_shipped_card_carries_a_copy_only_of_paintings_that_ship_without_a_file():
+    cat = Catalogue(StyleLibrary(), ModelLibrary())
+    cat.refresh()
+    fast = [p for p in cat.snapshot.paintings.values() if p.fast]
+    assert len(fast) >= 17
+    for painting in fast:  # gatys and hires get each from exactly one place
+        assert (painting.picture is None) == bool(painting.card_jpeg), painting.name

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from daemon.io.images import read_image, write_image
-from tests.conftest import DATA, ROOT, free_port
+from tests.conftest import DATA, ROOT, free_port, load_rgb
 
 
 def impasto(*args: str) -> subprocess.CompletedProcess:
@@ -204,3 +204,35 @@ def test_stylize_runs_without_torch_in_the_cli_process(daemon, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert read_image(out).shape == (27, 48, 3)
+
+
+def test_the_cli_process_never_loads_torch_for_pictures_and_sequences(daemon, tmp_path):
+    """`impasto stylize` on a PNG and on an animated GIF, as the `impasto` command runs it (no
+    import blocked): afterwards neither torch nor any of its modules is in the process."""
+    from PIL import Image
+
+    frames = [Image.fromarray(load_rgb("chelsea.png")[:32, i : i + 48]) for i in range(0, 6, 2)]
+    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=80)
+    jobs = [
+        ["stylize", str(DATA / "red_panda.png"), "-s", "starry-night", "--size", "48",
+         "-o", str(tmp_path / "out.png"), "--endpoint", daemon.endpoint],
+        ["stylize", str(tmp_path / "clip.gif"), "-s", "starry-night",
+         "-o", str(tmp_path / "out.gif"), "--endpoint", daemon.endpoint],
+    ]  # fmt: skip
+    for argv in jobs:
+        code = (
+            "import sys\n"
+            "from cli.main import main\n"
+            f"code = main({argv!r})\n"
+            "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            "print('torch modules:', loaded)\n"
+            "sys.exit(code or (3 if loaded else 0))\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "torch modules: []" in run.stdout
+    assert read_image(tmp_path / "out.png").shape[1] == 48
+    with Image.open(tmp_path / "out.gif") as im:
+        assert im.n_frames == 3

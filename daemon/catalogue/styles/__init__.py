@@ -38,6 +38,11 @@ class StyleEntry:
     source: str  # "built-in" or "user"
 
 
+def shipped_names() -> set[str]:
+    """The names of the paintings whose files ship in this folder."""
+    return set(StyleLibrary().entries())
+
+
 class StyleLibrary:
     """Named style images from the shipped folder and the user's folders."""
 
