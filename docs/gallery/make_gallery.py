@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--endpoint", default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/gallery/gatys.png")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/gallery/gatys.jpg")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     columns = ["photo", *STYLES, f"{STYLES[0]} + {STYLES[1]}", f"{STYLES[0]}, luminance"]
@@ -74,7 +74,7 @@ def main() -> None:
                 img.thumbnail((args.size, cell_h))
                 sheet.paste(img, (col * args.size, 16 + row * cell_h))
             log.info("%s done at %s", path.name, time.strftime("%H:%M:%S"))
-    sheet.save(args.out, optimize=True)
+    sheet.convert("RGB").save(args.out, quality=88, optimize=True)
     log.info("wrote %s", args.out)
 
 

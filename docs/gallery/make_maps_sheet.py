@@ -1,4 +1,4 @@
-"""The style-map sheet (docs/gallery/style-maps.png): two styles placed by grey maps, in every
+"""The style-map sheet (docs/gallery/style-maps.jpg): two styles placed by grey maps, in every
 engine, through the CLI.
 
     .venv/bin/python docs/gallery/make_maps_sheet.py --endpoint tcp://127.0.0.1:5747
@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT.parent / "shared" / "data" / "content" / "gc_monument_montStMichel.jpg"
-OUT = ROOT / "docs" / "gallery" / "style-maps.png"
+OUT = ROOT / "docs" / "gallery" / "style-maps.jpg"
 SKY = 0.4  # of the height
 
 
@@ -61,7 +61,7 @@ def main() -> int:
         x, y = (i % 2) * side, (i // 2) * (th + 24)
         sheet.paste(image.resize((side, th), Image.Resampling.LANCZOS), (x, y + 24))
         draw.text((x + 6, y + 6), label, fill="black")
-    sheet.save(OUT, optimize=True)
+    sheet.convert("RGB").save(OUT, quality=88, optimize=True)
     print(OUT)
     return 0
 

@@ -1,4 +1,4 @@
-"""The mask and one-name-every-engine sheet (docs/gallery/mask-and-names.png), through the CLI.
+"""The mask and one-name-every-engine sheet (docs/gallery/mask-and-names.jpg), through the CLI.
 
     .venv/bin/python docs/gallery/make_mask_sheet.py --endpoint tcp://127.0.0.1:5747
 
@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "docs" / "images" / "mont-st-michel.png"
-OUT = ROOT / "docs" / "gallery" / "mask-and-names.png"
+OUT = ROOT / "docs" / "gallery" / "mask-and-names.jpg"
 
 
 def stylize(endpoint: str, out: Path, *args: str) -> None:
@@ -57,7 +57,7 @@ def main() -> int:
         for i, (label, image) in enumerate(tiles):
             sheet.paste(image.convert("RGB"), (w * i, 20))
             draw.text((w * i + 4, 4), label, fill="black")
-        sheet.save(OUT, optimize=True)
+        sheet.convert("RGB").save(OUT, quality=88, optimize=True)
     print(f"wrote {OUT}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Stroke size and sharpness sheet (docs/gallery/fast-strokes.png), through the daemon's CLI.
+"""Stroke size and sharpness sheet (docs/gallery/fast-strokes.jpg), through the daemon's CLI.
 
     .venv/bin/python docs/gallery/make_stroke_sheet.py --endpoint tcp://127.0.0.1:5747
 
@@ -23,7 +23,7 @@ from daemon.engines.fast import STROKE_SIDE
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT.parent / "shared" / "data" / "large" / "lomiri_bridge_4352x2448.jpg"
-OUT = ROOT / "docs" / "gallery" / "fast-strokes.png"
+OUT = ROOT / "docs" / "gallery" / "fast-strokes.jpg"
 STYLE = "vangogh-starry-night"
 CROP = (880, 330, 1280, 730)  # 400x400 at 100% of the 1920 px picture: cables against the sky
 
@@ -75,7 +75,7 @@ def main() -> int:
     for i, (name, img) in enumerate(crops):
         sheet.paste(img, (i * 400, y))
         draw.text((i * 400 + 4, y - label + 3), name, fill="black")
-    sheet.save(OUT)
+    sheet.convert("RGB").save(OUT, quality=88, optimize=True)
     print(f"wrote {OUT}")
     return 0
 
