@@ -9,8 +9,10 @@ styles' norm pairs at the mean of the old ones) and trains them all.
 Data-parallel: started by `torchrun --nproc-per-node N` (PyTorch DDP, gloo on CPU, NCCL on CUDA),
 every process draws the same style and the same global batch from the same seeded generator and
 works on its 1/N slice of it; DDP averages the gradients, which for these per-sample-mean losses
-and per-sample instance norm is exactly the one-process gradient of the global batch. Only rank 0
-writes checkpoints and logs.
+and per-sample instance norm is the one-process gradient of the global batch (in float64 the two
+agree to ~1e-14; in float32 to ~2e-6, the rounding of two half-batch means: Adam's first steps can
+amplify that, tests/daemon/test_training_ddp.py says how it compares them). Only rank 0 writes
+checkpoints and logs.
 """
 
 from __future__ import annotations
