@@ -33,9 +33,9 @@ from shared.job import (
     PRESERVE_COLOR,
     UPSCALERS,
 )
-from shared.keys import config_dir
+from shared.keys import daemon_key_dir
 
-DEFAULT_KEYS = config_dir() / "daemon"
+DEFAULT_KEYS = daemon_key_dir()
 SECURITY = (
     "Security: without --keys the daemon listens only on this machine's loopback address, "
     "where any program of this machine can use it. With --keys (needed for any other address) "

@@ -31,7 +31,6 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
 from shared.errors import BadRequest
-from shared.keys import config_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +42,6 @@ HANDSHAKE_FAILED = {
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "it does not speak CURVE with this daemon's key",
     zmq.EVENT_HANDSHAKE_FAILED_AUTH: "its key is not among the allowed ones",
 }
-
-
-def default_key_dir() -> Path:
-    """The daemon's key folder when none is given."""
-    return config_dir() / "daemon"
 
 
 def create_keys(folder: Path, clients: Sequence[str]) -> list[str]:

@@ -39,6 +39,11 @@ def config_dir() -> Path:
     return base / "impasto"
 
 
+def daemon_key_dir() -> Path:
+    """The daemon's key folder when none is given (`impasto keys`, `impasto daemon --keys`)."""
+    return config_dir() / "daemon"
+
+
 def remote_dir() -> Path:
     """Where a client keeps the keys for a remote daemon by default."""
     return config_dir() / "remote"
