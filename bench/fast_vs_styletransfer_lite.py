@@ -53,9 +53,9 @@ from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from PIL import Image
 
 from daemon.catalogue.model_library import ModelLibrary
-from daemon.catalogue.models import load_model
 from daemon.engines.fast import STROKE_SIDE
 from daemon.io.images import read_image
+from daemon.nets.model_files import load_model
 from shared.client import Client
 
 log = logging.getLogger("bench")

@@ -24,8 +24,8 @@ import torch
 
 from daemon.catalogue import fields
 from daemon.catalogue.folders import WatchedFolders
-from daemon.catalogue.models import card_architecture, card_path, load_model
 from daemon.nets.fast_net import StyleNet
+from daemon.nets.model_files import card_architecture, card_path, load_model
 from daemon.nets.stems import STEMS
 from shared.errors import BadRequest
 

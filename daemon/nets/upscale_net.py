@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from daemon.catalogue.models import card_path, write_model_files
+from daemon.nets.model_files import card_path, write_model_files
 
 SHIPPED = Path(impasto_models.__file__).resolve().parent / "upscalers" / "x2.safetensors"
 TILE = 256  # low-resolution pixels per tile side

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from daemon.catalogue.models import load_model, save_model
 from daemon.nets.fast_net import StyleNet, mix_weights
+from daemon.nets.model_files import load_model, save_model
 from daemon.optim.losses import psnr
 from daemon.training.data import (
     content_files,

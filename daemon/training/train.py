@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from daemon.catalogue.models import architecture, load_model, save_model
 from daemon.catalogue.styles import shipped_names
 from daemon.devices import choose_device
 from daemon.io.images import read_image
 from daemon.io.pixels import to_tensor
 from daemon.nets.fast_net import StyleNet
+from daemon.nets.model_files import architecture, load_model, save_model
 from daemon.nets.vgg import get_vgg
 from daemon.optim import losses
 from daemon.pipeline import trim_edges

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from daemon.catalogue.models import load_model, save_model
 from daemon.io.images import read_image
 from daemon.nets.fast_net import StyleNet
+from daemon.nets.model_files import load_model, save_model
 from daemon.optim.losses import psnr
 from daemon.training.distill import DistillConfig, distill, student_from
 from tests.conftest import DATA

@@ -88,7 +88,7 @@ def test_the_patch_stem_centres_each_half_size_pixel_on_an_even_input_pixel():
 
 
 def test_a_model_file_keeps_its_stem(tmp_path):
-    from daemon.catalogue.models import load_model, save_model
+    from daemon.nets.model_files import load_model, save_model
 
     net = randomised(StyleNet(2, widths=(8, 8, 8), residual_blocks=1, stem="patch"))
     save_model(tmp_path / "m.safetensors", net, {"styles": []})

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from daemon.catalogue.model_library import ModelLibrary
-from daemon.catalogue.models import save_model
 from daemon.nets.fast_net import StyleNet
+from daemon.nets.model_files import save_model
 from shared.errors import BadRequest
 from tests.daemon.test_fast_net import randomised
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from daemon.catalogue.models import load_model
+from daemon.nets.model_files import load_model
 from daemon.training.train import TrainConfig, checkpoint_path, train
 from tests.conftest import DATA
 

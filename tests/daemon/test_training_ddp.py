@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from daemon.catalogue.models import load_model
+from daemon.nets.model_files import load_model
 from daemon.training.train import checkpoint_path
 from tests.conftest import DATA, ROOT
 
