@@ -1,82 +1,60 @@
-"""The docker's brain: connection to the daemon, Apply, Re-apply, live preview, progress,
-Cancel. No Qt.
-
-Apply on an animated layer stylises every keyframe of the playback range as one sequence (each
-frame consistent with the one before, in the daemon, unless `Settings.temporal` is off), one job
-at a time, keeps the results in a temporary folder, and writes them as one new animated layer
-when the last is done (`animation.KeyframeWriter`, a keyframe per tick); Cancel at any frame
-adds nothing.
+"""The docker's brain: connection to the daemon, Apply, Re-apply, progress, Cancel, and the
+daemon Start daemon launches. No Qt.
 
 A `Controller` never blocks: the plugin calls `tick()` from a QTimer, and every exchange with the
 daemon (hello, styles, jobs) is a message sent now and a reply picked up by a later tick. Views
 (the docker, the action) read its attributes and subscribe to be told when they change.
 
-Live preview (fast mode): every tick compares what a preview depends on (the active layer, the
-styles and weights, strength, colour mode, style scale) with what the shown preview was made from;
-on a change it sends a fast job on a thumbnail of the layer (PREVIEW_SIDE px; the daemon paints it
-at the fast engine's working side as it paints the layer, so strokes look as they will) through
-shared.preview, which cancels the one in flight, so the daemon drops older requests instead of
-queueing them. Previews never create layers.
+Re-apply (`reapply.Reapply`), animated layers (`sequencing.Sequencing`) and the fast-mode live
+preview (`live_preview.LivePreview`) are parts of the controller kept in their own modules.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from shared.client import Client, JobHandle, default_endpoint
+from shared.client import Client, default_endpoint
 from shared.errors import ImpastoError, Unavailable
-from shared.job import ENGINES, SequenceRef, result_layer_name, result_name
-from shared.preview import LatestPreview, Shown
-from shared.protocol import PixelFormat
-from shared.recipe import cli_command, make_recipe
+from shared.job import ENGINES, result_layer_name, result_name
+from shared.preview import LatestPreview
+from shared.recipe import make_recipe
+from shared.settings import Pixels
 
-from .animation import (
-    Animation,
-    KeyframeWriter,
-    capture_animation,
-    is_animated,
-    keep_key,
-    read_key,
-)
+from . import daemon_process
+from .animation import KeyframeWriter, capture_animation, is_animated
 from .jobs import (
+    MASK_FORMAT,
     Settings,
     StyleChoice,
-    StyleImage,
     build_job,
     check_styles,
     daemon_styles_for,
     default_style,
     recipe_styles,
-    settings_from_recipe,
-    style_frames,
 )
 from .krita_io import (
-    Capture,
-    canvas_rect,
     capture_layer,
-    find_node,
     node_id,
     read_map,
-    read_recipes,
     read_style_layer,
     store_recipe,
     write_result,
 )
+from .live_preview import LivePreview
 from .pixels import UnsupportedColorSpace
-from .selection import NothingToStylise, Rect
+from .reapply import Reapply
+from .selection import NothingToStylise
+from .sequencing import Sequencing
+from .work import ActiveJob, Pending, SequenceRun
 
 log = logging.getLogger(__name__)
 
@@ -87,56 +65,11 @@ IDLE_PING_SECONDS = 5.0  # while connected and idle, check the daemon is still t
 JOB_SILENCE_TIMEOUT = 15.0  # a running job fails when the daemon says nothing for this long
 INSTALL_INFO = Path(__file__).resolve().parent / "install.json"  # written by the installer
 
-PREVIEW_SIDE = 512  # the live preview's long side (the daemon paints it as it paints OK's)
-
-ImageLoader = Callable[[str], StyleImage]
-Thumbnailer = Callable[[Any, int], StyleImage]  # (layer, long side) → 8-bit RGBA pixels
-MASK_FORMAT = PixelFormat("u8", channels=1)  # Krita's selections: 8 bit
+ImageLoader = Callable[[str], Pixels]
+Thumbnailer = Callable[[Any, int], Pixels]  # (layer, long side) → 8-bit RGBA pixels
 
 
-@dataclass
-class Pending:
-    """An Apply waiting for the connection: the pixels are read already, at the moment of Apply."""
-
-    capture: Capture | None  # None for an animation (its frames are read as they are sent)
-    settings: Settings
-    styles: list[StyleChoice]
-    pictures: dict[int, StyleImage]
-    maps: dict[int, StyleImage]  # where each style goes, over the captured region
-    animation: Animation | None = None
-
-
-@dataclass
-class ActiveJob:
-    """A job the daemon is running for us."""
-
-    handle: JobHandle
-    capture: Capture | None  # None for a frame of an animation
-    name: str
-    started: float
-    recipe: dict | None = None  # how the result is made, recorded with its layer
-    styles: tuple = ()  # the job's StyleRefs, to name the layer if the daemon does not
-
-
-@dataclass
-class SequenceRun:
-    """An animated layer going through the daemon keyframe by keyframe."""
-
-    animation: Animation
-    settings: Settings
-    styles: list[StyleChoice]
-    pictures: dict[int, StyleImage]
-    maps: dict[int, StyleImage]
-    id: str
-    folder: str  # the stylised keyframes until the layer is written
-    started: float
-    recipe: dict | None = None
-    spec_styles: tuple = ()
-    name: str = ""
-    index: int = 0  # the keyframe being stylised
-
-
-class Controller:
+class Controller(Reapply, LivePreview, Sequencing):
     """Connection state, settings and the one job in flight, shared by all dockers and actions."""
 
     def __init__(
@@ -156,6 +89,7 @@ class Controller:
         self.state = "offline"  # offline | connecting | connected
         self.message = ""
         self.hello: dict = {}
+        self.engines: tuple[str, ...] = ()  # what the last hello offered, kept while offline
         self.catalogue: list[dict] = []
         self.job: ActiveJob | None = None
         self.pending: Pending | None = None
@@ -169,7 +103,8 @@ class Controller:
         self.preview_seconds: float | None = None  # the last live preview: change → shown
         self.live_jobs_sent = 0
         self.live: LatestPreview | None = None  # the newest preview job (with a connection)
-        self.started_daemon: subprocess.Popen | None = None  # the daemon Start daemon launched
+        self.started_daemon: daemon_process.StartedDaemon | None = None  # Start daemon's
+        self._start_failure = ""  # why it stopped before answering, until it is started again
         self._client: Client | None = None
         self._waiting: dict[str, str] = {}  # request id → request type
         self._sent_at = 0.0
@@ -215,8 +150,9 @@ class Controller:
         )
 
     def mode_available(self, mode: str) -> bool:
-        """Whether the daemon runs this mode (`hello.engines` is the source of truth)."""
-        return mode in self.hello.get("engines", ("gatys", "fast"))
+        """Whether the daemon runs this mode: its `hello` says (the last one while offline;
+        before the first, no mode is known to run)."""
+        return mode in self.engines
 
     def styles_for(self, mode: str) -> list[dict]:
         """The daemon's styles usable in `mode`."""
@@ -238,6 +174,7 @@ class Controller:
             self._say("Wait for the stylisation (or cancel it) before changing the daemon address.")
             return
         self.endpoint = endpoint
+        self._start_failure = ""
         self.connect()
 
     def connect(self) -> None:
@@ -280,7 +217,10 @@ class Controller:
         self._say(reason)
 
     def offline_message(self) -> str:
-        """What to tell the user when no daemon answers, with how to start one."""
+        """What to tell the user when no daemon answers: why the daemon Start daemon launched
+        stopped, or how to start one."""
+        if self._start_failure:
+            return self._start_failure
         how = "press Start daemon" if self.daemon_command() else "run `python3 install.py`"
         return f"No Impasto daemon answers at {self.endpoint}: {how}, then apply again."
 
@@ -289,33 +229,36 @@ class Controller:
         python, repo = self._install_info.get("python"), self._install_info.get("repo")
         if not python or not repo or not Path(python).exists():
             return None
-        return [python, "-m", "daemon", "daemon", "--endpoint", self.endpoint], repo
+        return daemon_process.daemon_command(python, self.endpoint), repo
 
     def start_daemon(self) -> None:
-        """Start the daemon in the background (it outlives Krita) and connect to it."""
+        """Start the daemon in the background (it outlives Krita), its output in a log file,
+        and connect to it."""
         found = self.daemon_command()
         if found is None:
             self._say("Start the daemon yourself: `python3 install.py` in the Impasto folder.")
             return
         cmd, cwd = found
-        kw: dict[str, Any] = {"start_new_session": True}
-        if os.name == "nt":
-            kw = {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NO_WINDOW}
         try:
-            self.started_daemon = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                **kw,
-            )
+            self.started_daemon = daemon_process.StartedDaemon.start(cmd, cwd)
         except OSError as exc:
             self._say(f"Could not start the daemon ({exc}); run `python3 install.py` instead.")
             return
+        self._start_failure = ""
         self._starting_until = self.clock() + 60.0
         self._next_try = self.clock() + STARTING_RETRY_SECONDS
         self._say("Starting the daemon (it loads its models; this takes a few seconds)…")
+
+    def _check_started_daemon(self) -> None:
+        """Say why the daemon Start daemon launched stopped before it answered, if it did."""
+        if self.started_daemon is None or not self._starting_until:
+            return
+        failure = self.started_daemon.failure()
+        if failure is not None:
+            log.warning("%s", failure)
+            self._starting_until = 0.0
+            self._start_failure = failure
+            self._say(failure)
 
     # -- the timer --------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -331,6 +274,7 @@ class Controller:
     def _tick(self) -> None:
         if self.writer is not None:
             self._write_step()
+        self._check_started_daemon()
         now = self.clock()
         if self._client is None:
             if now >= self._next_try:
@@ -364,11 +308,12 @@ class Controller:
             return
         if kind == "hello":
             self.hello = body
+            self.engines = tuple(body.get("engines") or ())
             self._request("styles")
         elif kind == "styles":
             self.catalogue = list(body.get("styles", []))
             self.state = "connected"
-            self._starting_until = 0.0
+            self._starting_until, self._start_failure = 0.0, ""
             for mode in ENGINES:
                 if not self.settings.styles[mode]:
                     first = default_style(mode, self.catalogue)
@@ -404,59 +349,6 @@ class Controller:
         )
         return self._start(document, node, settings, list(settings.chosen))
 
-    def reapply(self, document: Any = None, node: Any = None) -> bool:
-        """Make `node` (default: the active layer), an Impasto result, again from its source
-        layer's current pixels with the settings recorded with it, into a new layer."""
-        if self.busy:
-            self._say("Impasto is already working on a layer; wait for it or press Cancel.")
-            return False
-        found = self._recipe_of(document, node)
-        if found is None:
-            return False
-        document, recipe = found
-        source = find_node(document, recipe["source"]["id"])
-        if source is None:
-            self._say(f"The layer '{recipe['source']['name']}' this result was made from is gone.")
-            return False
-        try:
-            settings, styles = settings_from_recipe(recipe)
-        except ValueError as exc:
-            self._say(f"Cannot re-apply: {exc}.")
-            return False
-        for style in styles:
-            if style.where is not None and style.where[0] == "alpha-id":
-                node = find_node(document, style.where[1])
-                if node is None:
-                    self._say(f"The layer that placed '{style.name}' is gone.")
-                    return False
-                style.where = ("alpha", (document, node))
-            if style.kind == "layer":
-                where = [(d, find_node(d, style.source)) for d in self.app.documents()]
-                where = [(d, n) for d, n in where if n is not None]
-                if not where:
-                    self._say(f"The style layer '{style.name}' is no longer open.")
-                    return False
-                style.source = where[0]
-        return self._start(document, source, settings, styles)
-
-    def command_for(self, document: Any = None, node: Any = None) -> str | None:
-        """The `impasto stylize` command line that remakes the result layer `node` (default: the
-        active layer) from its source layer exported as a PNG; None (with a message) otherwise."""
-        found = self._recipe_of(document, node)
-        return cli_command(found[1]) if found is not None else None
-
-    def _recipe_of(self, document: Any, node: Any) -> tuple[Any, dict] | None:
-        document = document or self.app.activeDocument()
-        node = node or (document.activeNode() if document is not None else None)
-        if document is None or node is None:
-            self._say("Select a layer Impasto made first.")
-            return None
-        recipe = read_recipes(document).get(node_id(node))
-        if recipe is None:
-            self._say(f"'{node.name()}' was not made by Impasto: select a layer it made.")
-            return None
-        return document, recipe
-
     def _start(self, document: Any, node: Any, settings: Settings, styles: list) -> bool:
         """Read the layer and the style pictures now and send the job when connected."""
         problem = check_styles(settings.mode, styles) if styles else None
@@ -488,8 +380,8 @@ class Controller:
         self.changed()
         return True
 
-    def _read_pictures(self, styles: list[StyleChoice]) -> dict[int, StyleImage]:
-        pictures: dict[int, StyleImage] = {}
+    def _read_pictures(self, styles: list[StyleChoice]) -> dict[int, Pixels]:
+        pictures: dict[int, Pixels] = {}
         for i, style in enumerate(styles):
             if style.weight <= 0:
                 continue
@@ -530,14 +422,13 @@ class Controller:
         content = capture.fmt.describe(1, width, height)
         mask = MASK_FORMAT.describe(2, width, height) if capture.mask is not None else None
         try:
-            spec, order = build_job(
+            spec, style_frames = build_job(
                 settings, styles, content, pending.pictures, mask, maps=pending.maps
             )
         except ImpastoError as exc:
             self._say(exc.message)
             return
-        frames = [capture.data] + ([capture.mask] if mask is not None else [])
-        frames += style_frames(styles, order, pending.pictures, pending.maps)
+        frames = [capture.data] + ([capture.mask] if mask is not None else []) + style_frames
         handle = self._client.submit(spec.to_wire(), frames)
         source = {"name": capture.node.name(), "id": node_id(capture.node)}
         recipe = make_recipe(spec, source, recipe_styles(styles, node_id))
@@ -546,177 +437,6 @@ class Controller:
         self.stage = "queued"
         log.info("submitted %s (%s)", handle.id, self.job.name)
         self.changed()
-
-    # -- animations -------------------------------------------------------------------------------
-    def _start_sequence(self, pending: Pending, styles: list[StyleChoice]) -> None:
-        anim = pending.animation
-        assert anim is not None
-        self.sequence = SequenceRun(
-            anim,
-            pending.settings,
-            styles,
-            pending.pictures,
-            pending.maps,
-            uuid.uuid4().hex[:16],
-            tempfile.mkdtemp(prefix="impasto-frames-"),
-            self.clock(),
-        )
-        self._submit_frame()
-
-    def _submit_frame(self) -> None:
-        """Send the sequence's next keyframe, read from the layer now."""
-        run = self.sequence
-        assert run is not None and self._client is not None
-        anim, count = run.animation, len(run.animation.keys)
-        width, height = anim.region.width, anim.region.height
-        mask = MASK_FORMAT.describe(2, width, height) if anim.mask is not None else None
-        try:
-            data = read_key(anim, run.index)
-            spec, order = build_job(
-                run.settings,
-                styles=run.styles,
-                content=anim.fmt.describe(1, width, height),
-                pictures=run.pictures,
-                mask=mask,
-                maps=run.maps,
-            )
-        except (ImpastoError, RuntimeError) as exc:
-            reason = str(getattr(exc, "message", exc)).rstrip(".")
-            self._end_sequence(f"{reason}. Nothing was changed.")
-            return
-        spec = replace(spec, sequence=SequenceRef(run.id, run.index, run.index == count - 1))
-        frames = [data] + ([anim.mask] if mask is not None else [])
-        frames += style_frames(run.styles, order, run.pictures, run.maps)
-        handle = self._client.submit(spec.to_wire(), frames)
-        if run.recipe is None:
-            source = {"name": anim.node.name(), "id": node_id(anim.node), "animation": True}
-            run.recipe = make_recipe(spec, source, recipe_styles(run.styles, node_id))
-            run.spec_styles, run.name = spec.styles, result_layer_name(spec.styles)
-        self.job = ActiveJob(handle, None, run.name, run.started)
-        self.fraction, self.stage = run.index / count, f"frame {run.index + 1} of {count}"
-        self.changed()
-
-    def _follow_frame(self, handle: JobHandle) -> None:
-        """A keyframe finished: keep it and send the next, or start writing the layer."""
-        run = self.sequence
-        assert run is not None
-        if handle.state == "cancelled":
-            self._end_sequence("Cancelled; nothing was changed.")
-            return
-        if handle.state != "done":
-            error = handle.error or Unavailable("the stylisation failed")
-            self._end_sequence(f"{error.message} Nothing was changed.")
-            if isinstance(error, Unavailable):
-                self._offline(self.message)
-            return
-        if not any(d == run.animation.document for d in self.app.documents()):
-            self._end_sequence("The image was closed before the frames were done; nothing added.")
-            return
-        assert handle.result is not None
-        _, data = handle.result.image_bytes(0)
-        if run.index == 0:
-            metadata = handle.result.body.get("metadata", {})
-            run.name = result_name(metadata, run.spec_styles)
-        try:
-            keep_key(run.animation, run.folder, data)
-        except OSError as exc:
-            self._end_sequence(f"Could not keep frame {run.index + 1}: {exc}. Nothing was changed.")
-            return
-        run.index += 1
-        if run.index < len(run.animation.keys):
-            self._submit_frame()
-            return
-        self.writer = KeyframeWriter(self.app, run.animation, run.name)
-        self.stage = "adding the frames"
-        self.changed()
-
-    def _write_step(self) -> None:
-        """One step of writing the animated layer (Krita works in between)."""
-        run, writer = self.sequence, self.writer
-        assert run is not None and writer is not None
-        try:
-            layer = writer.step()
-        except Exception as exc:  # the writer removed its partial layer
-            log.exception("adding the animated result failed")
-            self.writer = None
-            self._end_sequence(f"Could not add the frames: {exc}. Nothing was changed.")
-            return
-        if layer is None:
-            self.fraction = 0.99
-            if writer.waiting and self.message != writer.waiting:
-                self._say(writer.waiting)
-            return
-        self.writer, self.last_layer = None, layer
-        try:
-            if run.recipe is not None:
-                store_recipe(run.animation.document, layer, run.recipe)
-        except Exception:  # the layer is in; only Re-apply will not know it
-            log.exception("recording the settings of the animation failed")
-        self.fraction, self.stage = 1.0, "done"
-        count, seconds = len(run.animation.keys), self.clock() - run.started
-        self._end_sequence(f"Added '{run.name}', {count} frames ({seconds:.1f} s).")
-
-    def _end_sequence(self, message: str) -> None:
-        run, self.sequence = self.sequence, None
-        if run is not None:
-            shutil.rmtree(run.folder, ignore_errors=True)
-        self._say(message)
-
-    # -- live preview -----------------------------------------------------------------------------
-    def set_live_preview(self, on: bool) -> None:
-        """Turn the fast-mode live preview of the active layer on or off."""
-        self.live_preview = bool(on)
-        if self.live is not None:
-            self.live.reset()
-        self.changed()
-
-    def _live_target(self) -> tuple[tuple, Any] | None:
-        """(what a preview depends on, the active layer), or None when no preview is due."""
-        if not self.live_preview or self.settings.mode != "fast" or self.thumbnail is None:
-            return None
-        document = self.app.activeDocument()
-        node = document.activeNode() if document is not None else None
-        if node is None:
-            return None
-        s = self.settings
-        styles = tuple(
-            (c.kind, c.name, c.weight, c.where and (c.where[0], id(c.where[1]))) for c in s.chosen
-        )
-        return (node_id(node), styles, s.strength, s.preserve_color, s.style_scale), node
-
-    def _live_tick(self) -> None:
-        target = self._live_target()
-        if target is None or self.live is None or target[0] == self.live.key:
-            return
-        key, node = target
-        styles = [c for c in self.settings.chosen if c.weight > 0]
-        if check_styles("fast", styles) is not None:
-            self.live.skip(key)  # nothing to preview; Apply says why
-            return
-        try:
-            picture = self.thumbnail(node, PREVIEW_SIDE)
-            content = picture.fmt.describe(1, picture.width, picture.height)
-            document = self.app.activeDocument()
-            region = Rect.of(node.bounds()).intersected(canvas_rect(document))
-            maps = {i: read_map(c.where, region) for i, c in enumerate(styles) if c.where}
-            spec, _ = build_job(self.settings, styles, content, {}, preview=False, maps=maps)
-        except (ImpastoError, UnsupportedColorSpace, NothingToStylise, OSError) as exc:
-            log.info("no live preview: %s", exc)
-            self.live.skip(key)
-            return
-        frames = [picture.data, *style_frames(styles, [], {}, maps)]
-        # the one in flight is cancelled: the daemon drops it if it has not started
-        if self.live.show(key, spec.to_wire(), frames):
-            self.live_jobs_sent += 1
-
-    def _follow_live(self) -> None:
-        shown = self.live.poll() if self.live is not None else None
-        if isinstance(shown, Shown):
-            self.preview = (shown.width, shown.height, shown.data)
-            self.preview_seconds = shown.seconds
-            self.changed()
-        elif isinstance(shown, ImpastoError):
-            self._say(f"Preview: {shown.message}")
 
     def cancel(self) -> None:
         """Stop the running job (or the Apply waiting for a connection, or an animation's

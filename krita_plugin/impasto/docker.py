@@ -230,11 +230,12 @@ class ImpastoDocker(DockWidget):
             self.endpoint.setText(c.endpoint)
         s = c.settings
         self._quietly(self.mode, lambda: self.mode.setCurrentIndex(ENGINES.index(s.mode)))
+        unknown = "the modes show once a daemon answers"  # no hello yet: nothing is known
         for i, mode in enumerate(ENGINES):
             available = c.mode_available(mode)
             self.mode.model().item(i).setEnabled(available)
             tip = "" if available else "this daemon does not offer this mode"
-            self.mode.setItemData(i, tip, TOOLTIP_ROLE)
+            self.mode.setItemData(i, tip if c.engines else unknown, TOOLTIP_ROLE)
         self._quietly(self.strength, lambda: self.strength.setValue(100 * s.strength))
         self._quietly(
             self.preserve,

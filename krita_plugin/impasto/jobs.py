@@ -1,7 +1,8 @@
 """The docker's settings and how they become a job: styles, weights, modes.
 
 No Qt and no Krita here: the docker edits a `Settings`, Apply turns it into a `shared.job.JobSpec`
-with `build_job`. The job vocabulary (engines, what each accepts, layer names) is `shared.job`'s.
+with `build_job`. The job vocabulary (engines, what each accepts, layer names) is `shared.job`'s;
+how settings and styles map onto a job is `shared.settings`', as in the GIMP plug-in.
 """
 
 from __future__ import annotations
@@ -11,17 +12,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.job import (
-    DEFAULT_ENGINE,
-    DEFAULT_ITERATIONS,
-    ENGINES,
-    PRESERVE_COLOR,
-    JobSpec,
-    StyleRef,
-    pictures_refused,
-    takes_pictures,
-)
+from shared.job import ENGINES, PRESERVE_COLOR, JobSpec, pictures_refused, takes_pictures
 from shared.protocol import ImageDesc, PixelFormat
+from shared.settings import BlendStyle, JobSettings, Pixels, style_refs
 
 MODE_TITLES = {
     "fast": "Fast (trained styles, instant)",
@@ -30,16 +23,7 @@ MODE_TITLES = {
 }
 # Style kinds that are pictures sent with the job.
 PICTURE_KINDS = ("layer", "file")
-
-
-@dataclass
-class StyleImage:
-    """Pixels of a style picture, as read from a layer or an image file."""
-
-    fmt: PixelFormat
-    width: int
-    height: int
-    data: bytes
+MASK_FORMAT = PixelFormat("u8", channels=1)  # Krita's selections: 8 bit
 
 
 @dataclass
@@ -75,18 +59,13 @@ class StyleChoice:
 
 
 @dataclass
-class Settings:
-    """Everything the docker lets the user choose; the defaults are what the action uses."""
+class Settings(JobSettings):
+    """Everything the docker lets the user choose (the job settings and a style list per mode);
+    the defaults are what the action uses."""
 
-    mode: str = DEFAULT_ENGINE
     styles: dict[str, list[StyleChoice]] = field(
         default_factory=lambda: {mode: [] for mode in ENGINES}
     )
-    strength: float = 1.0
-    preserve_color: str = "none"
-    style_scale: float = 1.0
-    iterations: int = DEFAULT_ITERATIONS
-    temporal: bool = True  # an animation's frames consistent with each other (False: each alone)
 
     @property
     def chosen(self) -> list[StyleChoice]:
@@ -124,63 +103,31 @@ def build_job(
     settings: Settings,
     styles: list[StyleChoice],
     content: ImageDesc,
-    pictures: dict[int, StyleImage],
+    pictures: dict[int, Pixels],
     mask: ImageDesc | None = None,
     preview: bool = True,
-    maps: dict[int, StyleImage] | None = None,
-) -> tuple[JobSpec, list[int]]:
-    """The job for `settings`, and which style pictures go in the frames after the content (and
-    the mask, when there is one); the style maps follow the pictures (`style_frames`).
+    maps: dict[int, Pixels] | None = None,
+) -> tuple[JobSpec, list[bytes]]:
+    """The job for `settings`, and the buffers its styles name, which follow the content (and
+    the mask, when there is one): the pictures, then the style maps (`shared.settings`).
 
     `content` describes frame 1, `mask` the selection in frame 2; `pictures` maps an index into
     `styles` to the pixels of a layer or file style, `maps` to a one-channel map of where that
-    style goes. Building the `JobSpec` validates it (raises BadRequest)."""
-    refs: list[StyleRef] = []
-    order: list[int] = []
-    first_picture = (mask or content).frame + 1
-    live = [i for i, style in enumerate(styles) if style.weight > 0]
-    pictures_sent = sum(1 for i in live if styles[i].is_picture)
+    style goes. Styles of weight 0 are left out. Building the `JobSpec` validates it (raises
+    BadRequest)."""
     maps = maps or {}
-    next_map = first_picture + pictures_sent
-    for i in live:
-        style = styles[i]
-        where = None
-        if i in maps:
-            m = maps[i]
-            where = m.fmt.describe(next_map, m.width, m.height)
-            next_map += 1
-        if style.is_picture:
-            pic = pictures[i]
-            desc = pic.fmt.describe(first_picture + len(order), pic.width, pic.height)
-            refs.append(StyleRef(weight=style.weight, image=desc, label=style.name, map=where))
-            order.append(i)
-        else:
-            refs.append(StyleRef(weight=style.weight, name=style.name, map=where))
-    spec = JobSpec(
-        content=content,
-        styles=tuple(refs),
-        engine=settings.mode,
-        strength=settings.strength,
-        preserve_color=settings.preserve_color,
-        style_scale=settings.style_scale,
-        iterations=settings.iterations,
-        preview=preview,
-        mask=mask,
-        temporal=settings.temporal,
-    )
-    return spec, order
-
-
-def style_frames(
-    styles: list[StyleChoice],
-    order: list[int],
-    pictures: dict[int, StyleImage],
-    maps: dict[int, StyleImage],
-) -> list[bytes]:
-    """The frames `build_job` numbered after the content (and mask): the pictures in `order`,
-    then the maps of the styles with a weight, in style order."""
-    live_maps = [maps[i] for i, s in enumerate(styles) if s.weight > 0 and i in maps]
-    return [pictures[i].data for i in order] + [m.data for m in live_maps]
+    blend = [
+        BlendStyle(
+            style.weight,
+            name=None if style.is_picture else style.name,
+            picture=pictures.get(i) if style.is_picture else None,
+            label=style.name if style.is_picture else None,
+            map=maps.get(i),
+        )
+        for i, style in enumerate(styles)
+    ]
+    refs, frames = style_refs(blend, (mask or content).frame + 1)
+    return settings.job_spec(content, refs, preview=preview, mask=mask), frames
 
 
 def recipe_styles(styles: list[StyleChoice], layer_id: Any) -> list[dict]:
@@ -225,16 +172,7 @@ def _pack_selection(kind: str, what: Any) -> dict:
 def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
     """The docker settings and styles a recipe records; a layer style's `source` is its layer
     id, for the caller to find among the open documents."""
-    recorded = recipe["settings"]
-    mode = recorded["engine"]
-    settings = Settings(
-        mode=mode,
-        strength=float(recorded.get("strength", 1.0)),
-        preserve_color=str(recorded.get("preserve_color", "none")),
-        style_scale=float(recorded.get("style_scale", 1.0)),
-        iterations=int(recorded.get("iterations", DEFAULT_ITERATIONS)),
-        temporal=bool(recorded.get("temporal", True)),
-    )
+    settings = Settings.from_recipe(recipe["settings"])
     styles = []
     for entry in recipe["styles"]:
         kind, name, weight = entry["kind"], str(entry["name"]), float(entry.get("weight", 1.0))
@@ -252,5 +190,5 @@ def settings_from_recipe(recipe: dict) -> tuple[Settings, list[StyleChoice]]:
                 raise ValueError(f"the selection kept for '{name}' is damaged")
             choice.where = ("mask", (x, y, w, h, coverage))
         styles.append(choice)
-    settings.styles[mode] = styles
+    settings.styles[settings.mode] = styles
     return settings, styles

@@ -11,8 +11,8 @@ from typing import Any
 
 from shared.protocol import PixelFormat
 from shared.recipe import decode_recipes, encode_recipes
+from shared.settings import Pixels
 
-from .jobs import StyleImage
 from .pixels import pixel_format
 from .selection import NothingToStylise, Rect, stylise_region
 
@@ -92,13 +92,13 @@ def is_mask(node: Any) -> bool:
     return node.type().endswith("mask") and hasattr(node, "selection")
 
 
-def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
+def read_map(where: tuple[str, Any], region: Rect) -> Pixels:
     """A style map over `region`: a saved selection's coverage (8 bit), where a layer is
     opaque (its alpha, in the layer's own depth), or where a mask is white (8 bit)."""
     kind, what = where
     if kind == "selection":
         data = bytes(what.pixelData(region.x, region.y, region.width, region.height))
-        return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, data)
+        return Pixels(PixelFormat("u8", channels=1), region.width, region.height, data)
     if kind == "mask":  # a kept selection: its box's coverage, cropped to the region
         x, y, w, h, coverage = what
         out = bytearray(region.width * region.height)
@@ -107,11 +107,11 @@ def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
             at = (row - region.y) * region.width
             src = (row - y) * w
             out[at + x0 - region.x : at + x1 - region.x] = coverage[src + x0 - x : src + x1 - x]
-        return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, bytes(out))
+        return Pixels(PixelFormat("u8", channels=1), region.width, region.height, bytes(out))
     _, node = what
     if is_mask(node):  # a transparency or selection mask: where it is white (Krita 5.2+)
         data = bytes(node.selection().pixelData(region.x, region.y, region.width, region.height))
-        return StyleImage(PixelFormat("u8", channels=1), region.width, region.height, data)
+        return Pixels(PixelFormat("u8", channels=1), region.width, region.height, data)
     fmt = pixel_format(node.colorModel(), node.colorDepth())
     data = read_pixels(node, region, fmt)
     size = fmt.pixel_bytes // 4  # bytes per sample; alpha is the last sample in BGRA and RGBA
@@ -119,16 +119,16 @@ def read_map(where: tuple[str, Any], region: Rect) -> StyleImage:
     for k in range(size):  # byte k of every alpha sample, by slices (no per-pixel Python)
         out[k::size] = data[3 * size + k :: 4 * size]
     alpha = bytes(out)
-    return StyleImage(PixelFormat(fmt.dtype, channels=1), region.width, region.height, alpha)
+    return Pixels(PixelFormat(fmt.dtype, channels=1), region.width, region.height, alpha)
 
 
-def read_style_layer(document: Any, node: Any) -> StyleImage:
+def read_style_layer(document: Any, node: Any) -> Pixels:
     """A layer used as a style picture: its visible content on the canvas."""
     fmt = pixel_format(node.colorModel(), node.colorDepth())
     rect = Rect.of(node.bounds()).intersected(canvas_rect(document))
     if rect.empty:
         raise NothingToStylise(f"The style layer '{node.name()}' is empty.")
-    return StyleImage(fmt, rect.width, rect.height, read_pixels(node, rect, fmt))
+    return Pixels(fmt, rect.width, rect.height, read_pixels(node, rect, fmt))
 
 
 def add_result_layer(

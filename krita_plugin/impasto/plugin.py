@@ -11,9 +11,9 @@ from typing import Any
 from krita import Extension, Krita
 
 from shared.protocol import PixelFormat
+from shared.settings import Pixels
 
 from .controller import Controller
-from .jobs import StyleImage
 from .qt_compat import FORMAT_RGBA8888, QImage, QTimer
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def guarded(slot: Callable) -> Callable:
     return run
 
 
-def load_image_file(path: str) -> StyleImage:
+def load_image_file(path: str) -> Pixels:
     """An image file's pixels as 8-bit RGBA, decoded by Qt."""
     image = QImage(path)
     if image.isNull():
@@ -51,7 +51,7 @@ def load_image_file(path: str) -> StyleImage:
     return _rgba(image)
 
 
-def layer_thumbnail(node: Any, side: int) -> StyleImage:
+def layer_thumbnail(node: Any, side: int) -> Pixels:
     """The layer made by Krita at most `side` px on its long side, as 8-bit RGBA (the live
     preview's picture: Krita scales it, whatever the layer's depth)."""
     bounds = node.bounds()
@@ -65,7 +65,7 @@ def layer_thumbnail(node: Any, side: int) -> StyleImage:
     return _rgba(image)
 
 
-def _rgba(image: Any) -> StyleImage:
+def _rgba(image: Any) -> Pixels:
     image = image.convertToFormat(FORMAT_RGBA8888)
     stride = image.bytesPerLine()
     data = image.constBits().asstring(stride * image.height())
@@ -73,7 +73,7 @@ def _rgba(image: Any) -> StyleImage:
         data = b"".join(
             data[y * stride : y * stride + 4 * image.width()] for y in range(image.height())
         )
-    return StyleImage(PixelFormat("u8", "RGBA"), image.width(), image.height(), data)
+    return Pixels(PixelFormat("u8", "RGBA"), image.width(), image.height(), data)
 
 
 def controller() -> Controller:

@@ -158,6 +158,11 @@ def main():
     dock = docker_module.ImpastoDocker()
     dock.show()
     c = plugin.controller()
+    # Before the daemon's hello, no mode is known to run: all greyed, the tooltip says why.
+    check(c.state != "connected", "connected before the first tick")
+    check(not any(dock.mode.model().item(i).isEnabled() for i in range(3)), "modes before hello")
+    tooltip = dock.mode.itemData(0, QtCore.Qt.ItemDataRole.ToolTipRole) or ""
+    check("once a daemon answers" in tooltip, f"fast tooltip before hello {tooltip!r}")
     pump(lambda: c.state == "connected")
     check("Connected" in dock.status.text(), dock.status.text())
     check(not dock.start_button.isVisible(), "Start daemon button shown while connected")
@@ -290,6 +295,7 @@ def main():
     pump(lambda: c.state == "offline", timeout=15)
     check("not running" in dock.status.text(), dock.status.text())
     check(not dock.start_button.isHidden(), "Start daemon button offered")
+    check(all(dock.mode.model().item(i).isEnabled() for i in range(3)), "last hello's modes")
     print(f"PyQt{QT_VERSION} OK")
 
 

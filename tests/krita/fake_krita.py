@@ -390,12 +390,12 @@ def thumbnail(node: Node, side: int):
     """What the plugin's Qt thumbnailer gives for a fake 8-bit layer: RGBA, long side ≤ `side`."""
     from PIL import Image
 
-    from krita_plugin.impasto.jobs import StyleImage
     from shared.protocol import PixelFormat
+    from shared.settings import Pixels
 
     rgba = node.pixels[..., [2, 1, 0, 3]] if node.pixels.dtype == np.uint8 else None
     if rgba is None:
         raise OSError("the fake thumbnailer takes 8-bit layers")
     image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
     image.thumbnail((side, side), Image.Resampling.BILINEAR)
-    return StyleImage(PixelFormat("u8", "RGBA"), image.width, image.height, image.tobytes())
+    return Pixels(PixelFormat("u8", "RGBA"), image.width, image.height, image.tobytes())

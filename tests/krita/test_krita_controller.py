@@ -3,6 +3,7 @@ Apply, selections, depths, layer styles, cancel, a dead daemon, colour spaces it
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 
@@ -211,7 +212,7 @@ def test_hires_runs_through_the_daemon(app, controller):
 
 def test_a_mode_the_daemon_does_not_offer_is_refused_with_a_message(app, controller):
     run(controller, lambda: controller.state == "connected")
-    controller.hello["engines"] = ["fast", "gatys"]  # an older daemon, without hires
+    controller.engines = ("fast", "gatys")  # as an older daemon's hello, without hires
     assert not controller.mode_available("hires")
     doc, _ = open_photo(app)
     controller.set_mode("hires")
@@ -261,8 +262,33 @@ def test_daemon_dying_mid_job_shows_a_message_and_changes_nothing(app, monkeypat
     assert len(doc.root.children) == 1
 
 
+def test_the_modes_offered_are_the_ones_the_daemons_hello_named(app, daemon, monkeypatch):
+    monkeypatch.setattr(controller_module, "RETRY_SECONDS", 60.0)
+    monkeypatch.setattr(controller_module, "REPLY_TIMEOUT", 0.5)
+    c = Controller(app, daemon.endpoint)
+    try:
+        assert not any(c.mode_available(m) for m in ("fast", "gatys", "hires"))  # no hello yet
+        run(c, lambda: c.state == "connected")
+        with daemon.client() as client:
+            assert c.engines == tuple(client.hello()["engines"])
+        assert all(c.mode_available(m) for m in c.engines)
+        c.set_endpoint(f"tcp://127.0.0.1:{free_port()}")  # a daemon that does not answer
+        run(c, lambda: c.state == "offline", timeout=10)
+        assert all(c.mode_available(m) for m in c.engines)  # what the last hello said
+    finally:
+        c.close()
+
+
+def stop_started(c: Controller) -> None:
+    c.close()
+    if c.started_daemon is not None and c.started_daemon.process.poll() is None:
+        c.started_daemon.process.terminate()
+        c.started_daemon.process.wait(30)
+
+
 def test_start_daemon_button_starts_the_installed_checkouts_daemon(app, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # the daemon's user folders
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     c = Controller(app, f"tcp://127.0.0.1:{free_port()}")
     c._install_info = {"python": sys.executable, "repo": str(ROOT)}  # as install.json says
     try:
@@ -270,16 +296,42 @@ def test_start_daemon_button_starts_the_installed_checkouts_daemon(app, monkeypa
         c.start_daemon()
         assert "Starting the daemon" in c.message
         run(c, lambda: c.state == "connected", timeout=90)
-        assert c.started_daemon.poll() is None
+        assert c.started_daemon.process.poll() is None
+        assert c.started_daemon.log == tmp_path / "cache" / "impasto" / "krita-daemon.log"
+        assert "listening on" in c.started_daemon.log.read_text()  # its output is kept
     finally:
-        c.close()
-        if c.started_daemon is not None:
-            c.started_daemon.terminate()
-            c.started_daemon.wait(30)
+        stop_started(c)
     no_install = Controller(app)
     no_install._install_info = {}
     assert no_install.daemon_command() is None
     assert "install.py" in no_install.offline_message()
+
+
+def test_a_daemon_that_cannot_start_says_why_in_the_docker_and_keeps_its_log(
+    app, monkeypatch, tmp_path
+):
+    """Bug 5: Start daemon on a port another program holds. The daemon stops at once; the docker
+    shows its reason and where its log is (its output once went nowhere)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(controller_module, "REPLY_TIMEOUT", 0.5)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    c = Controller(app, f"tcp://127.0.0.1:{holder.getsockname()[1]}")
+    c._install_info = {"python": sys.executable, "repo": str(ROOT)}
+    try:
+        c.start_daemon()
+        run(c, lambda: "stopped while starting" in c.message, timeout=120)
+        log = tmp_path / "cache" / "impasto" / "krita-daemon.log"
+        assert "Address already in use" in c.message and f"Its log: {log}" in c.message
+        assert "Address already in use" in log.read_text()
+        looked = c.clock()
+        run(c, lambda: c.state == "offline" and c._next_try > looked, timeout=30)
+        assert "Address already in use" in c.message  # looking for a daemon again keeps it
+    finally:
+        holder.close()
+        stop_started(c)
 
 
 def test_a_daemon_restarted_mid_job_ends_the_job_clearly_and_the_docker_reconnects(
