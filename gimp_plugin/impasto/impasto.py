@@ -4,9 +4,11 @@ and Filters > Animation > Impasto Style Transfer, Frames... (`plug-in-impasto-st
 with Filters > Artistic > Impasto Re-apply (`plug-in-impasto-reapply`) and Impasto Settings as
 Command (`plug-in-impasto-command`) for the layers it made.
 
-Its dialog shows the styles as rows (style_rows.py) that write the procedure's `styles` argument,
-and a live preview in fast mode (shared.preview). The first reads the selected layer (or the
-selection's bounds) in the image's own precision, sends
+This file registers the four procedures and runs them; GIMP runs it as a program. Beside it:
+request.py (arguments → job, no GIMP), gimp_io.py (pixels in and out of GIMP images), dialog.py
+(the dialog, its styles as rows from style_rows.py) and live_preview.py (its fast-mode preview).
+
+The first reads the selected layer (or the selection's bounds) in the image's own precision, sends
 the pixels as they are to the Impasto daemon, and puts the stylised pixels into a new layer above
 the source, masked by the selection when there is one; the new layer keeps how it was made (a
 persistent parasite holding the recipe of shared.recipe, saved in the XCF), which Re-apply runs
@@ -26,10 +28,10 @@ import logging
 import os
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import replace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)  # request.py, vendor.py and the copied shared/
+sys.path.insert(0, HERE)  # the plug-in's other modules and the copied shared/
 
 from vendor import vendor_tag  # noqa: E402
 
@@ -40,7 +42,14 @@ sys.path.append(
 
 import gi  # noqa: E402
 import request  # noqa: E402
-from request import ArgumentError, GimpFormat, Region  # noqa: E402
+from request import (  # noqa: E402
+    COMMAND_PROCEDURE,
+    FRAMES_PROCEDURE,
+    PROCEDURE,
+    REAPPLY_PROCEDURE,
+    ArgumentError,
+    options_from_config,
+)
 
 from shared.errors import ImpastoError  # noqa: E402
 from shared.job import (  # noqa: E402
@@ -49,33 +58,27 @@ from shared.job import (  # noqa: E402
     ENGINES,
     MAX_ITERATIONS,
     PRESERVE_COLOR,
-    StyleRef,
     result_name,
-    uses_iterations,
 )
-from shared.protocol import ImageDesc, PixelFormat  # noqa: E402
 from shared.recipe import cli_command, make_recipe  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+from dialog import show_dialog  # noqa: E402
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+from gimp_io import (  # noqa: E402
+    RECIPE_PARASITE,
+    read_maps,
+    read_source,
+    read_styles,
+    write_result,
+)
 
 log = logging.getLogger("impasto.gimp")
 
-PROCEDURE = "plug-in-impasto-stylize"
-FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
-REAPPLY_PROCEDURE = "plug-in-impasto-reapply"
-COMMAND_PROCEDURE = "plug-in-impasto-command"
-RECIPE_PARASITE = "impasto-recipe"
-MAP_FORMAT = PixelFormat("u8", channels=1)  # a style map: a channel's 8-bit coverage
 HELLO_TIMEOUT_S = 5.0  # a daemon on this machine answers hello in milliseconds
-DIALOG_TIMEOUT_S = 1.0  # the dialog opens at once: no daemon within a second is "not running"
 POLL_S = 0.1
-PREVIEW_SIDE = 512  # the preview's picture (no `size`: the daemon's strokes are as on OK)
-PREVIEW_SHOWN = 240  # px the dialog shows it at
-PREVIEW_TICK_MS = 100
-PREVIEW_FORMAT = PixelFormat("u8", "RGBA", 4)
 
 
 def _choice(values: tuple[str, ...]) -> Gimp.Choice:
@@ -86,7 +89,7 @@ def _choice(values: tuple[str, ...]) -> Gimp.Choice:
 
 
 class ImpastoPlugIn(Gimp.PlugIn):
-    """Registers `plug-in-impasto-stylize` and `plug-in-impasto-stylize-frames`."""
+    """Registers the plug-in's four procedures: stylize, stylize-frames, reapply and command."""
 
     def do_set_i18n(self, name: str) -> bool:
         return False
@@ -180,20 +183,10 @@ def run(
     if interactive and not show_dialog(procedure, config, image, drawables[0]):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     return _run_and_return(
-        procedure, lambda: stylize(image, drawables[0], _options(config)), Gimp.Layer, "stylise"
-    )
-
-
-def _options(config: Gimp.ProcedureConfig) -> request.Options:
-    """The stylise options the procedure's arguments give."""
-    return request.Options(
-        mode=config.get_property("mode"),
-        styles=request.parse_styles(config.get_property("styles") or ""),  # unset: None
-        strength=config.get_property("strength"),
-        preserve_color=config.get_property("preserve-color"),
-        style_scale=config.get_property("style-scale"),
-        iterations=config.get_property("iterations"),
-        endpoint=config.get_property("endpoint") or None,
+        procedure,
+        lambda: stylize(image, drawables[0], options_from_config(config)),
+        Gimp.Layer,
+        "stylise",
     )
 
 
@@ -315,9 +308,9 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, options: request.Options) -
         mode, items = _resolve(client, options)
         region, fmt, pixels = read_source(image, drawable)
         maps = read_maps(image, drawable, region, items)
-        styles, style_frames = _style_refs(items, 2, maps)
+        styles, style_frames = read_styles(items, 2, maps)
         frames = [pixels, *style_frames]
-        spec = _spec(options, styles, fmt.pixels.describe(1, region.width, region.height))
+        spec = options.spec(fmt.pixels.describe(1, region.width, region.height), styles)
         Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
         job = client.submit(spec.to_wire(), frames)
         while not job.finished:
@@ -341,75 +334,6 @@ def _resolve(client, options: request.Options) -> tuple[str, list[request.StyleI
     """The mode and the styles asked for, checked against what the daemon offers."""
     hello = client.request("hello", {"client": "impasto-gimp"}, timeout=HELLO_TIMEOUT_S).body
     return options.mode, request.resolve_styles(options.mode, options.styles, hello)
-
-
-def _style_refs(
-    items: list, first_frame: int, maps: dict[int, tuple[int, int, bytes]] | None = None
-) -> tuple[list[StyleRef], list[bytes]]:
-    """Style refs, and the pixel frames they name (numbered from `first_frame`): the style
-    pictures, then the style maps (`maps`: item index → 8-bit width, height, coverage)."""
-    frames: list[bytes] = []
-    pictures: dict[int, ImageDesc] = {}
-    for i, item in enumerate(items):
-        if item.path:
-            desc, data = read_style_file(item.path, first_frame + len(frames))
-            pictures[i] = desc
-            frames.append(data)
-    wheres: dict[int, ImageDesc] = {}
-    for i, (width, height, data) in sorted((maps or {}).items()):
-        wheres[i] = MAP_FORMAT.describe(first_frame + len(frames), width, height)
-        frames.append(data)
-    styles = [
-        StyleRef(weight=item.weight, image=pictures[i], label=item.title, map=wheres.get(i))
-        if item.path
-        else StyleRef(weight=item.weight, name=item.name, map=wheres.get(i))
-        for i, item in enumerate(items)
-    ]
-    return styles, frames
-
-
-def read_maps(
-    image: Gimp.Image, drawable: Gimp.Layer, region: Region, items: list, scale: float = 1.0
-) -> dict[int, tuple[int, int, bytes]]:
-    """Each placed style's map over `region`: the channel named in its `@where`, else the mask
-    of the layer of that name, read as 8-bit coverage (`scale` < 1: shrunk, for a preview)."""
-    maps = {}
-    _, ox, oy = drawable.get_offsets()
-    width, height = _scaled(region, scale)
-    for i, item in enumerate(items):
-        if not item.where:
-            continue
-        source, cx, cy = image.get_channel_by_name(item.where), 0, 0
-        if source is None:
-            layer = image.get_layer_by_name(item.where)
-            source = layer.get_mask() if layer is not None else None
-            if source is None:
-                raise ArgumentError(
-                    f"no channel (or layer with a mask) named '{item.where}' in the image"
-                )
-            _, cx, cy = layer.get_offsets()
-        x, y = round((ox + region.x - cx) * scale), round((oy + region.y - cy) * scale)
-        rect = Gegl.Rectangle.new(x, y, width, height)
-        data = source.get_buffer().get(rect, scale, "Y u8", Gegl.AbyssPolicy.NONE)
-        maps[i] = (width, height, bytes(data))
-    return maps
-
-
-def _scaled(region: Region, scale: float) -> tuple[int, int]:
-    return max(1, round(region.width * scale)), max(1, round(region.height * scale))
-
-
-def _spec(options: request.Options, styles, content: ImageDesc, **fields):
-    return request.build_spec(
-        options.mode,
-        styles,
-        content,
-        options.strength,
-        options.preserve_color,
-        options.style_scale,
-        options.iterations,
-        **fields,
-    )
 
 
 def _frames_procedure(plugin: Gimp.PlugIn, name: str) -> Gimp.Procedure:
@@ -487,18 +411,13 @@ def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Imag
     )
     new_image.undo_disable()
     try:
-        options = _options(config)
+        options = replace(options_from_config(config), temporal=config.get_property("temporal"))
         with Client(options.endpoint) as client:
             _, items = _resolve(client, options)
             if any(item.where for item in items):
                 raise ArgumentError("styles placed by a channel work on one layer, not on frames")
-            styles, style_frames = _style_refs(items, 2)
-            spec = _spec(
-                options,
-                styles,
-                fmt.pixels.describe(1, width, height),
-                temporal=config.get_property("temporal"),
-            )
+            styles, style_frames = read_styles(items, 2)
+            spec = options.spec(fmt.pixels.describe(1, width, height), styles)
             results = client.stylize_frames((read(f) for f in frames), spec, style_frames)
             for i, (source, result) in enumerate(zip(frames, results, strict=True)):
                 Gimp.progress_set_text(f"Impasto: frame {i + 1} of {len(frames)}")
@@ -519,292 +438,6 @@ def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Imag
         raise
     new_image.undo_enable()
     return new_image
-
-
-def read_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, GimpFormat, bytes]:
-    """The region to stylise (the selection's bounds, else the whole layer) and its pixels."""
-    region = _region(image, drawable)
-    fmt = request.pixel_format(image.get_precision().value_nick, drawable.has_alpha())
-    rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
-    pixels = drawable.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
-    return region, fmt, pixels
-
-
-def _region(image: Gimp.Image, drawable: Gimp.Layer) -> Region:
-    """The selection's bounds on the layer, else the whole layer."""
-    intersects, x, y, width, height = drawable.mask_intersect()
-    return request.selection_region(intersects, x, y, width, height, Gimp.Selection.is_empty(image))
-
-
-def read_style_file(path: str, frame: int) -> tuple[ImageDesc, bytes]:
-    """A style picture opened by GIMP itself, flattened, as an 8-bit RGB descriptor and bytes."""
-    if not os.path.isfile(path):
-        raise ArgumentError(f"style image {path!r} does not exist")
-    from gi.repository import Gio
-
-    style = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
-    try:
-        layer = style.flatten()
-        width, height = layer.get_width(), layer.get_height()
-        fmt = request.pixel_format("u8", has_alpha=False)  # style alpha is ignored anyway
-        rect = Gegl.Rectangle.new(0, 0, width, height)
-        data = layer.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
-    finally:
-        style.delete()
-    return fmt.pixels.describe(frame, width, height), data
-
-
-def write_result(
-    image: Gimp.Image,
-    source: Gimp.Layer,
-    region: Region,
-    fmt: GimpFormat,
-    pixels: bytes,
-    name: str,
-    recipe: dict | None = None,
-) -> Gimp.Layer:
-    """A new layer right above `source` holding `pixels`, masked by the selection if any, with
-    `recipe` as a persistent parasite; one undo step removes all of it."""
-    layer_type = Gimp.ImageType.RGBA_IMAGE if fmt.pixels.channels == 4 else Gimp.ImageType.RGB_IMAGE
-    image.undo_group_start()
-    try:
-        layer = Gimp.Layer.new(
-            image, name, region.width, region.height, layer_type, 100, Gimp.LayerMode.NORMAL
-        )
-        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
-        _, ox, oy = source.get_offsets()
-        layer.set_offsets(ox + region.x, oy + region.y)
-        buffer = layer.get_shadow_buffer()
-        buffer.set(Gegl.Rectangle.new(0, 0, region.width, region.height), fmt.babl, pixels)
-        buffer.flush()
-        layer.merge_shadow(True)
-        layer.update(0, 0, region.width, region.height)
-        if region.masked:  # GIMP feathers and composites; the user can still edit the mask
-            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
-        if recipe is not None:  # JSON is ASCII: GIMP's parasite data are signed chars
-            data = list(json.dumps(recipe, ensure_ascii=True).encode())
-            flags = Gimp.PARASITE_PERSISTENT | Gimp.PARASITE_UNDOABLE
-            layer.attach_parasite(Gimp.Parasite.new(RECIPE_PARASITE, flags, data))
-    finally:
-        image.undo_group_end()
-    return layer
-
-
-def show_dialog(
-    procedure: Gimp.Procedure,
-    config: Gimp.ProcedureConfig,
-    image: Gimp.Image,
-    drawable: Gimp.Layer | None = None,
-) -> bool:
-    """The procedure's dialog with the styles as rows (thumbnail, weight, where it goes), the
-    fields a mode does not use greyed out, one line about the daemon and a live preview of
-    `drawable` in fast mode; False when cancelled. The rows write the `styles` argument, so
-    the dialog and PDB calls agree."""
-    gi.require_version("Gtk", "3.0")
-    from gi.repository import Gtk
-    from style_rows import StyleRows
-
-    GimpUi.init(PROCEDURE)
-    dialog = GimpUi.ProcedureDialog(
-        procedure=procedure, config=config, title="Impasto Style Transfer"
-    )
-    daemon = _dialog_daemon(config.get_property("endpoint") or None)
-    status = Gtk.Label(label=request.daemon_line(daemon.styles, daemon.problem), xalign=0.0)
-    status.set_line_wrap(True)  # a long message must not stretch the dialog
-    status.set_max_width_chars(50)
-    fields = ["mode", "strength", "preserve-color", "style-scale", "iterations"]
-    if procedure.get_name() == FRAMES_PROCEDURE:
-        fields.append("temporal")
-    dialog.fill([*fields, "endpoint"])
-    try:
-        chosen = request.parse_styles(config.get_property("styles") or "")
-    except ArgumentError:  # a bad value from an earlier run: start from no style
-        chosen = []
-    places = _places(image) if procedure.get_name() != FRAMES_PROCEDURE else []
-    rows = StyleRows(daemon.styles or [], places, lambda text: config.set_property("styles", text))
-    rows.set_items(chosen)
-    iterations = dialog.get_widget("iterations", GObject.TYPE_NONE)
-
-    def mode_changed(*_args) -> None:
-        mode = config.get_property("mode")
-        rows.set_mode(mode)
-        iterations.set_sensitive(uses_iterations(mode))
-
-    config.connect("notify::mode", mode_changed)
-    mode_changed()
-    frame = Gtk.Frame(label="Styles")
-    rows.set_border_width(6)
-    frame.add(rows)
-    area = dialog.get_content_area()
-    area.pack_start(status, False, False, 6)
-    area.reorder_child(status, 0)
-    below = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
-    below.pack_start(frame, True, True, 0)
-    area.pack_start(below, True, True, 6)
-    preview = None
-    if daemon.client is not None and drawable is not None:  # beside the styles: not taller
-        preview = DialogPreview(image, drawable, config, daemon)
-        below.pack_start(preview.frame, False, False, 0)
-    status.show()
-    area.show_all()
-    try:
-        accepted = dialog.run()
-    finally:
-        if preview is not None:
-            preview.stop()
-        if daemon.client is not None:
-            daemon.client.close()
-    dialog.destroy()
-    return bool(accepted)
-
-
-class DialogPreview:
-    """The dialog's live preview: on every change of the settings (polled on a timer, as the
-    dialog has no one signal for all of them) a fast job on a thumbnail of the layer, the one
-    in flight cancelled (shared.preview); the newest result shown. Fast mode only: gatys and
-    hires take far longer than a preview may."""
-
-    def __init__(self, image, drawable, config, daemon: DialogDaemon) -> None:
-        from gi.repository import GdkPixbuf, Gtk
-
-        from shared.preview import LatestPreview
-
-        self.GdkPixbuf = GdkPixbuf
-        self.image, self.drawable, self.config, self.daemon = image, drawable, config, daemon
-        self.live = LatestPreview(daemon.client)
-        self.frame = Gtk.Frame(label="Preview")
-        box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
-        box.set_border_width(6)
-        self.check = Gtk.CheckButton.new_with_mnemonic("_Live preview (fast mode)")
-        self.check.set_active(True)
-        self.picture = Gtk.Image()
-        self.picture.set_size_request(PREVIEW_SHOWN, PREVIEW_SHOWN)
-        self.note = Gtk.Label(xalign=0.0)
-        self.note.set_line_wrap(True)
-        self.note.set_max_width_chars(28)
-        box.pack_start(self.check, False, False, 0)
-        box.pack_start(self.picture, False, False, 0)
-        box.pack_start(self.note, False, False, 0)
-        self.frame.add(box)
-        self.region, self.scale, self.pixels = _preview_source(image, drawable)
-        self.timer = GLib.timeout_add(PREVIEW_TICK_MS, self.tick)
-
-    def stop(self) -> None:
-        GLib.source_remove(self.timer)
-        self.live.drop()
-
-    def tick(self) -> bool:
-        try:
-            self._ask()
-            self._show(self.live.poll())
-        except ImpastoError as exc:  # the daemon went away: say so, keep the dialog usable
-            self.note.set_text(f"Preview: {exc.message}")
-            self.live.reset()
-        return True  # keep the timer
-
-    def _ask(self) -> None:
-        if not self.check.get_active():
-            self.live.reset()
-            self.note.set_text("")
-            return
-        options = _options_or_none(self.config)
-        if options is None or options.mode != "fast":
-            self.live.reset()
-            self.note.set_text("The preview shows fast mode.")
-            return
-        key = (
-            self.config.get_property("styles"), options.strength, options.preserve_color,
-            options.style_scale,
-        )  # fmt: skip
-        if key == self.live.key:
-            return
-        try:
-            items = request.resolve_styles("fast", options.styles, self.daemon.hello)
-            maps = read_maps(self.image, self.drawable, self.region, items, self.scale)
-            styles, style_frames = _style_refs(items, 2, maps)
-            width, height = _scaled(self.region, self.scale)
-            content = PREVIEW_FORMAT.describe(1, width, height)
-            spec = _spec(options, styles, content)
-        except ArgumentError as exc:
-            self.live.reset()
-            self.note.set_text(f"Preview: {exc}")
-            return
-        self.live.show(key, spec.to_wire(), [self.pixels, *style_frames])
-        self.note.set_text("Updating...")
-
-    def _show(self, shown) -> None:
-        if shown is None:
-            return
-        if isinstance(shown, ImpastoError):
-            self.note.set_text(f"Preview: {shown.message}")
-            return
-        pix = self.GdkPixbuf.Pixbuf.new_from_bytes(
-            GLib.Bytes.new(shown.data), self.GdkPixbuf.Colorspace.RGB, shown.channels == 4, 8,
-            shown.width, shown.height, shown.width * shown.channels,
-        )  # fmt: skip
-        fit = PREVIEW_SHOWN / max(shown.width, shown.height)
-        width, height = max(1, round(shown.width * fit)), max(1, round(shown.height * fit))
-        self.picture.set_from_pixbuf(
-            pix.scale_simple(width, height, self.GdkPixbuf.InterpType.BILINEAR)
-        )
-        self.note.set_text(f"Preview ready in {shown.seconds:.1f} s.")
-
-
-def _options_or_none(config: Gimp.ProcedureConfig) -> request.Options | None:
-    try:
-        return _options(config)
-    except ArgumentError:  # half-typed styles: no preview until they parse
-        return None
-
-
-def _preview_source(image: Gimp.Image, drawable: Gimp.Layer) -> tuple[Region, float, bytes]:
-    """The region Apply would send, the scale that brings it to PREVIEW_SIDE (never up), and
-    its pixels at that scale as 8-bit RGBA."""
-    region = _region(image, drawable)
-    scale = min(1.0, PREVIEW_SIDE / max(region.width, region.height))
-    w, h = _scaled(region, scale)
-    rect = Gegl.Rectangle.new(round(region.x * scale), round(region.y * scale), w, h)
-    data = drawable.get_buffer().get(rect, scale, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP)
-    return region, scale, bytes(data)
-
-
-def _places(image: Gimp.Image) -> list[str]:
-    """What a style can be limited to: the image's channels, then its layers with a mask."""
-    names = [channel.get_name() for channel in image.get_channels()]
-    names += [layer.get_name() for layer in image.get_layers() if layer.get_mask() is not None]
-    return names
-
-
-@dataclass
-class DialogDaemon:
-    """The daemon as the dialog sees it: a connection kept for previews, what it offers, or
-    why there is nothing (`problem`)."""
-
-    client: object | None = None
-    hello: dict | None = None
-    styles: list[dict] | None = None
-    problem: str = ""
-
-
-def _dialog_daemon(endpoint: str | None) -> DialogDaemon:
-    """Connect for the dialog, waiting at most DIALOG_TIMEOUT_S for an answer."""
-    try:
-        from shared.client import Client
-    except ImportError:
-        return DialogDaemon(
-            problem="GIMP's Python lacks pyzmq or msgpack: re-run `python3 install.py`."
-        )
-    client = None
-    try:
-        client = Client(endpoint, timeout=DIALOG_TIMEOUT_S)
-        hello = client.request("hello", {"client": "impasto-gimp"}).body
-        return DialogDaemon(client, hello, client.styles())
-    except Exception:  # the dialog still opens; running will report the problem in full
-        if client is not None:
-            client.close()
-        return DialogDaemon(
-            problem="Daemon not running. Start it: `python3 install.py` in the Impasto folder."
-        )
 
 
 if __name__ == "__main__":

@@ -1,29 +1,37 @@
 """From the procedure's arguments and the drawable's format to an Impasto job.
 
-Pure Python (no GIMP, no pyzmq) so it is unit-tested outside GIMP; `impasto.py` is the GIMP edge.
-The job vocabulary (engines, style text, what each engine accepts, layer names) is `shared.job`'s.
+Pure Python (no GIMP, no pyzmq) so it is unit-tested outside GIMP; `impasto.py`, `gimp_io.py`
+and the dialog are the GIMP edge. The job vocabulary (engines, style text, what each engine
+accepts, layer names) is `shared.job`'s; how settings and styles map onto a job is
+`shared.settings`', as in the Krita docker.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from shared.errors import BadRequest
 from shared.job import (
-    DEFAULT_ITERATIONS,
     ENGINES,
     IMAGE_SUFFIXES,
     JobSpec,
     StyleRef,
     is_picture_path,
     matching_names,
-    parse_style,
     pictures_refused,
-    split_style_map,
     takes_pictures,
 )
 from shared.protocol import ImageDesc, PixelFormat
+from shared.settings import JobSettings, parse_style_texts
+
+# The procedures the plug-in registers (impasto.py); the dialog tells them apart by these.
+PROCEDURE = "plug-in-impasto-stylize"
+FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
+REAPPLY_PROCEDURE = "plug-in-impasto-reapply"
+COMMAND_PROCEDURE = "plug-in-impasto-command"
 
 # Files GIMP itself opens besides the ones Impasto's readers know: typed style text ending in
 # one of these is a picture file too.
@@ -50,28 +58,25 @@ class StyleItem:
 
 
 def parse_styles(text: str) -> list[StyleItem]:
-    """Parse `name[:weight][@channel],...`; a name is a daemon style or an image file path, the
-    channel (or a layer whose mask to use) says where the style goes."""
-    items = []
+    """Parse `name[:weight][@channel],...` (`shared.settings.parse_style_texts`); a name is a
+    daemon style or an image file path, the channel (or a layer whose mask to use) says where
+    the style goes."""
     try:
-        for part in text.replace("\n", ",").split(","):
-            if not part.strip():
-                continue
-            head, where = split_style_map(part)
-            if where is not None and (
-                where.lower().endswith(STYLE_SUFFIXES) or "/" in where or "\\" in where
-            ):  # `monet@2x.jpg`, `/a@b/c.png`: an @ inside a file's path, not a channel
-                head, where = part, None
-            ref, weight = parse_style(head)
-            if is_picture_path(ref, STYLE_SUFFIXES):
-                items.append(StyleItem(weight=weight, path=os.path.expanduser(ref), where=where))
-            else:
-                items.append(StyleItem(weight=weight, name=ref, where=where))
+        typed = parse_style_texts(text, is_map=_is_channel)
     except BadRequest as exc:
         raise ArgumentError(exc.message) from None
-    if items and sum(i.weight for i in items) <= 0:
-        raise ArgumentError("style weights must not all be 0")
-    return items
+    return [
+        StyleItem(weight=t.weight, path=os.path.expanduser(t.style), where=t.map)
+        if is_picture_path(t.style, STYLE_SUFFIXES)
+        else StyleItem(weight=t.weight, name=t.style, where=t.map)
+        for t in typed
+    ]
+
+
+def _is_channel(where: str) -> bool:
+    """Whether what follows an @ names a channel: not when it looks like the rest of a file's
+    path (`monet@2x.jpg`, `/a@b/c.png`)."""
+    return not (where.lower().endswith(STYLE_SUFFIXES) or "/" in where or "\\" in where)
 
 
 def format_styles(items: list[StyleItem]) -> str:
@@ -114,23 +119,42 @@ def daemon_line(styles: list[dict] | None, problem: str) -> str:
     return f"Daemon ready: {len(styles)} styles."
 
 
-@dataclass(frozen=True)
-class Options:
-    """What one stylise job asks for: from the procedure's arguments, or from a recipe."""
+@dataclass
+class Options(JobSettings):
+    """What one stylise job asks for (the job settings, the styles, the daemon): from the
+    procedure's arguments, or from a recipe."""
 
-    mode: str
-    styles: list[StyleItem]
-    strength: float = 1.0
-    preserve_color: str = "none"
-    style_scale: float = 1.0
-    iterations: int = DEFAULT_ITERATIONS
+    styles: list[StyleItem] = field(default_factory=list)
     endpoint: str | None = None
+
+    def spec(self, content: ImageDesc, styles: Sequence[StyleRef], **fields: Any) -> JobSpec:
+        """The job; building it validates every value (an ArgumentError names the bad one)."""
+        try:
+            return self.job_spec(content, styles, **fields)
+        except BadRequest as exc:
+            raise ArgumentError(exc.message) from None
+
+
+def options_from_config(config: Any) -> Options:
+    """The stylise options a procedure's arguments (its `Gimp.ProcedureConfig`) give."""
+    return Options(
+        mode=config.get_property("mode"),
+        styles=parse_styles(config.get_property("styles") or ""),  # unset: None
+        strength=config.get_property("strength"),
+        preserve_color=config.get_property("preserve-color"),
+        style_scale=config.get_property("style-scale"),
+        iterations=config.get_property("iterations"),
+        endpoint=config.get_property("endpoint") or None,
+    )
 
 
 def recipe_styles(items: list[StyleItem]) -> list[dict]:
-    """Where each style came from, for the result layer's recipe (shared.recipe)."""
+    """Where each style with a weight came from, for the result layer's recipe (shared.recipe;
+    a style of weight 0 is not in the job)."""
     out = []
     for item in items:
+        if item.weight <= 0:
+            continue
         entry = (
             {"kind": "file", "name": item.title, "weight": item.weight, "path": item.path}
             if item.path
@@ -145,7 +169,6 @@ def recipe_styles(items: list[StyleItem]) -> list[dict]:
 def options_from_recipe(recipe: dict, endpoint: str | None) -> Options:
     """The options a result layer's recipe records (`endpoint`: the daemon to ask now)."""
     try:
-        settings = recipe["settings"]
         items = []
         for entry in recipe["styles"]:
             weight = float(entry.get("weight", 1.0))
@@ -161,15 +184,7 @@ def options_from_recipe(recipe: dict, endpoint: str | None) -> Options:
                 raise ArgumentError(
                     f"its style '{entry.get('name')}' was a Krita layer; GIMP cannot read it"
                 )
-        return Options(
-            mode=str(settings["engine"]),
-            styles=items,
-            strength=float(settings.get("strength", 1.0)),
-            preserve_color=str(settings.get("preserve_color", "none")),
-            style_scale=float(settings.get("style_scale", 1.0)),
-            iterations=int(settings.get("iterations", DEFAULT_ITERATIONS)),
-            endpoint=endpoint,
-        )
+        return Options.from_recipe(recipe["settings"], styles=items, endpoint=endpoint)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ArgumentError):
             raise
@@ -248,29 +263,3 @@ def selection_region(
             "the selection does not overlap the selected layer; select part of it, or none"
         )
     return Region(x, y, width, height, masked=not selection_empty)
-
-
-def build_spec(
-    mode: str,
-    styles: list[StyleRef],
-    content: ImageDesc,
-    strength: float,
-    preserve_color: str,
-    style_scale: float,
-    iterations: int,
-    **fields,
-) -> JobSpec:
-    """The job; building it validates every value (an ArgumentError names the bad one)."""
-    try:
-        return JobSpec(
-            content=content,
-            styles=tuple(styles),
-            engine=mode,
-            strength=strength,
-            preserve_color=preserve_color,
-            style_scale=style_scale,
-            iterations=iterations,
-            **fields,
-        )
-    except BadRequest as exc:
-        raise ArgumentError(exc.message) from None

@@ -277,6 +277,11 @@ class FakeConfig:
         self.values[name] = value
 
 
+def sibling(name: str) -> types.ModuleType:
+    """One of the plug-in's modules as `load_plugin` imported it (`dialog`, `gimp_io`…)."""
+    return sys.modules[name]
+
+
 def fake_gi() -> tuple[types.ModuleType, FakeGimp]:
     """A `gi` package whose `gi.repository` holds the fakes; also returns the Gimp fake."""
     gimp = FakeGimp()
@@ -298,10 +303,13 @@ def fake_gi() -> tuple[types.ModuleType, FakeGimp]:
 
 
 def load_plugin(monkeypatch) -> tuple[types.ModuleType, FakeGimp]:
-    """Import gimp_plugin/impasto/impasto.py against the fake `gi`."""
+    """Import gimp_plugin/impasto/impasto.py against the fake `gi`; its sibling modules (which
+    it imports by their file names, as in GIMP) are imported afresh, against this fake."""
     gi, gimp = fake_gi()
     monkeypatch.setitem(sys.modules, "gi", gi)
     monkeypatch.setitem(sys.modules, "gi.repository", gi.repository)
+    for path in PLUGIN.parent.glob("*.py"):
+        monkeypatch.delitem(sys.modules, path.stem, raising=False)
     spec = importlib.util.spec_from_file_location("impasto_gimp_plugin", PLUGIN)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # as an import does (dataclasses need it)

@@ -1,7 +1,8 @@
 """Runs inside the GIMP 3 chroot under Xvfb (real GTK 3, the plug-in as installed): drives the
 dialog's style rows as a user would (pick from the drop-down, type a weight, choose where, remove,
 switch mode) and writes what happened to the JSON file named by argv[2], with a picture of the
-widget; tests/gimp/test_style_rows.py checks it from outside.
+widget; tests/gimp/test_gimp_e2e.py (`test_the_dialogs_style_rows_work_in_real_gtk`) checks it
+from outside.
 
 argv: the installed plug-in folder, the output JSON, the daemon's styles (JSON, thumbnails in
 base64), the picture to write.
@@ -17,6 +18,7 @@ sys.path.insert(0, sys.argv[1])
 import gi  # noqa: E402
 
 gi.require_version("Gtk", "3.0")
+gi.require_version("Gdk", "3.0")
 from gi.repository import Gdk, Gtk  # noqa: E402
 from style_rows import StyleRows  # noqa: E402
 

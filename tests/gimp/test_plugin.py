@@ -13,6 +13,7 @@ from tests.gimp.fake_gimp import (
     FakeProcedure,
     Rect,
     load_plugin,
+    sibling,
 )
 
 
@@ -27,6 +28,11 @@ def photo(alpha: bool = False, offsets=(0, 0)) -> tuple[FakeImage, FakeLayer]:
     below = FakeLayer("below", 40, 30)
     source = FakeLayer("photo", 40, 30, alpha=alpha, offsets=offsets, parent=group)
     return FakeImage(layers=[FakeLayer("above", 5, 5), source, below]), source
+
+
+def options(cfg: FakeConfig):
+    """The stylise options the plug-in reads from `cfg` (its own `request` module's)."""
+    return sibling("request").options_from_config(cfg)
 
 
 def config(endpoint: str, **values) -> FakeConfig:
@@ -103,7 +109,7 @@ def test_stylize_sends_the_layer_to_the_daemon_and_writes_its_answer(plugin, dae
     image, source = photo(alpha=True)
     sent = source.buffer.get(Rect(0, 0, 40, 30), 1.0, "R'G'B'A u8", None)
     source.buffer.reads.clear()
-    layer = module.stylize(image, source, module._options(config(daemon.endpoint, strength=0.0)))
+    layer = module.stylize(image, source, options(config(daemon.endpoint, strength=0.0)))
     # strength 0: the daemon returns the content itself, so every byte made the round trip
     assert layer.shadow.writes == [(Rect(0, 0, 40, 30), "R'G'B'A u8", sent)]
     assert layer.name == "Impasto: vangogh-starry-night"  # the painting used, not the words typed
@@ -113,7 +119,7 @@ def test_stylize_sends_the_layer_to_the_daemon_and_writes_its_answer(plugin, dae
 def test_stylize_reports_the_daemons_progress(plugin, daemon):
     module, gimp = plugin
     image, source = photo()
-    layer = module.stylize(image, source, module._options(config(daemon.endpoint)))
+    layer = module.stylize(image, source, options(config(daemon.endpoint)))
     assert gimp.progress.fractions and gimp.progress.fractions[-1] == pytest.approx(1.0)
     assert any("scale" in text for text in gimp.progress.texts)
     assert layer.shadow.writes[0][2] != source.buffer.get(Rect(0, 0, 40, 30), 1.0, "R'G'B' u8", 0)
@@ -169,14 +175,14 @@ def test_unset_styles_mean_the_daemons_first_style(plugin, daemon):
     with daemon.client() as client:
         first = client.hello()["engine_styles"]["gatys"][0]
     layer = module.stylize(
-        image, source, module._options(config(daemon.endpoint, styles=None, strength=0.0))
+        image, source, options(config(daemon.endpoint, styles=None, strength=0.0))
     )
     assert layer.name == f"Impasto: {first}"
 
 
 def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, monkeypatch):
-    module, _ = plugin
-    found = module._dialog_daemon(daemon.endpoint)
+    dialog = sibling("dialog")
+    found = dialog._dialog_daemon(daemon.endpoint)
     try:
         assert found.problem == "" and found.hello["engine_styles"]["fast"]
         assert all(style["name"] and style["engines"] for style in found.styles)
@@ -187,11 +193,11 @@ def test_the_dialog_offers_the_daemons_styles_or_says_why_not(plugin, daemon, mo
     import time
 
     t0 = time.monotonic()
-    missing = module._dialog_daemon(f"tcp://127.0.0.1:{free_port()}")
+    missing = dialog._dialog_daemon(f"tcp://127.0.0.1:{free_port()}")
     assert missing.client is None and missing.styles is None
     assert missing.problem.startswith("Daemon not running. Start it:")
     assert len(missing.problem) < 80  # one short line, not the client's full explanation
-    assert time.monotonic() - t0 < 3 * module.DIALOG_TIMEOUT_S  # the dialog does not wait long
+    assert time.monotonic() - t0 < 3 * dialog.DIALOG_TIMEOUT_S  # the dialog does not wait long
 
 
 def test_a_daemon_restarted_mid_job_ends_the_filter_with_an_error_within_seconds(plugin, tmp_path):
@@ -238,7 +244,7 @@ def test_a_result_keeps_its_recipe_for_reapply_and_the_command_line(plugin, daem
     image, source = photo(alpha=True)
     cfg = config(daemon.endpoint, mode="fast", styles="starry-night:0.7, great-wave:0.3")
     cfg.values["strength"] = 0.5
-    first = module.stylize(image, source, module._options(cfg))
+    first = module.stylize(image, source, options(cfg))
     assert module.RECIPE_PARASITE in first.parasites and image.undo_depth == 0
     command = module.run_recipe(
         FakeProcedure(module.COMMAND_PROCEDURE), "noninteractive", image, [first], cfg, None

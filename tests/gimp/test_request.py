@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import types
 
 import pytest
 
 from gimp_plugin.impasto.request import (
     ArgumentError,
+    Options,
     StyleItem,
-    build_spec,
     daemon_line,
     format_styles,
     offered_for,
+    options_from_config,
+    options_from_recipe,
     parse_styles,
     pixel_format,
+    recipe_styles,
     resolve_styles,
     selection_region,
     unusable,
@@ -22,6 +26,7 @@ from gimp_plugin.impasto.request import (
 from gimp_plugin.impasto.vendor import vendor_tag
 from shared.job import JobSpec, StyleRef
 from shared.protocol import ImageDesc
+from shared.recipe import make_recipe
 
 HELLO = {
     "engine_styles": {
@@ -150,14 +155,51 @@ def test_selection_region_is_the_intersection_and_says_whether_it_is_masked():
 def test_the_job_is_a_valid_submit_for_the_daemon():
     content = pixel_format("u16-linear", True).pixels.describe(1, 8, 4)
     styles = [StyleRef(0.7, name="starry"), StyleRef(image=ImageDesc(2, 3, 3))]
-    gatys = build_spec("gatys", styles, content, 0.5, "luminance", 2.0, 25)
+    gatys = Options("gatys", 0.5, "luminance", 2.0, 25).spec(content, styles)
     spec = JobSpec.from_wire(gatys.to_wire())
     assert (spec.engine, spec.strength, spec.preserve_color) == ("gatys", 0.5, "luminance")
     assert (spec.style_scale, spec.iterations, spec.content.dtype) == (2.0, 25, "u16")
-    assert build_spec("fast", styles[:1], content, 1.0, "none", 1.0, 25).engine == "fast"
-    assert build_spec("hires", styles, content, 1.0, "none", 1.0, 5).engine == "hires"
+    assert Options("fast").spec(content, styles[:1]).engine == "fast"
+    assert Options("hires", iterations=5).spec(content, styles).engine == "hires"
+    assert Options("fast", temporal=False).spec(content, styles[:1]).temporal is False
     with pytest.raises(ArgumentError, match="preserve_color"):
-        build_spec("fast", styles[:1], content, 1.0, "all", 1.0, 5)
+        Options("fast", preserve_color="all").spec(content, styles[:1])
+
+
+def test_the_procedures_arguments_become_the_options():
+    values = {
+        "mode": "hires",
+        "styles": "starry:0.5@Sky, /p/a.png",
+        "strength": 0.25,
+        "preserve-color": "histogram",
+        "style-scale": 2.0,
+        "iterations": 30,
+        "endpoint": "",
+    }
+    config = types.SimpleNamespace(get_property=values.__getitem__)
+    assert options_from_config(config) == Options(
+        "hires",
+        0.25,
+        "histogram",
+        2.0,
+        30,
+        styles=[StyleItem(0.5, name="starry", where="Sky"), StyleItem(path="/p/a.png")],
+    )
+    values["styles"] = None  # unset in a PDB call
+    assert options_from_config(config).styles == []
+
+
+def test_a_recipe_gives_back_the_options_and_leaves_out_styles_of_weight_0():
+    items = [StyleItem(0.7, name="starry", where="Sky"), StyleItem(0.0, path="/p/a.png")]
+    options = Options("gatys", 0.5, "luminance", 2.0, 25, styles=items)
+    spec = options.spec(ImageDesc(1, 8, 4), [StyleRef(0.7, name="starry")])
+    recipe = make_recipe(spec, {"name": "photo", "id": "3"}, recipe_styles(items))
+    again = options_from_recipe(recipe, "tcp://127.0.0.1:9")
+    assert again == Options(
+        "gatys", 0.5, "luminance", 2.0, 25, styles=items[:1], endpoint="tcp://127.0.0.1:9"
+    )
+    with pytest.raises(ArgumentError, match="unreadable"):
+        options_from_recipe({"settings": {}, "styles": []}, None)
 
 
 def test_vendor_tag_names_one_python():
