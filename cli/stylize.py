@@ -26,6 +26,7 @@ from shared.client import Client, Event
 from shared.errors import BadRequest
 from shared.job import MAX_SIDE, JobSpec, StyleRef, is_picture_path, parse_style, split_style_map
 from shared.protocol import ImageDesc
+from shared.settings import JobSettings
 
 # Style images above this long side are shrunk before sending: the engines never use more.
 MAX_STYLE_SIDE = 4096
@@ -126,22 +127,25 @@ def mask_frame(path: Path, shape: tuple[int, int], frame: int) -> tuple[ImageDes
 
 
 def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> JobSpec:
-    """The job the stylize options describe."""
-    return JobSpec(
-        content=content,
-        styles=tuple(styles),
-        engine=args.mode,
+    """The job the stylize options describe (the settings every client shares through
+    shared.settings.JobSettings, then the CLI's own)."""
+    settings = JobSettings(
+        mode=args.mode,
         strength=args.strength,
         preserve_color=args.preserve_color,
         style_scale=args.style_scale,
+        iterations=args.iterations,
+        temporal=args.temporal,
+    )
+    return settings.job_spec(
+        content,
+        styles,
         optimizer=args.optimizer,
         init=args.init,
         base=args.base,
         upscaler=args.upscaler,
         size=args.size,
         seed=args.seed,
-        temporal=args.temporal,
-        iterations=args.iterations,
         **fields,
     )
 
