@@ -382,14 +382,6 @@ def split_style_map(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def parse_style_list(text: str) -> list[tuple[str, float]]:
-    """`STYLE[:WEIGHT], STYLE[:WEIGHT]…` (commas or new lines) → [(style, weight)…]."""
-    items = [parse_style(t) for t in text.replace("\n", ",").split(",") if t.strip()]
-    if items and sum(w for _, w in items) <= 0:
-        raise BadRequest("style weights must not all be 0")
-    return items
-
-
 def is_picture_path(style: str, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> bool:
     """Whether typed style text means a picture file rather than a catalogue name.
 

@@ -7,7 +7,6 @@ from shared.job import (
     StyleRef,
     is_picture_path,
     parse_style,
-    parse_style_list,
     result_layer_name,
 )
 from shared.protocol import ImageDesc
@@ -75,17 +74,6 @@ def test_parse_style_splits_weights_but_keeps_colons_in_paths():
     for bad in ("x:-1", "x:nan", "x:inf", ":1"):
         with pytest.raises(BadRequest):
             parse_style(bad)
-
-
-def test_style_lists_take_commas_or_lines_and_refuse_all_zero_weights():
-    assert parse_style_list(" starry:0.7, wave:0.3 ,,cafe ") == [
-        ("starry", 0.7),
-        ("wave", 0.3),
-        ("cafe", 1.0),
-    ]
-    assert parse_style_list("a:2\nb") == [("a", 2.0), ("b", 1.0)]
-    with pytest.raises(BadRequest, match="all be 0"):
-        parse_style_list("a:0, b:0")
 
 
 def test_paths_are_pictures_and_model_slash_style_is_a_name():
