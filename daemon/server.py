@@ -36,7 +36,6 @@ from daemon.security import Guard
 from daemon.sequences import SequenceStore
 from daemon.worker import Job, Worker
 from shared import protocol
-from shared.client import HEARTBEAT_SECONDS, MAX_PING_JOBS
 from shared.errors import (
     BadRequest,
     ImpastoError,
@@ -48,6 +47,7 @@ from shared.errors import (
 )
 from shared.job import ENGINES, MAX_STYLES, JobSpec
 from shared.keys import is_loopback
+from shared.protocol import HEARTBEAT_SECONDS, MAX_PING_JOBS
 
 log = logging.getLogger(__name__)
 

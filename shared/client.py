@@ -6,12 +6,18 @@ call returns the events that arrived (never waits unless asked), keeps the daemo
 client is alive, and marks jobs failed with `Unavailable` when the daemon falls silent.
 Sequences (clips, animations): ``for result in client.stylize_frames(frames, job)``.
 Only pyzmq and msgpack are needed, so this runs inside Krita's and GIMP's Python.
+
+A client that was not listening for a while (its process stopped, the computer asleep, the editor
+busy) cannot blame the daemon for the silence meanwhile: on resuming it pings at once and gives the
+daemon a whole `timeout` to answer, so its jobs end with what the daemon says (`JobLost` with the
+daemon's reason when it stopped them) rather than `Unavailable`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import time
 import uuid
@@ -25,6 +31,7 @@ from shared import protocol
 from shared.errors import (
     ImpastoError,
     JobCancelled,
+    JobLost,
     Timeout,
     Unavailable,
     UnsupportedVersion,
@@ -35,8 +42,9 @@ from shared.keys import client_keys
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 2.0
-MAX_PING_JOBS = 64  # job ids one ping may name (the daemon refuses more)
+# Not listening for longer than a heartbeat (the client pings every heartbeat while it has jobs,
+# and the daemon speaks to an idle job only when pinged) means the silence meanwhile proves nothing.
+RESUME_GAP_SECONDS = protocol.HEARTBEAT_SECONDS
 
 
 def default_endpoint() -> str:
@@ -65,7 +73,9 @@ class Event:
 
 @dataclass
 class JobHandle:
-    """Client-side view of a submitted job, updated by `Client.poll`."""
+    """Client-side view of a submitted job, updated by `Client.poll`. A failed job's `error` is
+    typed: `JobLost` carries the daemon's reason (it stopped the job while this client was
+    silent, or it was restarted), `Unavailable` means the daemon did not answer at all."""
 
     id: str
     state: str = "sent"  # sent → accepted → running → done | failed | cancelled
@@ -104,7 +114,9 @@ class Client:
         self._replies: dict[str, Event] = {}
         self._awaited: set[str] = set()  # request ids whose replies `request` waits for
         self._last_heard = time.monotonic()
-        self._last_ping = 0.0
+        self._listened = self._last_heard  # when this client last looked at its socket
+        self._resumed = -math.inf  # when it last came back from not listening
+        self._last_ping = -math.inf
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -149,7 +161,9 @@ class Client:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
             left = 0 if events else max(0.0, deadline - time.monotonic())
-            if not self._sock.poll(int(left * 1000)):
+            ready = self._sock.poll(int(left * 1000))
+            self._listening(left)
+            if not ready:
                 return events
             frames = self._sock.recv_multipart(copy=False)
             self._last_heard = time.monotonic()
@@ -163,6 +177,20 @@ class Client:
                 log.warning("dropping a message from the daemon that does not decode: %s", exc)
                 continue
             events.append(Event(msg_type, msg_id, body, rest))
+
+    def _listening(self, waited: float = 0.0) -> None:
+        """Note that this client looks at its socket now, after asking to wait `waited` s; a gap
+        much longer than that since it last looked means it was stopped, asleep or busy."""
+        now = time.monotonic()
+        gap = now - self._listened - waited
+        self._listened = now
+        if gap <= RESUME_GAP_SECONDS:
+            return
+        if self._last_heard >= self._resumed:  # one fresh chance per answer, not per gap
+            self._resumed = now
+        self._last_ping = -math.inf  # ask the daemon at once
+        if any(not j.finished for j in self.jobs.values()):
+            log.info("not listening for %.0f s (stopped, asleep or busy); asking the daemon", gap)
 
     def _dispatch(self, event: Event) -> None:
         job = self.jobs.get(event.id)
@@ -187,25 +215,32 @@ class Client:
     # -- non-blocking API -------------------------------------------------------------------------
     def poll(self, wait: float = 0.0) -> list[Event]:
         """Process what arrived (waiting up to `wait` s); returns the events, newest last."""
+        self._listening()
         now = time.monotonic()
         active = [j for j in self.jobs.values() if not j.finished]
-        if active and now - self._last_ping >= HEARTBEAT_SECONDS:
+        if active and now - self._last_ping >= protocol.HEARTBEAT_SECONDS:
             self._last_ping = now
             # Naming the jobs we wait for lets the daemon say when it no longer has one.
-            self.send("ping", {"jobs": [j.id for j in active[:MAX_PING_JOBS]]})
+            self.send("ping", {"jobs": [j.id for j in active[: protocol.MAX_PING_JOBS]]})
         events = self._receive(wait)
         for event in events:
             self._dispatch(event)
-        if active and not events and time.monotonic() - self._last_heard > self.timeout:
+        if active and not events and self._silent_for() > self.timeout:
             for job in active:
                 job.state, job.error = "failed", Unavailable(self._unavailable_message())
         return events
+
+    def _silent_for(self) -> float:
+        """Seconds the daemon has had to say something: since its last message or since this
+        client came back from not listening, whichever is later."""
+        return time.monotonic() - max(self._last_heard, self._resumed)
 
     def submit(self, body: dict, frames: Sequence = ()) -> JobHandle:
         """Send a job; progress and the result arrive through `poll`."""
         job = JobHandle(id=uuid.uuid4().hex)
         if not any(not j.finished for j in self.jobs.values()):
-            self._last_heard = time.monotonic()  # the silence clock starts with the first job
+            # The silence clock starts with the first job; not listening before it was harmless.
+            self._last_heard = self._listened = time.monotonic()
         self.jobs[job.id] = job
         self.send("submit", body, frames, msg_id=job.id)
         return job
@@ -279,13 +314,33 @@ class Client:
         on_event: Callable[[Event], None] | None = None,
         timeout: float | None = None,
     ) -> Event:
-        """Submit a job and block until its result (cancelling it if interrupted)."""
+        """Submit a job and block until its result (cancelling it if interrupted). A job the
+        daemon lost (it stopped the job while this client was asleep or busy, or it was
+        restarted) is sent once more, with what is left of `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            return self._run_once(body, frames, on_event, timeout)
+        except JobLost as exc:
+            log.warning("%s Sending the job again.", exc.message)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._run_once(body, frames, on_event, left)
+
+    def _run_once(
+        self,
+        body: dict,
+        frames: Sequence,
+        on_event: Callable[[Event], None] | None,
+        timeout: float | None,
+    ) -> Event:
+        """Submit a job and block until its result; the client keeps nothing of it after."""
         job = self.submit(body, frames)
         try:
             return self.wait(job, on_event, timeout)
         except (KeyboardInterrupt, Timeout):
             self.cancel(job.id)
             raise
+        finally:
+            self.forget(job.id)
 
     def stylize_frames(
         self,
@@ -301,10 +356,12 @@ class Client:
         `frames` yields pixel buffers laid out as `job.content` describes (frame 1 of each
         message); `extra` are the buffers of the job's other images (a mask, style pictures,
         style maps: frames 2…), sent with every frame. Each result is yielded before the next
-        frame is sent, so memory stays flat whatever the clip's length. Unless `job.temporal` is
-        False the daemon keeps each frame consistent with the one before (optical flow); it
-        frees what it kept after the last frame, or when this client goes away or stops for
-        long."""
+        frame is sent and the client keeps nothing of a frame once its result is yielded, so
+        memory stays flat whatever the clip's length. Unless `job.temporal` is False the daemon
+        keeps each frame consistent with the one before (optical flow); it frees what it kept
+        after the last frame, or when this client goes away or stops for long: a frame the
+        daemon then lost raises `JobLost` with its reason (the frames before it are gone from
+        the daemon, so the frame is not sent again)."""
         sequence = uuid.uuid4().hex[:16]
         source = iter(frames)
         try:
@@ -319,7 +376,7 @@ class Client:
             except StopIteration:
                 following, last = None, True
             spec = dataclasses.replace(job, sequence=SequenceRef(sequence, index, last))
-            yield self.run(spec.to_wire(), [current, *extra], on_event, timeout)
+            yield self._run_once(spec.to_wire(), [current, *extra], on_event, timeout)
             if last:
                 return
             current, index = following, index + 1

@@ -31,6 +31,10 @@ SAMPLE_BYTES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 CHANNEL_ORDERS = ("RGBA", "BGRA")
 MAX_HEADER_BYTES = 16 << 20  # style lists carry PNG thumbnails
 MAX_FRAMES = 64  # header + content + styles (+ masks later)
+# A client with unfinished jobs pings this often (the daemon's hello repeats it in its limits),
+# so the daemon's silence limit and the client's are counted in a few heartbeats.
+HEARTBEAT_SECONDS = 2.0
+MAX_PING_JOBS = 64  # job ids one ping may name (the daemon refuses more)
 
 
 @dataclass(frozen=True)
