@@ -239,6 +239,9 @@ class Daemon:
             self.dropped.popitem(last=False)
 
     def _reap_silent_clients(self) -> None:
+        # pings that arrived while this loop was held up (a worker holding the GIL, e.g. while
+        # exporting the fast network) count before anyone is judged silent
+        self._drain_requests()
         now = time.monotonic()
         owners = {owner for (owner, _), job in self.jobs.items() if not job.silent}
         for client in [c for c, seen in self.last_seen.items() if c not in owners]:

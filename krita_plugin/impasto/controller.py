@@ -54,7 +54,7 @@ from .pixels import UnsupportedColorSpace
 from .reapply import Reapply
 from .selection import NothingToStylise
 from .sequencing import Sequencing
-from .work import ActiveJob, Pending, SequenceRun
+from .work import ActiveJob, Pending, SequenceRun, failure_text
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +486,7 @@ class Controller(Reapply, LivePreview, Sequencing):
             message = "Cancelled; nothing was changed."
         else:
             error = handle.error or Unavailable("the stylisation failed")
-            message = f"{error.message} Nothing was changed."
+            message = failure_text(error)
             if isinstance(error, Unavailable):
                 self._offline(message)
                 return

@@ -23,7 +23,7 @@ from shared.recipe import make_recipe
 from .animation import KeyframeWriter, keep_key, read_key
 from .jobs import MASK_FORMAT, StyleChoice, build_job, recipe_styles
 from .krita_io import node_id, store_recipe
-from .work import ActiveJob, Pending, SequenceRun
+from .work import ActiveJob, Pending, SequenceRun, failure_text
 
 if TYPE_CHECKING:
     from shared.client import JobHandle
@@ -91,7 +91,7 @@ class Sequencing:
             return
         if handle.state != "done":
             error = handle.error or Unavailable("the stylisation failed")
-            self._end_sequence(f"{error.message} Nothing was changed.")
+            self._end_sequence(failure_text(error))
             if isinstance(error, Unavailable):
                 self._offline(self.message)
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.errors import ImpastoError, JobLost
 from shared.settings import Pixels
 
 from .animation import Animation
@@ -14,6 +15,12 @@ from .krita_io import Capture
 
 if TYPE_CHECKING:
     from shared.client import JobHandle
+
+
+def failure_text(error: ImpastoError) -> str:
+    """What the docker says when a job failed: the error, and that nothing was changed (the
+    daemon's own JobLost reason says so already)."""
+    return error.message if isinstance(error, JobLost) else f"{error.message} Nothing was changed."
 
 
 @dataclass

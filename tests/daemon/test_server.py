@@ -165,7 +165,12 @@ def test_two_clients_at_once_each_get_their_own_result(daemon):
     with daemon.client() as a, daemon.client() as b:
         ja = a.submit(*image_job(cat, iterations=3, size=48))
         jb = b.submit(*image_job(panda, iterations=3, size=48))
-        ra, rb = a.wait(ja, timeout=60), b.wait(jb, timeout=60)
+        # both clients keep polling (as an editor's timer does), so neither falls silent while
+        # the other's job runs first
+        assert wait_until(
+            lambda: polled(a, lambda: ja.finished) & polled(b, lambda: jb.finished), 120
+        )
+        ra, rb = a.wait(ja, timeout=1), b.wait(jb, timeout=1)
     assert ra.image_bytes(0)[0].width == 160 and ra.image_bytes(0)[0].height == 106
     assert rb.image_bytes(0)[0].width == 160 and rb.image_bytes(0)[0].height == 90
 

@@ -128,3 +128,12 @@ def test_settings_and_styles_come_back_from_a_recipe():
         ("builtin", "starry-night", 0.7),
         ("file", "a.png", 0.3),
     ]
+
+
+def test_a_failed_job_says_once_that_nothing_was_changed():
+    from krita_plugin.impasto.work import failure_text
+    from shared.errors import BadRequest, JobLost
+
+    lost = failure_text(JobLost("The daemon stopped the job. Nothing was changed; apply again."))
+    assert lost.lower().count("nothing was changed") == 1
+    assert failure_text(BadRequest("Unknown style.")) == "Unknown style. Nothing was changed."
