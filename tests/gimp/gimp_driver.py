@@ -9,8 +9,8 @@ XCF afresh and dump every layer (and mask) as raw pixels with a JSON description
 `reapply` then inverts the top half of the source, calls `plug-in-impasto-reapply` on the new
 layer and `plug-in-impasto-command` on both results, and records the recipes the saved XCF
 keeps. A case with `interactive` calls the procedure as a menu click does (its dialog opens).
-Results go to the job's `results` path; the test checks them from outside. Any exception
-exits GIMP non-zero.
+Results go to the job's `results` path, by case name, with GIMP's version under "version";
+the test checks them from outside. Any exception exits GIMP non-zero.
 """
 
 import json
@@ -133,7 +133,7 @@ def invert_top_half(layer):
 def main():
     with open(os.environ["IMPASTO_E2E_JOB"]) as f:
         job = json.load(f)
-    results = {}
+    results = {"version": Gimp.version()}
     for case in job["cases"]:
         if case.get("frames"):
             results[case["name"]] = run_frames_case(case, job["out"])

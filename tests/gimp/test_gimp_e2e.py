@@ -1,11 +1,12 @@
 """End to end in the real GIMP 3: batch mode calls `plug-in-impasto-stylize` against a real daemon.
 
-GIMP 3 runs in the Debian 13 chroot that tests/editors/setup_gimp.sh builds (Debian 12 has no
-GIMP 3); the chroot shares the host network, so the session's daemon on 127.0.0.1 is reachable.
-The plug-in is installed with the project's installer into a fresh profile in the chroot; one GIMP
-batch run (tests/gimp/gimp_driver.py) runs every case, saves XCF and PNG, reopens the XCF and dumps
-its layers, which the tests below check from outside. Without the chroot the tests skip, unless
-CI=true, where a missing chroot is a failure.
+Every test runs in two GIMPs (`GIMPS`), each in a Debian chroot (Debian 12 has no GIMP 3): GIMP
+3.0 in the Debian 13 chroot that tests/editors/setup_gimp.sh builds and GIMP 3.2 in the Debian
+forky chroot of tests/editors/setup_forky.sh. A chroot shares the host network, so the session's
+daemon on 127.0.0.1 is reachable. The plug-in is installed with the project's installer into a
+fresh profile in the chroot; one GIMP batch run (tests/gimp/gimp_driver.py) runs every case,
+saves XCF and PNG, reopens the XCF and dumps its layers, which the tests below check from
+outside. Without a chroot its tests skip, unless CI=true, where a missing chroot is a failure.
 """
 
 from __future__ import annotations
@@ -35,20 +36,53 @@ from tests.krita.krita_harness import virtual_display
 
 log = logging.getLogger(__name__)
 
-CHROOT = Path(os.environ.get("IMPASTO_GIMP_CHROOT", "/var/cache/impasto/gimp3-chroot"))
 DRIVER = Path(__file__).with_name("gimp_driver.py")
 SELECT = (24, 16, 64, 48)  # x, y, w, h in the 128x85 photo
 
 
-def chroot_problem() -> str | None:
-    """Why the GIMP 3 chroot cannot be used here, or None."""
-    if not (CHROOT / ".impasto-gimp-chroot").is_file():
-        return (
-            f"no GIMP 3 chroot at {CHROOT}: build it with `sudo bash tests/editors/setup_gimp.sh`"
-        )
-    if os.geteuid() != 0:
-        return "running GIMP in its chroot needs root"
-    return None
+@dataclass(frozen=True)
+class GimpInstall:
+    """One GIMP 3 the end-to-end tests run, in its Debian chroot."""
+
+    name: str  # the test id: the Debian release it comes from
+    version: str  # GIMP's major.minor: its programs' suffix and its profile folder's name
+    setup: str  # the script under tests/editors that builds the chroot
+    root: Path
+    stamp: str  # the file the setup script leaves in a finished chroot
+
+    @property
+    def console(self) -> str:
+        """The batch program, as GIMP names it."""
+        return f"gimp-console-{self.version}"
+
+    def problem(self) -> str | None:
+        """Why this chroot cannot be used here, or None."""
+        if not (self.root / self.stamp).is_file():
+            return (
+                f"no GIMP {self.version} chroot at {self.root}: build it with "
+                f"`sudo bash tests/editors/{self.setup}`"
+            )
+        if os.geteuid() != 0:
+            return "running GIMP in its chroot needs root"
+        return None
+
+
+GIMPS = (
+    GimpInstall(
+        "trixie",
+        "3.0",
+        "setup_gimp.sh",
+        Path(os.environ.get("IMPASTO_GIMP_CHROOT", "/var/cache/impasto/gimp3-chroot")),
+        ".impasto-gimp-chroot",
+    ),
+    GimpInstall(
+        "forky",
+        "3.2",
+        "setup_forky.sh",
+        Path(os.environ.get("IMPASTO_FORKY_CHROOT", "/var/cache/impasto/forky-chroot")),
+        ".impasto-forky-chroot",
+    ),
+)
 
 
 def photo(name: str, long_side: int) -> np.ndarray:
@@ -72,16 +106,30 @@ class Layer:
     mask: np.ndarray | None
 
 
+def on_host(result, root: Path):
+    """The driver's `result` with its dump files (paths in the chroot at `root`) as seen here."""
+    if isinstance(result, list):
+        return [on_host(value, root) for value in result]
+    if not isinstance(result, dict):
+        return result
+    return {
+        key: str(root / value.lstrip("/"))
+        if key in ("raw", "mask") and isinstance(value, str)
+        else on_host(value, root)
+        for key, value in result.items()
+    }
+
+
 def layers(result: dict) -> list[Layer]:
-    """The layers of a reopened XCF, top first, from the driver's dumps (paths in the chroot)."""
+    """The layers of a reopened XCF, top first, from the driver's dumps (see `on_host`)."""
     dtype = np.uint16 if result["precision"] == "u16" else np.uint8
     out = []
     for entry in result["layers"]:
         w, h = entry["size"]
-        pixels = np.fromfile(CHROOT / entry["raw"].lstrip("/"), dtype).reshape(h, w, 4)
+        pixels = np.fromfile(entry["raw"], dtype).reshape(h, w, 4)
         mask = None
         if entry["mask"]:
-            mask = np.fromfile(CHROOT / entry["mask"].lstrip("/"), np.uint8).reshape(h, w)
+            mask = np.fromfile(entry["mask"], np.uint8).reshape(h, w)
         out.append(Layer(entry["name"], tuple(entry["offsets"]), pixels, mask))
     return out
 
@@ -100,16 +148,19 @@ def direct(daemon, content: np.ndarray, **fields) -> np.ndarray:
 
 
 class GimpChroot:
-    """A work folder inside the chroot with one GIMP profile holding the installed plug-in."""
+    """A work folder inside a GIMP's chroot with one GIMP profile holding the installed plug-in."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, gimp: GimpInstall, endpoint: str) -> None:
+        self.gimp = gimp
+        self.root = gimp.root
         self.endpoint = endpoint
-        self.work = Path(tempfile.mkdtemp(prefix="impasto-e2e-", dir=CHROOT / "tmp"))
-        self.inside = "/" + str(self.work.relative_to(CHROOT))
-        plugins = self.work / "home" / ".config" / "GIMP" / "3.0" / "plug-ins"
+        self.work = Path(tempfile.mkdtemp(prefix="impasto-e2e-", dir=self.root / "tmp"))
+        self.inside = "/" + str(self.work.relative_to(self.root))
+        self.plugins = f"{self.inside}/home/.config/GIMP/{gimp.version}/plug-ins"
+        plugins = self.root / self.plugins.lstrip("/")
         # The installer asks the chroot's python3 (GIMP's) whether it has pyzmq and msgpack.
         saved = os.environ.get("IMPASTO_GIMP_PYTHON")
-        os.environ["IMPASTO_GIMP_PYTHON"] = f"chroot {CHROOT} /usr/bin/python3"
+        os.environ["IMPASTO_GIMP_PYTHON"] = f"chroot {self.root} /usr/bin/python3"
         try:
             installer.install(plugins, log.info)
         finally:
@@ -122,7 +173,12 @@ class GimpChroot:
 
     def run(self, shell_command: str, **env: str) -> subprocess.CompletedProcess:
         """A shell command in the chroot, in the work folder, with GIMP's profile as HOME."""
-        cmd = ["chroot", str(CHROOT), "env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+        # GTK's image loaders from forky on (glycin) sandbox themselves with bubblewrap, which
+        # cannot work in a chroot; only with /proc do they see that and load unsandboxed (else
+        # GTK aborts on its first icon). The command gets a /proc of its own (a private mount
+        # namespace), gone when it ends.
+        cmd = ["unshare", f"--mount-proc={self.root}/proc", "chroot", str(self.root)]
+        cmd += ["env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
         cmd += [f"HOME={self.inside}/home", f"IMPASTO_ENDPOINT={self.endpoint}"]
         cmd += [f"{key}={value}" for key, value in env.items()]
         cmd += ["sh", "-c", f"cd {self.inside} && {shell_command}"]
@@ -133,15 +189,16 @@ class GimpChroot:
         return run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=GIMPS, ids=[gimp.name for gimp in GIMPS])
 def chroot(request):
-    """The GIMP 3 chroot with the plug-in installed (skipped without it, unless CI=true)."""
-    problem = chroot_problem()
+    """A GIMP 3 chroot with the plug-in installed (skipped without it, unless CI=true)."""
+    problem = request.param.problem()
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(problem)
-    gimp = GimpChroot(request.getfixturevalue("daemon").endpoint)  # no daemon start to skip
+    # the daemon only once there is a GIMP to run: no daemon start for a skip
+    gimp = GimpChroot(request.param, request.getfixturevalue("daemon").endpoint)
     yield gimp
     shutil.rmtree(gimp.work, ignore_errors=True)
 
@@ -219,10 +276,10 @@ def gimp_run(chroot, request):
     inputs["frames"] = frames
     (work / "job.json").write_text(json.dumps(job))
     shutil.copy(DRIVER, work / "driver.py")
-    batch = "gimp-console-3.0 -i --batch-interpreter python-fu-eval "
+    batch = f"{chroot.gimp.console} -i --batch-interpreter python-fu-eval "
     batch += f"-b \"exec(open('{inside}/driver.py').read())\" --quit"
     run = chroot.run(batch, IMPASTO_E2E_JOB=f"{inside}/job.json")
-    results = json.loads((work / "results.json").read_text())
+    results = on_host(json.loads((work / "results.json").read_text()), chroot.root)
     return {
         "work": work,
         "inputs": inputs,
@@ -243,6 +300,15 @@ def succeeded(gimp_run, case: str) -> dict:
     result = gimp_run["results"][case]
     assert result["status"] == "success", f"{case}: {result['message']}\n{gimp_run['log']}"
     return result
+
+
+def test_each_gimp_is_the_release_it_stands_for(chroot, gimp_run):
+    """The Debian release behind a run still ships the GIMP it is named for in the README."""
+    version = gimp_run["results"]["version"]
+    assert version.startswith(f"{chroot.gimp.version}."), (
+        f"{chroot.gimp.name} now ships GIMP {version}, not {chroot.gimp.version}: update GIMPS "
+        "in tests/gimp/test_gimp_e2e.py and the README's Editors tested"
+    )
 
 
 def test_8bit_photo_gets_a_stylised_layer_above_the_untouched_source(gimp_run):
@@ -433,7 +499,7 @@ def batch_job(chroot, tag: str, cases: list[tuple[str, dict]], **extra) -> tuple
     }
     (work / f"{tag}-job.json").write_text(json.dumps(job))
     shutil.copy(DRIVER, work / "driver.py")
-    batch = "gimp-console-3.0 -i --batch-interpreter python-fu-eval "
+    batch = f"{chroot.gimp.console} -i --batch-interpreter python-fu-eval "
     batch += f"-b \"exec(open('{inside}/driver.py').read())\" --quit"
     return batch, f"{inside}/{tag}-job.json", work / f"{tag}-results.json"
 
@@ -489,7 +555,7 @@ def test_the_dialogs_style_rows_work_in_real_gtk(chroot, daemon, tmp_path):
     work, inside = chroot.work, chroot.inside
     (work / "styles.json").write_text(json.dumps(styles))
     shutil.copy(Path(__file__).with_name("style_rows_check.py"), work / "rows.py")
-    plugin = f"{inside}/home/.config/GIMP/3.0/plug-ins/impasto"
+    plugin = f"{chroot.plugins}/impasto"
     with virtual_display() as display:
         chroot.run(
             f"python3 rows.py {plugin} {inside}/rows.json {inside}/styles.json {inside}/rows.png",

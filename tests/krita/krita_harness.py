@@ -1,9 +1,10 @@
 """Run the real Krita under Xvfb with the installed Impasto plugin and a test driver plugin, and
 read the .kra files it saves (layer list from maindoc.xml, layer pixels from Krita's tile files).
 
-Two Kritas: the system's (Debian 12: Krita 5.1, `tests/editors/setup_krita.sh`) and Krita 5.2 in
-a Debian 13 chroot (`tests/editors/setup_krita_trixie.sh`), run with `chroot=KRITA_CHROOT`: its
-work folder then lies inside the chroot and paths are translated for it.
+Three Kritas (`KRITAS`): the system's (Debian 12: Krita 5.1, `tests/editors/setup_krita.sh`),
+Krita 5.2 in a Debian 13 chroot (`tests/editors/setup_krita_trixie.sh`) and Krita 5.3 in a Debian
+forky chroot (`tests/editors/setup_forky.sh`), run with `chroot=`: the work folder then lies inside
+the chroot and paths are translated for it.
 
 `python -m tests.krita.krita_harness docs/images/krita-docker.png` renders the README's docker
 screenshot against a daemon it starts.
@@ -31,18 +32,52 @@ from tests.conftest import ROOT
 DRIVER = Path(__file__).resolve().parent / "e2e_driver"
 SCREEN = ("-screen", "0", "1280x800x24")
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-KRITA_CHROOT = Path(
-    os.environ.get("IMPASTO_KRITA_CHROOT", "/var/cache/impasto/krita-trixie-chroot")
+
+
+@dataclass(frozen=True)
+class KritaInstall:
+    """One Krita the end-to-end tests run: the system's, or one in a Debian chroot."""
+
+    name: str  # the test id: the Debian release it comes from
+    version: str  # the Krita release it stands for: its version starts with this and a dot
+    setup: str  # the script under tests/editors that installs it
+    chroot: Path | None = None
+    stamp: str = ""  # the file the setup script leaves in a finished chroot
+
+    def available(self) -> bool:
+        """Whether its setup script has run here."""
+        if self.chroot:
+            return (self.chroot / self.stamp).is_file()
+        return shutil.which("krita") is not None and shutil.which("Xvfb") is not None
+
+    def missing(self) -> str:
+        """Why it is not available, and how to change that."""
+        what = f"no Krita {self.version} chroot" if self.chroot else "Krita or Xvfb not installed"
+        return f"{what} (bash tests/editors/{self.setup})"
+
+
+def chroot_from(variable: str, default: str) -> Path:
+    """A chroot's folder: the environment variable's value, else the setup script's default."""
+    return Path(os.environ.get(variable, default))
+
+
+KRITAS = (
+    KritaInstall("debian12", "5.1", "setup_krita.sh"),
+    KritaInstall(
+        "trixie",
+        "5.2",
+        "setup_krita_trixie.sh",
+        chroot_from("IMPASTO_KRITA_CHROOT", "/var/cache/impasto/krita-trixie-chroot"),
+        ".impasto-krita_trixie-chroot",
+    ),
+    KritaInstall(
+        "forky",
+        "5.3",
+        "setup_forky.sh",
+        chroot_from("IMPASTO_FORKY_CHROOT", "/var/cache/impasto/forky-chroot"),
+        ".impasto-forky-chroot",
+    ),
 )
-
-
-def krita_available() -> bool:
-    return shutil.which("krita") is not None and shutil.which("Xvfb") is not None
-
-
-def krita_chroot_available() -> bool:
-    """Whether setup_krita_trixie.sh has built its chroot."""
-    return (KRITA_CHROOT / ".impasto-krita_trixie-chroot").is_file()
 
 
 def inside(path: Path | str, chroot: Path | None) -> str:
@@ -105,19 +140,18 @@ def run_in_each_krita(
     size: tuple[int, int],
     timeout: float = 600.0,
 ) -> list[dict]:
-    """For benchmarks: in the system's Krita and in the chroot's (each where installed), a fresh
-    plugin install and `make_cases(work, photo_raw)` run against the daemon at `endpoint`, with
-    the photo layer's raw `pixels` in `photo_raw`. Returns every case's record, its `krita`
-    field saying which ("system 5.1.5", "chroot 5.2.9")."""
+    """For benchmarks: in each of `KRITAS` that is installed, a fresh plugin install and
+    `make_cases(work, photo_raw)` run against the daemon at `endpoint`, with the photo layer's
+    raw `pixels` in `photo_raw`. Returns every case's record, its `krita` field saying which
+    ("system 5.1.5", "trixie 5.2.9", "forky 5.3.4.1")."""
     import tempfile
 
     rows = []
-    for label, chroot, available in (
-        ("system", None, krita_available),
-        ("chroot", KRITA_CHROOT, krita_chroot_available),
-    ):
-        if not available():
+    for krita in KRITAS:
+        if not krita.available():
             continue
+        chroot = krita.chroot
+        label = krita.name if chroot else "system"
         work = Path(tempfile.mkdtemp(dir=chroot / "tmp")) if chroot else Path(tempfile.mkdtemp())
         try:
             install_into(work / "home")
