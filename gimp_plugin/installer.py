@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PLUGIN = "impasto"
 DEPENDENCIES = ("pyzmq", "msgpack")
-GIMP_VERSION_DIR = "3.0"  # GIMP 3.0.x keeps its user files in GIMP/3.0
+# GIMP 3.N keeps its user files in GIMP/3.N (and names its programs gimp-3.N), newest first.
+GIMP_VERSIONS = ("3.2", "3.0")
 # Run by GIMP's Python: its version, platform and whether the plug-in's dependencies import.
 PROBE = (
     "import json, sys, sysconfig\n"
@@ -40,6 +41,22 @@ PROBE = (
 Say = Callable[[str], None]
 
 
+def gimp_programs() -> list[str]:
+    """The GIMP 3 versions whose programs are on PATH, newest first."""
+    return [
+        version
+        for version in GIMP_VERSIONS
+        if shutil.which(f"gimp-{version}") or shutil.which(f"gimp-console-{version}")
+    ]
+
+
+def version_dir(base: Path) -> str:
+    """The GIMP/3.N folder under `base` to install into: the newest that exists (a newer GIMP
+    copies an older one's, plug-ins too, on its first start), else the newest GIMP 3 program's."""
+    made = [version for version in GIMP_VERSIONS if (base / "GIMP" / version).is_dir()]
+    return (made or gimp_programs() or [GIMP_VERSIONS[-1]])[0]
+
+
 def user_plugins_dir(system: str, env: Mapping[str, str], home: Path) -> Path:
     """GIMP 3's user plug-ins folder on this OS (`platform.system()` names)."""
     if system == "Windows":
@@ -49,9 +66,9 @@ def user_plugins_dir(system: str, env: Mapping[str, str], home: Path) -> Path:
     else:
         flatpak = home / ".var" / "app" / "org.gimp.GIMP" / "config"
         native = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-        has_native = shutil.which("gimp-3.0") or (native / "GIMP" / GIMP_VERSION_DIR).is_dir()
+        has_native = gimp_programs() or any((native / "GIMP" / v).is_dir() for v in GIMP_VERSIONS)
         base = flatpak if (flatpak / "GIMP").is_dir() and not has_native else native
-    return base / "GIMP" / GIMP_VERSION_DIR / "plug-ins"
+    return base / "GIMP" / version_dir(base) / "plug-ins"
 
 
 def find_gimp_python(system: str, env: Mapping[str, str]) -> list[str] | None:
@@ -90,11 +107,7 @@ def gimp_found(system: str, env: Mapping[str, str], home: Path) -> bool:
     """Whether GIMP 3 is installed for this user (its program, or its user folder)."""
     if system in ("Windows", "Darwin"):
         return find_gimp_python(system, env) is not None
-    return bool(
-        shutil.which("gimp-3.0")
-        or shutil.which("gimp-console-3.0")
-        or user_plugins_dir(system, env, home).parent.is_dir()
-    )
+    return bool(gimp_programs() or user_plugins_dir(system, env, home).parent.is_dir())
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,28 @@ def test_linux_flatpak_gimp_gets_its_sandboxed_folder(tmp_path, monkeypatch):
     assert installer.gimp_found("Linux", {}, tmp_path) is True
 
 
+def test_gimp_3_2_gets_the_plug_in_in_its_own_folder(tmp_path, monkeypatch):
+    """GIMP 3.2 reads GIMP/3.2 and copies GIMP/3.0 into it only on its first start: the newest
+    existing folder wins; with none, the newest GIMP 3 program on PATH says which."""
+    programs: set[str] = set()
+    monkeypatch.setattr(installer.shutil, "which", lambda name: name if name in programs else None)
+    config = tmp_path / ".config" / "GIMP"
+    assert installer.gimp_found("Linux", {}, tmp_path) is False
+    programs.add("gimp-console-3.2")  # GIMP 3.2 installed, never started
+    assert installer.gimp_found("Linux", {}, tmp_path) is True
+    assert installer.user_plugins_dir("Linux", {}, tmp_path) == config / "3.2" / "plug-ins"
+    (config / "3.0").mkdir(parents=True)  # a GIMP 3.0 profile: 3.2 will copy it, plug-ins too
+    assert installer.user_plugins_dir("Linux", {}, tmp_path) == config / "3.0" / "plug-ins"
+    (config / "3.2").mkdir()  # GIMP 3.2 has started: it reads only its own folder
+    programs.clear()
+    assert installer.user_plugins_dir("Linux", {}, tmp_path) == config / "3.2" / "plug-ins"
+    appdata = tmp_path / "AppData"
+    (appdata / "GIMP" / "3.2").mkdir(parents=True)
+    assert installer.user_plugins_dir("Windows", {"APPDATA": str(appdata)}, tmp_path) == (
+        appdata / "GIMP" / "3.2" / "plug-ins"
+    )
+
+
 def test_the_user_can_name_gimps_python_as_a_path_or_a_command(tmp_path):
     exe = tmp_path / "GIMP 3" / "python.exe"
     exe.parent.mkdir()
