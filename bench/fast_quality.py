@@ -114,10 +114,9 @@ class StyleMeter:
 
     @staticmethod
     def distance(a: dict, b: dict) -> float:
-        """Mean over layers of |G(a) − G(b)|² / |G(b)|² (daemon.optim.losses.style_distance)."""
-        return statistics.fmean(
-            float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in STYLE_LAYERS
-        )
+        """Mean over the layers of `b` of |G(a) − G(b)|² / |G(b)|²
+        (daemon.optim.losses.style_distance)."""
+        return statistics.fmean(float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in b)
 
 
 def default_path(runner, photo: torch.Tensor, weights: torch.Tensor, side: int) -> torch.Tensor:
