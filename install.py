@@ -182,9 +182,9 @@ def main() -> int:
         code = run([py, "-m", "pytest", "-rs", *extra])
         say(
             "the editor end-to-end tests need real editors: `bash tests/editors/setup_krita.sh`, "
-            "`sudo bash tests/editors/setup_krita_trixie.sh` and `sudo bash "
-            "tests/editors/setup_gimp.sh` install them (CI=true turns a missing editor into a "
-            "failure instead of a skip)"
+            "`sudo bash tests/editors/setup_krita_trixie.sh`, `sudo bash "
+            "tests/editors/setup_gimp.sh` and `sudo bash tests/editors/setup_forky.sh` install "
+            "them (CI=true turns a missing editor into a failure instead of a skip)"
         )
         return code
     install_plugins(args.krita_dir, args.gimp_dir)

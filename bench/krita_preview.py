@@ -5,7 +5,7 @@ fast mode and changes the strength PREVIEWS times, each as soon as the previous 
 the controller times each from the tick that saw the change to the preview's arrival (thumbnail
 made by Krita, a fast job on it through a real daemon on the same machine, pixels back). The
 first preview counts from turning the preview on. A 10 ms timer records the longest UI freeze
-meanwhile. In the system's Krita and, when built, Krita 5.2 from the chroot.
+meanwhile. In the system's Krita and in every Krita the chroots hold (trixie 5.2, forky 5.3).
 
     .venv/bin/python bench/krita_preview.py [--markdown docs/benchmarks.md]
 """

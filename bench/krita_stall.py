@@ -3,7 +3,8 @@
 A 10 ms timer in the test driver plugin records the longest gap between its ticks from Apply to
 the result: for a 3840x2160 8-bit photo in fast mode through a real daemon, and for an Apply with
 no daemon answering at the address (the docker waits for it, then says so). In the system's Krita
-and, when `tests/editors/setup_krita_trixie.sh` has built it, Krita 5.2 from the chroot.
+and in every Krita the chroots hold (tests/editors: Krita 5.2 in trixie, 5.3 in forky), each
+labelled system, trixie or forky.
 
     .venv/bin/python bench/krita_stall.py [--markdown docs/benchmarks.md]
 """
