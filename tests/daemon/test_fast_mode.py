@@ -117,7 +117,7 @@ def test_every_van_gogh_style_brings_a_photo_at_least_twice_as_close_to_its_pain
     for style in model.styles:
         if style.name not in PAINTINGS:
             continue
-        painting = to_tensor(read_image(ROOT / "daemon/styles" / PAINTINGS[style.name]))
+        painting = to_tensor(read_image(ROOT / "daemon/catalogue/styles" / PAINTINGS[style.name]))
         with torch.inference_mode():
             out = net(photo, torch.eye(len(model.styles))[style.index])
         gain = style_distance(vgg, photo, painting) / style_distance(vgg, out, painting)

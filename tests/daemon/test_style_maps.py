@@ -106,7 +106,7 @@ def assert_each_half_nearer_its_own_painting(out: np.ndarray) -> None:
     w = out.shape[1]
     vgg = get_vgg(torch.device("cpu"))
     paintings = {
-        name: to_tensor(read_image(ROOT / "daemon" / "styles" / f"{name}.jpg"))
+        name: to_tensor(read_image(ROOT / "daemon" / "catalogue" / "styles" / f"{name}.jpg"))
         for name in ("vangogh-starry-night", "hokusai-great-wave")
     }
     image = to_tensor(out[..., :3])
