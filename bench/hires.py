@@ -63,7 +63,8 @@ END = "<!-- hires:end -->"
 DATA = REPO.parent / "shared" / "data"
 PHOTO = "lomiri_bridge_4352x2448.jpg"
 CROPS = REPO / "docs" / "images" / "hires"
-STYLE_PICTURE = REPO / "daemon" / "catalogue" / "styles" / "vangogh-starry-night.jpg"  # what starry-night uses
+# what starry-night uses
+STYLE_PICTURE = REPO / "daemon" / "catalogue" / "styles" / "vangogh-starry-night.jpg"
 
 
 def photo_at(w: int, h: int) -> np.ndarray:
