@@ -22,6 +22,7 @@ from shared.errors import JobCancelled, Unavailable
 from shared.job import JobSpec, StyleRef
 from shared.protocol import PixelFormat
 from tests.conftest import ROOT, DaemonProcess, free_port, image_job, load_rgb, rgba_u8
+from tests.daemon.test_server import wait_until
 
 LIMIT = 5.0  # silence limit of the daemon and of the clients it stops (> 2 heartbeats)
 
@@ -88,15 +89,6 @@ with Client(endpoint, timeout=limit) as client:
     except ImpastoError as exc:
         print(json.dumps({"state": "raised", "code": exc.code, "message": exc.message}))
 """
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class BusyWorker:
