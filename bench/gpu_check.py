@@ -156,8 +156,8 @@ def run_info(device: torch.device, smoke: bool, budget_s: float) -> dict:
 def _cell(value) -> str:
     if value is None:
         return "–"
-    if isinstance(value, float):
-        return f"{value:.2f}"
+    if isinstance(value, float):  # two decimals, or two significant digits below 0.1
+        return f"{value:.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:.2g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
