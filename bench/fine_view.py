@@ -5,11 +5,15 @@ and 3840 px long side (Lanczos) and stylised in process through the daemon's own
 (daemon.plan.make_plan, then daemon.pipeline.run, u8 RGB in and out) with every style of the
 shipped model. Views:
 
-- fast default: the job as the daemon runs it by default (network at the 384 px working side,
-  enlarged to the picture guided by it);
+- enlarged only: the job with `texture` off (what fast mode sent before the 100% view): the
+  network at the 384 px working side, enlarged to the picture guided by it;
+- fast default: the job as the daemon runs it by default: that enlargement, then the full-size
+  texture (daemon.imaging.texture, painted by the model's texture network when it has one);
 - network at full size: the job with `size` equal to the picture's long side;
 - working side: the network's own output, the photo brought to 384 px (the default working side)
   and to 512 px with `size` 512; fringe only (256 px crops do not fit such pictures in a grid).
+
+Each job's seconds in process are kept and reported (median per view and size).
 
 Measures (bench/view_measures.py; ../shared/guides/engines.md, "The 100% view"): fine gain
 (native 256 px crops in a 3x2 grid, relu1_1..relu3_1, d(photo)/d(output), the painting at its
@@ -17,8 +21,8 @@ own size with 2% trimmed from each side) and fringe (YCbCr high-pass chroma over
 σ 2 px, 8 px border dropped). The paintings are the catalogue's pictures (a style folder's file,
 else its model card's copy), whose own fringe is reported beside.
 
-Writes docs/gallery/fine-view-before.jpg (100% crops for four styles: photo | fast default |
-network at full size, at each size) and rewrites this benchmark's section of docs/benchmarks.md.
+Writes docs/gallery/fine-view.jpg (100% crops for four styles: photo | each view, at each
+size) and rewrites this benchmark's section of docs/benchmarks.md.
 From the repository root:
     .venv/bin/python bench/fine_view.py            # full run
     .venv/bin/python bench/fine_view.py --quick    # 1 photo, 3 styles, 1920 px; writes no docs
@@ -74,7 +78,12 @@ SHEET_STYLES = (
     "leonardo-mona-lisa",
 )
 QUICK_STYLES = SHEET_STYLES[:3]
-VIEWS = ("fast default", "network at full size")
+VIEWS = ("enlarged only", "fast default", "network at full size")
+VIEW_JOBS = {  # view → (job size: None default, 0 the picture's long side; the texture flag)
+    "enlarged only": (None, False),
+    "fast default": (None, True),
+    "network at full size": (0, True),
+}
 RGB8 = PixelFormat("u8", "RGB", 3)
 
 
@@ -111,14 +120,18 @@ class Stylist:
         painting = self.catalogue.snapshot.paintings[style]
         return self.catalogue.snapshot.models[painting.fast[0][0]]
 
-    def run(self, photo: np.ndarray, style: str, size: int | None = None) -> np.ndarray:
-        """The daemon's result for a fast job on `photo` (u8 RGB) with `size` (None: default)."""
+    def run(
+        self, photo: np.ndarray, style: str, size: int | None = None, texture: bool = True
+    ) -> np.ndarray:
+        """The daemon's result for a fast job on `photo` (u8 RGB) with `size` (None: default)
+        and `texture` (False: enlarged only, as before the 100% view)."""
         h, w, _ = photo.shape
         spec = JobSpec(
             content=RGB8.describe(1, w, h),
             styles=(StyleRef(1.0, name=style),),
             engine="fast",
             size=size,
+            texture=texture,
         )
         plan = make_plan(spec, self.catalogue.snapshot, self.profile)
         out = pipeline.run(
@@ -138,7 +151,7 @@ def crop_at(img: np.ndarray, centre: tuple[float, float], size: int = CROP) -> I
 
 
 def contact_sheet(crops: dict, styles: list[str], sizes: list[int], photo: str) -> Image.Image:
-    """One row per style: photo | fast default | network at full size, for each size."""
+    """One row per style: photo | each view, for each size."""
     label, head = 16, 18
     columns = [(s, v) for s in sizes for v in ("photo", *VIEWS)]
     sheet = Image.new("RGB", (len(columns) * CROP, head + len(styles) * (CROP + label)), "white")
@@ -170,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--styles", nargs="+", default=None, help="default: every shipped style")
     p.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="long sides")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
-    p.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery" / "fine-view-before.jpg")
+    p.add_argument("--sheet", type=Path, default=REPO / "docs" / "gallery" / "fine-view.jpg")
     p.add_argument("--quick", action="store_true", help="1 photo, 3 styles, 1920 px, no docs")
     args = p.parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
@@ -191,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     gain: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     fring: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     photo_fringe: dict[int, list[float]] = defaultdict(list)
+    seconds: dict[tuple, list[float]] = defaultdict(list)  # (view, size) → job seconds
     crops: dict[tuple, Image.Image] = {}
     native: dict[str, str] = {}  # photo → its own size
     sheet_styles = [s for s in SHEET_STYLES if s in styles] or styles[:4]
@@ -214,8 +228,12 @@ def main(argv: list[str] | None = None) -> int:
                 _, (cx, cy) = edge_figures(photo, photo)  # where the photo's edges are
                 centre = (cx / photo.shape[1], cy / photo.shape[0])
             for s in styles:
-                for view, job_size in zip(VIEWS, (None, size), strict=True):
-                    out = stylist.run(photo, s, job_size)
+                for view in VIEWS:
+                    job_size, textured = VIEW_JOBS[view]
+                    t1 = time.perf_counter()
+                    out = stylist.run(photo, s, job_size or (size if job_size == 0 else None),
+                                      textured)  # fmt: skip
+                    seconds[(view, size)].append(time.perf_counter() - t1)
                     out_t = to_tensor(out)
                     g = meter.gain(photo_g, meter.grams(out_t), painting_g[s])
                     f = fringe(out_t)
@@ -263,27 +281,30 @@ def main(argv: list[str] | None = None) -> int:
         "high-pass (σ 2 px) chroma energy over luma energy in YCbCr, 8 px border dropped "
         "(target ≤ 0.15). Definitions: `bench/view_measures.py`. Medians over photos × styles:",
         "",
-        "| view | size (px) | fine gain | fringe | fringe range |",
-        "|---|---:|---:|---:|---|",
+        "| view | size (px) | fine gain | fringe | fringe range | job s (median) |",
+        "|---|---:|---:|---:|---|---:|",
     ]
     for view, size in rows:
         fr = pooled(fring, (view, size))
-        lines.append(
-            f"| {view} | {size} | {med(pooled(gain, (view, size)))} | {med(fr)} | {span(fr)} |"
-        )
+        gains, secs = med(pooled(gain, (view, size))), med(seconds.get((view, size), []))
+        lines.append(f"| {view} | {size} | {gains} | {med(fr)} | {span(fr)} | {secs} |")
     for size in args.sizes:
         fr = photo_fringe[size]
-        lines.append(f"| the photos themselves | {size} | — | {med(fr)} | {span(fr)} |")
+        lines.append(f"| the photos themselves | {size} | — | {med(fr)} | {span(fr)} | — |")
     fr = list(painting_fringe.values())
     lines += [
-        f"| the paintings themselves (their pictures) | own | — | {med(fr)} | {span(fr)} |",
+        f"| the paintings themselves (their pictures) | own | — | {med(fr)} | {span(fr)} | — |",
         "",
-        "Per style (medians over the photos; *default*: fast default, *full*: network at full "
-        "size, *net*: network output):",
+        "*job s*: the job in process (decode, network, enlargement, texture, encode) on this "
+        "machine while the benchmark runs nothing else, median over photos × styles.",
+        "",
+        "Per style (medians over the photos; *enlarged*: enlarged only, *default*: fast "
+        "default, *full*: network at full size, *net*: network output):",
         "",
     ]
-    head = [f"gain {v} {s}" for v in ("default", "full") for s in args.sizes]
-    head += [f"fringe {v} {s}" for v in ("default", "full") for s in args.sizes]
+    short = ("enlarged", "default", "full")
+    head = [f"gain {v} {s}" for v in short for s in args.sizes]
+    head += [f"fringe {v} {s}" for v in short for s in args.sizes]
     head += [f"fringe net {s}" for s in WORK_SIDES] + ["painting fringe", "painting px"]
     lines += ["| style | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for s in styles:
@@ -296,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     rel = Path("gallery") / args.sheet.name
     lines += [
         "",
-        f"100% crops of `{args.photos[0]}` where its edges are strongest, photo | fast default "
-        f"| network at full size at each size: [{rel}]({rel})",
+        f"100% crops of `{args.photos[0]}` where its edges are strongest, photo | "
+        f"{' | '.join(VIEWS)} at each size: [{rel}]({rel})",
         "",
         END,
         "",

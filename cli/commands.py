@@ -223,6 +223,50 @@ def cmd_train_upscaler(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_texture(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from daemon.training.texture_student import TextureConfig, train_texture
+
+    if args.out.suffix != ".safetensors":
+        raise BadRequest("--out must end in .safetensors")
+    for name in ("steps", "batch", "blocks"):
+        if getattr(args, name) < 1:
+            raise BadRequest(f"--{name} must be at least 1")
+    if args.size < 32 or args.size % 4 or min(args.widths) < 1:
+        raise BadRequest("--size must be a multiple of 4 of at least 32, --widths at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cfg = TextureConfig(
+        teacher=args.teacher,
+        content=args.content,
+        out=args.out,
+        widths=tuple(args.widths),
+        residual_blocks=args.blocks,
+        hold_out=args.hold_out,
+        steps=args.steps,
+        size=args.size,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        command="impasto " + " ".join(sys.argv[1:]),
+    )
+    bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here
+            bar.reset(total)
+            bar.initial = bar.n = step - 1
+        bar.n = step
+        bar.set_postfix(l1=f"{loss:.4g}", refresh=True)
+        if step % 50 == 0:
+            log.info("step %d/%d l1=%.5g", step, total, loss)
+
+    card = run_training(train_texture, cfg, on_step, bar, "train")
+    print(f"wrote {args.out} ({card['texture_distillation']['steps']} steps)")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from daemon.security import create_keys
 

@@ -18,6 +18,7 @@ from cli.commands import (
     cmd_status,
     cmd_styles,
     cmd_train,
+    cmd_train_texture,
     cmd_train_upscaler,
 )
 from cli.connection import add_key_options
@@ -170,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequences: stylise every frame on its own (flickers; for comparison)",
     )
     s.add_argument(
+        "--no-texture",
+        dest="texture",
+        action="store_false",
+        help="results enlarged more than 1.5x from the working side are only enlarged, without "
+        "the full-size texture of the 100%% view (faster)",
+    )
+    s.add_argument(
         "--mode",
         choices=ENGINES,
         default=JOB_DEFAULTS["engine"],
@@ -316,6 +324,26 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--manifest", type=Path, default=None, help="TSV naming each photo's licence")
     u.add_argument("--seed", type=int, default=0)
     u.set_defaults(func=cmd_train_upscaler)
+
+    tx = sub.add_parser(
+        "train-texture",
+        help="train a model's texture network (the 100%% view's full-size pass, ~4x faster)",
+        description="Train a small network to paint the fine texture the model paints at full "
+        "size (daemon.training.texture_student); put it at MODEL_FOLDER/texture/MODEL.safetensors "
+        "and the daemon runs it for that model's 100%% view. Resumes from OUT's checkpoint.",
+    )
+    tx.add_argument("--teacher", type=Path, required=True, help="the model (.safetensors)")
+    tx.add_argument("--content", type=Path, nargs="+", required=True, help="photos or folders")
+    tx.add_argument("--hold-out", type=Path, default=None, help="file naming photos to leave out")
+    tx.add_argument("--out", type=Path, required=True, help="model file (.safetensors)")
+    tx.add_argument("--steps", type=int, default=5500, help="total steps (a resumed run counts on)")
+    tx.add_argument("--size", type=int, default=192, help="crop size in pixels")
+    tx.add_argument("--batch", type=int, default=6)
+    tx.add_argument("--lr", type=float, default=2e-3)
+    tx.add_argument("--widths", type=int, nargs=3, default=[8, 16, 32], help="channel widths")
+    tx.add_argument("--blocks", type=int, default=1, help="residual blocks")
+    tx.add_argument("--seed", type=int, default=0)
+    tx.set_defaults(func=cmd_train_texture)
 
     st = sub.add_parser("styles", help="list the daemon's styles and the modes that can use them")
     st.add_argument("--endpoint", default=None)

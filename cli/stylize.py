@@ -136,6 +136,7 @@ def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> 
         style_scale=args.style_scale,
         iterations=args.iterations,
         temporal=args.temporal,
+        texture=args.texture,
     )
     return settings.job_spec(
         content,

@@ -3,9 +3,10 @@
 decode → resize to the plan's working size → colour preparation → (a sequence's frame: the
 previous result carried along the optical flow, daemon.imaging.flow) → engine → back to the input
 size (enlarged by the job's upscaler and guided by the full-size photo when the engine worked
-smaller: daemon.imaging.guided_upsample) → colour finish → strength blend with the original pixels →
-mask → encode in the input's format. Strength 0 skips the engine: the result is the content,
-re-encoded.
+smaller: daemon.imaging.guided_upsample) → (more than 1.5x enlarged, the plan holds a fast model
+and the job's `texture` is on: its full-size texture, daemon.imaging.texture) → colour finish →
+strength blend with the original pixels → mask → encode in the input's format. Strength 0 skips
+the engine: the result is the content, re-encoded.
 
 The mask (a selection, optional) is composited with its feather kept: with an alpha channel it
 scales the result's alpha (transparent outside, soft at the edge); without one, the result fades
@@ -25,8 +26,8 @@ import torch.nn.functional as F
 from daemon.catalogue import Catalogue
 from daemon.catalogue.model_library import ModelLibrary
 from daemon.devices import DeviceProfile
-from daemon.engines import Cancelled, EngineInput, Report
-from daemon.imaging import color, flow
+from daemon.engines import Cancelled, EngineInput, Report, fast
+from daemon.imaging import color, flow, texture
 from daemon.imaging.guided_upsample import guided_upsample
 from daemon.imaging.upscale import UPSCALERS
 from daemon.io import pixels
@@ -116,14 +117,24 @@ def run(
         if seq is not None and not seq.last and out.shape == engine_content.shape:
             # a copy: the steps below work on `out` in place
             sequences.keep(client, seq.id, Kept(seq.index, engine_content, out.detach().clone()))
+        detail = _detail_size(plan, inputs, tuple(out.shape[-2:]))
         del work, prepared, inputs, engine_content, kept, prior
         timings["engine_s"] = time.perf_counter() - t1
         meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
+        textured = spec.texture and plan.model is not None and models is not None
+        textured = textured and texture.applies((h, w), detail)
+        meta["texture"] = textured
         if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo
             small = resize_long_side(clean, max(out.shape[-2:]))
+            if textured:  # the colour dither is smoothed before enlarging spreads it
+                out = texture.smooth_chroma(out)
             out = guided_upsample(out, small, clean, upscale=UPSCALERS[spec.upscaler])
         elif tuple(out.shape[-2:]) != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
+        if textured:  # the 100% view: the fast network's full-size texture below the strokes
+            t3 = time.perf_counter()
+            out = fast.paint_texture(plan, models, maps, detail, out, profile, report, cancelled)
+            timings["texture_s"] = time.perf_counter() - t3
         out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=plan.uses_pictures)
         out = out.clamp_(0, 1)
         if spec.strength < 1:  # in place: out·strength + original·(1 − strength)
@@ -148,6 +159,18 @@ def run(
     timings["total_s"] = time.perf_counter() - t0
     meta["timings"] = timings
     return Output(images, meta)
+
+
+def _detail_size(plan: Plan, inputs: EngineInput, made: tuple[int, int]) -> tuple[int, int]:
+    """(h, w) of the finest level the engine painted: the size it returned, or for an engine
+    that enlarges its own result (hires: `detail_side`) the size it enlarged from."""
+    side = getattr(plan.engine, "detail_side", None)
+    if side is None:
+        return made
+    long = side(inputs)
+    h, w = made
+    scale = long / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def _style_maps(

@@ -2,8 +2,10 @@
 
 `make_plan` turns a validated `JobSpec` into the engine to run, each style as a catalogue painting
 or a picture sent with the job (with its share of the blend), the fast model and blend when the
-engine runs one, and the working size. It reads only names, cards and descriptors, so the I/O loop
-can call it: a job with an unknown style or a blend no model holds is refused before it is queued.
+engine runs one (or, for gatys and hires, when one model holds every style: its network paints
+the full-size texture), and the working size. It reads only names, cards and descriptors, so the
+I/O loop can call it: a job with an unknown style or a blend no model holds is refused before it
+is queued.
 The worker then runs exactly this plan (daemon.pipeline); nothing resolves a name again.
 """
 
@@ -16,7 +18,7 @@ from daemon.catalogue import Painting, Snapshot
 from daemon.catalogue.model_library import ModelEntry
 from daemon.devices import DeviceProfile
 from daemon.engines import Engine, get_engine
-from shared.errors import UnknownStyle
+from shared.errors import BadRequest, UnknownStyle
 from shared.job import JobSpec
 from shared.protocol import ImageDesc
 
@@ -41,7 +43,9 @@ class Plan:
     styles: tuple[StyleSource, ...]  # styles with a weight above 0
     side: int  # long side the engine works at
     engine: Engine  # the engine the job names
-    model: ModelEntry | None = None  # the fast model (fast mode, or hires from a fast base)
+    # the fast model: fast mode's, hires' from a fast base, and for gatys and hires when it
+    # holds every style, the one that paints the full-size texture (daemon.imaging.texture)
+    model: ModelEntry | None = None
     blend: tuple[float, ...] = ()  # weights over the model's styles
 
     @property
@@ -77,10 +81,19 @@ def make_plan(spec: JobSpec, catalogue: Snapshot, profile: DeviceProfile) -> Pla
         )
         named.append((painting, pinned, ref.weight))
     model, blend = None, ()
-    if runs_model:
-        model, weights = catalogue.fast_blend(named)
-        blend = tuple(weights)
-        sources = [dataclasses.replace(s, index=dict(s.painting.fast)[model.name]) for s in sources]
+    # gatys and hires: a fast model holding every style paints the full-size texture
+    textured = len(named) == len(sources) > 0 and all(p.fast for p, _, _ in named)
+    if runs_model or textured:
+        try:
+            model, weights = catalogue.fast_blend(named)
+        except (UnknownStyle, BadRequest):
+            if runs_model:
+                raise
+        else:
+            blend = tuple(weights)
+            sources = [
+                dataclasses.replace(s, index=dict(s.painting.fast)[model.name]) for s in sources
+            ]
     shape = (spec.content.height, spec.content.width)
     side = engine.working_side(spec, shape, profile)
     return Plan(spec, tuple(sources), side, engine, model, blend)

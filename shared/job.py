@@ -230,6 +230,8 @@ class JobSpec:
     mask: ImageDesc | None = None
     sequence: SequenceRef | None = None
     temporal: bool = True  # with a sequence: consistent with the previous frame (False: naive)
+    # enlarged more than 1.5x: the 100% view painted at full size (False: enlarged only)
+    texture: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(self.styles))
@@ -252,7 +254,7 @@ class JobSpec:
                 continue
             if not _is_int(value) or not lo <= value <= hi:
                 raise BadRequest(f"'{key}' must be an integer from {lo} to {hi}, not {value!r}")
-        for flag in ("preview", "temporal"):
+        for flag in ("preview", "temporal", "texture"):
             if not isinstance(getattr(self, flag), bool):
                 raise BadRequest(f"'{flag}' must be true or false")
         if self.sequence is not None and not isinstance(self.sequence, SequenceRef):

@@ -117,5 +117,7 @@ def cli_command(recipe: dict, output: str = "result.png") -> str:
         args += [f"--{key.replace('_', '-')}", text]
     if recipe["source"].get("animation") and settings.get("temporal") is False:
         args.append("--no-temporal")
+    if settings.get("texture") is False:
+        args.append("--no-texture")
     args += ["-o", output]
     return shlex.join(args)

@@ -35,6 +35,7 @@ class JobSettings:
     style_scale: float = JOB_DEFAULTS["style_scale"]
     iterations: int = JOB_DEFAULTS["iterations"]
     temporal: bool = JOB_DEFAULTS["temporal"]  # a sequence's frames consistent with each other
+    texture: bool = JOB_DEFAULTS["texture"]  # the 100% view painted at full size
 
     def job_spec(self, content: ImageDesc, styles: Sequence[StyleRef], **fields: Any) -> JobSpec:
         """The job of these settings for `content` and `styles`; `fields` are further `JobSpec`
@@ -48,6 +49,7 @@ class JobSettings:
             style_scale=self.style_scale,
             iterations=self.iterations,
             temporal=self.temporal,
+            texture=self.texture,
             **fields,
         )
 
@@ -63,6 +65,7 @@ class JobSettings:
             style_scale=float(recorded.get("style_scale", JOB_DEFAULTS["style_scale"])),
             iterations=int(recorded.get("iterations", JOB_DEFAULTS["iterations"])),
             temporal=bool(recorded.get("temporal", JOB_DEFAULTS["temporal"])),
+            texture=bool(recorded.get("texture", JOB_DEFAULTS["texture"])),
             **extra,
         )
 

@@ -3,7 +3,9 @@
 Folders are rescanned when their contents change, so a model file dropped into the user folder
 (`~/.local/share/impasto/models` unless configured) is offered without a restart. Only the cards
 are read while scanning; a network is loaded on first use and kept for the next job. Training
-checkpoints (`*.ckpt.safetensors`) are not models and are skipped.
+checkpoints (`*.ckpt.safetensors`) are not models and are skipped. A model may have a texture
+network in a `texture/` folder beside it (`texture_net`), which the 100% view's full-size pass
+runs instead of the model's own network.
 
 A model's style names are painting names of the one style catalogue (daemon.catalogue), which
 resolves the names people type.
@@ -35,6 +37,7 @@ SHIPPED_DIR = Path(impasto_models.__file__).resolve().parent  # models/ in the r
 LOADED_MODELS = 2  # networks kept in memory (each is a few MB)
 MAX_CARD_BYTES = 64 << 20  # the shipped 8-style card is 1.1 MB
 MAX_CARD_STYLES = 256
+TEXTURE_DIR = "texture"  # beside a model: its texture network (`texture_net`)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,27 @@ class ModelLibrary:
                     self._loaded.pop(next(iter(self._loaded)))
                 self._loaded[key] = net
         return net
+
+    def texture_net(self, entry: ModelEntry, device: torch.device) -> StyleNet:
+        """The network that paints `entry`'s full-size texture (daemon.imaging.texture): its
+        texture model, `texture/NAME.safetensors` beside it (a smaller network trained to paint
+        that band alike: daemon.training.texture_student), when one holds the same styles in
+        the same order; else the model's own network."""
+        path = entry.path.parent / TEXTURE_DIR / entry.path.name
+        try:
+            names = [s["name"] for s in json.loads(card_path(path).read_text())["styles"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.load(entry, device)
+        if names != [s.name for s in entry.styles]:
+            log.warning("ignoring %s: its styles are not %s's", path, entry.name)
+            return self.load(entry, device)
+        try:
+            return self.load(
+                ModelEntry(entry.name + "/texture", path, entry.source, (), {}), device
+            )
+        except BadRequest as exc:
+            log.warning("%s; its model's own network paints the texture", exc)
+            return self.load(entry, device)
 
 
 def _entry(path: Path, source: str) -> ModelEntry:

@@ -77,7 +77,9 @@ class Engine(Protocol):
 
     # An engine may also offer `memory_estimate(inputs) -> int`: the bytes beyond the job's
     # baseline it plans to use at its peak (hires); the pipeline reports it in the result's
-    # metadata (`memory.estimate`, beside the budget and the measured `memory.peak`).
+    # metadata (`memory.estimate`, beside the budget and the measured `memory.peak`). An engine
+    # that enlarges its own result offers `detail_side(inputs) -> int`: the long side it enlarges
+    # from, where the pipeline's full-size texture (daemon.imaging.texture) begins.
 
 
 def get_engine(name: str) -> Engine:

@@ -16,11 +16,17 @@ On the CPU a whole image with one blend runs through ONNX Runtime (daemon.nets.f
 same weights exported in memory as daemon.nets.fast_graph's exact rewrite; 1.7x faster than
 PyTorch eager at 1024² and 3.2x at 2048² here); tiles, which replay recorded norm statistics,
 style maps and GPUs run the PyTorch network.
+
+`paint_texture` is the network's second use, by the pipeline for every engine: run at full size
+on a result enlarged more than 1.5x, it paints the 100% view's fine texture
+(daemon.imaging.texture), the whole picture at once or in tiles as the memory budget decides,
+the tiles sharing norm statistics as above.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -32,12 +38,17 @@ from daemon.devices import (
     is_out_of_memory,
 )
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.nets.fast_net import NormStats, StyleNet
+from daemon.imaging import texture
+from daemon.nets.fast_net import DEFAULT_WIDTHS, NormStats, StyleNet
 from daemon.nets.fast_onnx import onnx_runner
 from daemon.optim.losses import resize_long_side
 from daemon.tiling import tile_grid, tile_side
 from shared.errors import BadRequest, JobCancelled
 from shared.job import JobSpec
+
+if TYPE_CHECKING:
+    from daemon.catalogue.model_library import ModelLibrary
+    from daemon.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +92,9 @@ ALIGN = 4  # two stride-2 levels
 # pixel: the tiles get the rest of the memory budget.
 RESIDENT_BYTES_PER_PIXEL = 40
 MIN_TILE = 64
+# The texture pass's own per pixel of a tile besides the network: the crop's luminance, its
+# lattice phases and band (fp32)
+TEXTURE_BYTES_PER_PIXEL = 16
 
 
 class FastEngine:
@@ -136,36 +150,51 @@ class FastEngine:
 def blend_weights(inputs: EngineInput) -> torch.Tensor:
     """The blend over the model's styles: a vector, or with style maps one per pixel
     [1, styles, h, w] (each style's share times its map; a style without a map everywhere)."""
-    plan = inputs.plan
-    if inputs.maps is None:
+    return style_weights(inputs.plan, inputs.maps, tuple(inputs.content.shape[-2:]))
+
+
+def style_weights(
+    plan: Plan, maps: list[torch.Tensor | None] | None, shape: tuple[int, int]
+) -> torch.Tensor:
+    """`blend_weights` from the plan and its style maps (each [1,1,h,w] at `shape`, or None)."""
+    if maps is None:
         return torch.tensor(plan.blend)
-    h, w = inputs.content.shape[-2:]
-    weights = torch.zeros(1, len(plan.blend), h, w)
-    for source, where in zip(plan.styles, inputs.maps, strict=True):
+    weights = torch.zeros(1, len(plan.blend), *shape)
+    for source, where in zip(plan.styles, maps, strict=True):
         weights[:, source.index] += source.share * (1.0 if where is None else where[0, 0])
     return weights
 
 
 def uses_onnx(profile: DeviceProfile, weights: torch.Tensor) -> bool:
-    """Whether a whole image runs through ONNX Runtime: on the CPU with one blend."""
+    """Whether the network runs through ONNX Runtime, whole images and tiles: on the CPU with
+    one blend."""
     return profile.device.type == "cpu" and weights.dim() == 1
+
+
+def net_bytes_per_pixel(onnx: bool, net: StyleNet | None = None) -> int:
+    """Peak bytes per pixel of `net` (default: the shipped width) in ONNX Runtime or PyTorch:
+    the measured figures scale with the full-size layers' width."""
+    per_pixel = ONNX_FAST_BYTES_PER_PIXEL if onnx else FAST_BYTES_PER_PIXEL
+    if net is None:
+        return per_pixel
+    return max(1, per_pixel * net.widths[0] // DEFAULT_WIDTHS[0])
 
 
 def tile_plan(pixels: int, profile: DeviceProfile, onnx: bool = False) -> int | None:
     """None when the network can take the whole image within the budget, else the tile side
-    (`onnx`: the whole image would run in ONNX Runtime, which needs less; tiles run PyTorch)."""
+    (`onnx`: it runs in ONNX Runtime, which needs less)."""
     budget = profile.memory_budget - pixels * RESIDENT_BYTES_PER_PIXEL
-    whole = max(64 * 64, budget // (ONNX_FAST_BYTES_PER_PIXEL if onnx else FAST_BYTES_PER_PIXEL))
-    if pixels <= whole:
+    fits = max(64 * 64, budget // net_bytes_per_pixel(onnx))
+    if pixels <= fits:
         return None
-    fits = max(64 * 64, budget // FAST_BYTES_PER_PIXEL)
     return tile_side(fits, TILE_MARGIN, ALIGN, MIN_TILE)
 
 
 def _forward(net: StyleNet, x: torch.Tensor, weights, profile, stats=None) -> torch.Tensor:
-    if stats is None and uses_onnx(profile, weights):
-        # whole images on the CPU, one blend: ONNX Runtime
-        return onnx_runner(net)(x, weights).clamp_(0, 1)
+    if uses_onnx(profile, weights) and (stats is None or stats.mode == "replay"):
+        # on the CPU with one blend, whole images and tiles: ONNX Runtime
+        replay = stats is not None
+        return onnx_runner(net, replay)(x, weights, stats).clamp_(0, 1)
     x = x.to(profile.device)
     if profile.device.type == "cuda":  # tensor cores want NHWC; no gain measured on CPU
         x = x.contiguous(memory_format=torch.channels_last)
@@ -204,3 +233,107 @@ def stylise_tiled(
         out[..., t.iy0 : t.iy1, t.ix0 : t.ix1] = y[..., rows, cols]
         report(f"tile {i + 1}/{len(tiles)} ({side} px)", (i + 1) / len(tiles), None)
     return out
+
+
+def paint_texture(
+    plan: Plan,
+    models: ModelLibrary,
+    maps: list[torch.Tensor | None] | None,
+    working: tuple[int, int],
+    picture: torch.Tensor,
+    profile: DeviceProfile,
+    report: Report,
+    cancelled: Cancelled,
+) -> torch.Tensor:
+    """`picture` [1,3,H,W], a result made at `working` (h, w) and enlarged, with the plan's
+    model and blend (style maps at `working`) painting its full-size texture
+    (daemon.imaging.texture.add_texture), in tiles the memory budget holds; in place."""
+    net = models.texture_net(plan.model, profile.device)
+    if maps is not None:  # hires' maps are at full size: its weights at the detail's size
+        maps = [m if m is None or m.shape[-2:] == working else _area(m, working) for m in maps]
+    weights = style_weights(plan, maps, working)
+    h, w = picture.shape[-2:]
+    sigma = texture.high_sigma(max(h, w), max(working))
+    context = TILE_MARGIN + texture.margin(sigma)
+    onnx = uses_onnx(profile, weights)
+    styles = 0 if maps is None else len(plan.blend)
+    tile = texture_tile((h, w), profile, context, styles, onnx, net)
+    if tile is None and onnx:  # the whole picture in ONNX Runtime, with its own statistics
+
+        def paint(crop: torch.Tensor, box: texture.Box) -> torch.Tensor:
+            return _forward(net, crop, weights, profile)
+
+    else:
+        paint = texture_painter(net, picture, weights, profile)
+
+    def on_tile(stage: str, fraction: float) -> None:
+        report(stage, fraction, None)
+
+    if tile is None:
+        try:
+            return texture.add_texture(picture, paint, sigma, None, TILE_MARGIN, on_tile, cancelled)
+        except (RuntimeError, MemoryError) as exc:  # nothing was added yet: retry in tiles
+            if not is_out_of_memory(exc):
+                raise
+        tile = tile_side(h * w // 4, context, ALIGN, MIN_TILE)
+        log.warning("out of memory for the texture of the whole picture; %d px tiles", tile)
+        if profile.device.type == "cuda":
+            torch.cuda.empty_cache()
+        paint = texture_painter(net, picture, weights, profile)
+    return texture.add_texture(picture, paint, sigma, tile, TILE_MARGIN, on_tile, cancelled)
+
+
+def texture_tile(
+    shape: tuple[int, int],
+    profile: DeviceProfile,
+    context: int,
+    styles: int = 0,
+    onnx: bool = False,
+    net: StyleNet | None = None,
+) -> int | None:
+    """The tile side of the full-size texture pass within the memory budget (None: the whole
+    picture at once); `styles`: how many per-pixel weight channels a tile carries; `onnx`: the
+    network runs in ONNX Runtime, which needs less; `net`: the texture network."""
+    h, w = shape
+    budget = profile.memory_budget - h * w * RESIDENT_BYTES_PER_PIXEL
+    per_pixel = TEXTURE_BYTES_PER_PIXEL + 4 * styles + net_bytes_per_pixel(onnx, net)
+    fits = max(64 * 64, budget // per_pixel)
+    if h * w <= fits:
+        return None
+    return tile_side(fits, context, ALIGN, MIN_TILE)
+
+
+def texture_painter(
+    net: StyleNet, picture: torch.Tensor, weights: torch.Tensor, profile: DeviceProfile
+) -> texture.Paint:
+    """The network over crops of `picture` [1,3,H,W] with norm statistics recorded on its
+    thumbnail, as `stylise_tiled` shares them, so every crop agrees; `weights`: the blend, or
+    per-pixel weights at any size (sampled at each crop's pixels)."""
+    h, w = picture.shape[-2:]
+    stats = NormStats()
+    thumb = picture
+    if max(h, w) > THUMBNAIL_SIDE:
+        thumb = resize_long_side(picture, THUMBNAIL_SIDE).clamp(0, 1)
+    th, tw = thumb.shape[-2:]
+    _forward(net, thumb, _weights_at(weights, (0, th, 0, tw), (th, tw)), profile, stats)
+
+    def paint(crop: torch.Tensor, box: texture.Box) -> torch.Tensor:
+        return _forward(net, crop, _weights_at(weights, box, (h, w)), profile, stats.replay())
+
+    return paint
+
+
+def _area(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="area")
+
+
+def _weights_at(weights: torch.Tensor, box: texture.Box, full: tuple[int, int]) -> torch.Tensor:
+    """The blend for the pixels of `box` in a picture of size `full`: a vector as it is;
+    per-pixel weights resampled bilinearly to `full` (only the box is computed)."""
+    if weights.dim() == 1:
+        return weights
+    y0, y1, x0, x1 = box
+    ys = (torch.arange(y0, y1, dtype=torch.float32) + 0.5) / full[0] * 2 - 1
+    xs = (torch.arange(x0, x1, dtype=torch.float32) + 0.5) / full[1] * 2 - 1
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None]
+    return F.grid_sample(weights, grid, "bilinear", "border", align_corners=False)

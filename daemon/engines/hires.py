@@ -137,6 +137,11 @@ class HiresEngine:
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
         return spec.size or max(shape)  # the full resolution: memory is bounded by tiles
 
+    def detail_side(self, inputs: EngineInput) -> int:
+        """Long side of the top refined level: `run` enlarges the result above it."""
+        sizes, top = _ladder(inputs)
+        return max(sizes[top])
+
     def memory_estimate(self, inputs: EngineInput) -> int:
         """The job's planned peak beyond its baseline, in bytes: what it holds now (its decoded
         picture and working copies, measured) and its largest stage: the base (gatys: VGG19

@@ -22,6 +22,10 @@ share of the photo's fine detail, also where the result no longer follows the ph
 the photo's sharpness (bench/hires.py's edge index). Fast mode's result follows the photo closely
 enough without it (1.06 at 4K from its 384 px working side) and passes 0. Memory at full size: the
 output, the luminance detail and one channel's maps at a time.
+
+This enlarges: texture finer than the working size's pixels is not made here. Where the result is
+enlarged more than 1.5x, the pipeline then adds the fast network's full-size texture
+(daemon.imaging.texture), after smoothing the result's colour at the working size.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ from shared.errors import BadImage, BadRequest
 MAX_FILE_PIXELS = 16384 * 16384
 Image.MAX_IMAGE_PIXELS = MAX_FILE_PIXELS
 
+# zlib level of 8-bit PNGs: 2 writes a stylised 3840x2160 result in 0.75-0.86 s where Pillow's
+# default 6 took 3.0-3.6 s (the largest part of a 4K CLI call), the file 15% larger without
+# full-size texture and 9% smaller with it (its fine texture defeats level 6's longer search)
+PNG_LEVEL = 2
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
@@ -118,7 +122,7 @@ def write_image(path: str | Path, arr: np.ndarray) -> None:
         if fmt == "JPEG":
             Image.fromarray(arr[..., :3]).save(path, fmt, quality=95)
         else:
-            Image.fromarray(arr).save(path, fmt)
+            Image.fromarray(arr).save(path, fmt, compress_level=PNG_LEVEL)
 
 
 def resize_array(arr: np.ndarray, side: int) -> np.ndarray:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from daemon.nets.fast_net import StyleNet
+from daemon.nets.fast_net import NormStats, StyleNet
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row parity, column parity), pixel_shuffle's order
 
@@ -98,8 +98,9 @@ def phase_pad(t: torch.Tensor) -> torch.Tensor:
 
 class InferenceGraph(nn.Module):
     """`graph(x, weights)` ≡ `net(x, weights)` for x [1, 3, H, W] with H, W multiples of 4 and
-    weights [1, styles] summing to 1 (what fast_onnx exports; no per-pixel blends, no replayed
-    norm statistics: those run the PyTorch network)."""
+    weights [1, styles] summing to 1 (what fast_onnx exports; no per-pixel blends: those run the
+    PyTorch network). Replayed norm statistics (`stats`) come in the order StyleNet records
+    them: the stem's and down layers', each residual block's two, the decoder's, the output's."""
 
     def __init__(self, net: StyleNet) -> None:
         super().__init__()
@@ -112,21 +113,27 @@ class InferenceGraph(nn.Module):
         self.register_buffer("up2", subpixel_kernels(up2.conv.weight.detach()))
         self.register_buffer("out", phase_out_kernel(net.out.conv.weight.detach()))
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, weights: torch.Tensor, stats: NormStats | None = None
+    ) -> torch.Tensor:
+        """`stats`: replayed norm statistics (tiles sharing a thumbnail's), else each norm's
+        own over `x`."""
         if x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"InferenceGraph takes sides that are multiples of 4, not {x.shape}")
         net, blend = self.net, weights[0]
 
         def norm(layer: nn.Module, y: torch.Tensor) -> torch.Tensor:
             scale, shift = blend @ layer.norm.scale, blend @ layer.norm.shift
-            return F.instance_norm(y, weight=scale, bias=shift)
+            if stats is None:
+                return F.instance_norm(y, weight=scale, bias=shift)
+            return stats.normalise(y) * scale[:, None, None] + shift[:, None, None]
 
         # the stem (either kind) and the residual blocks as they are: with a [1, styles] blend
         # their norms already fuse the affine into the instance norm
         for layer in net.down:
-            x = F.relu(layer(x, weights))
+            x = F.relu(layer(x, weights, stats))
         for block in net.res:
-            x = block(x, weights)
+            x = block(x, weights, stats)
         x = F.relu(norm(net.up[0], F.pixel_shuffle(upsample_conv_phases(x, self.up1), 2)))
         y = upsample_conv_phases(x, self.up2)  # full size, in phase form
         n, c4, h, w = y.shape

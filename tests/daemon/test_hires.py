@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from daemon.devices import DeviceProfile
+from daemon.imaging import texture
 from daemon.nets.vgg import reflect
 from daemon.optim.tiled import TiledObjective
 from shared.errors import JobCancelled
@@ -74,9 +75,12 @@ def test_levels_the_painting_cannot_show_are_guided_from_the_photo_not_refined(d
     assert any(s.startswith("base: ") for s in stages)
     assert not any(s.startswith("refine") for s in stages), stages
     assert np.abs(out[..., :3].astype(float) - src[..., :3]).mean() > 0.04 * 65535
-    # the photo's edges: the output's horizontal gradient follows the photo's
+    # the photo's edges: the output's horizontal gradient follows the photo's, seen through a
+    # 2 px blur (finer, the full-size texture of daemon.imaging.texture: σ_hi 1.5 px here);
+    # measured 0.66 (0.74 without the texture)
     grey = out[..., :3].astype(float).mean(-1), src[..., :3].astype(float).mean(-1)
-    dx = [np.abs(np.diff(g, axis=1)).ravel() for g in grey]
+    grey = [texture.gaussian_blur(torch.from_numpy(g)[None, None], 2.0)[0, 0] for g in grey]
+    dx = [np.abs(np.diff(g.numpy(), axis=1)).ravel() for g in grey]
     assert np.corrcoef(*dx)[0, 1] > 0.3
 
 

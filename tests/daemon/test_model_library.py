@@ -77,3 +77,22 @@ def test_a_card_without_a_stem_is_the_conv_stem_and_an_unknown_stem_is_skipped(t
     lib = ModelLibrary([tmp_path / "m"], shipped=None)
     assert sorted(lib.models()) == ["old"]
     assert lib.load(lib.models()["old"], torch.device("cpu")).stem == "conv"
+
+
+def test_a_texture_network_beside_a_model_paints_its_texture_when_its_styles_match(tmp_path):
+    styles = ["vangogh-starry-night", "vangogh-night-cafe"]
+    write_model(tmp_path / "m", "van", styles)
+    lib = ModelLibrary([tmp_path / "m"], shipped=None)
+    model, cpu = lib.models()["van"], torch.device("cpu")
+    own = lib.load(model, cpu)
+    assert lib.texture_net(model, cpu) is own  # none yet: the model's own network
+    write_model(tmp_path / "m" / "texture", "van", styles[::-1], seed=3)
+    assert lib.texture_net(model, cpu) is own  # other order: refused
+    write_model(tmp_path / "m" / "texture", "van", styles, seed=3)
+    texture = lib.texture_net(model, cpu)
+    assert texture is not own and lib.texture_net(model, cpu) is texture
+    assert sorted(lib.models()) == ["van"]  # not a model of its own
+    weights = tmp_path / "m" / "texture" / "van.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # torn: the model's own network again
+    os.utime(weights)
+    assert lib.texture_net(model, cpu) is own
