@@ -236,3 +236,18 @@ def test_the_cli_process_never_loads_torch_for_pictures_and_sequences(daemon, tm
     assert read_image(tmp_path / "out.png").shape[1] == 48
     with Image.open(tmp_path / "out.gif") as im:
         assert im.n_frames == 3
+
+
+def test_no_texture_and_the_defaults_reach_the_job():
+    from cli.main import build_parser
+    from cli.stylize import job_spec
+    from shared.job import StyleRef
+    from shared.protocol import PixelFormat
+
+    content = PixelFormat("u8", "RGB", 3).describe(1, 64, 48)
+    styles = [StyleRef(name="starry-night")]
+    for extra, textured in (([], True), (["--no-texture"], False)):
+        cmd = ["stylize", "in.png", "-s", "starry-night", "-o", "out.png", *extra]
+        args = build_parser().parse_args(cmd)
+        spec = job_spec(args, content, styles)
+        assert spec.texture is textured and spec.temporal is True

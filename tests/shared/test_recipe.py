@@ -61,6 +61,7 @@ def test_an_animations_command_reads_and_writes_image_sequences():
         content=PixelFormat("u8").describe(1, 64, 48), styles=(StyleRef(name="wave"),),
         engine="fast",
         temporal=False,
+        texture=False,
     )  # fmt: skip
     recipe = make_recipe(
         spec, {"name": "walk cycle", "id": "7", "animation": True},
@@ -68,4 +69,4 @@ def test_an_animations_command_reads_and_writes_image_sequences():
     )  # fmt: skip
     args = shlex.split(cli_command(recipe))
     assert args[:3] == ["impasto", "stylize", "walk cycle%04d.png"]
-    assert args[-3:] == ["--no-temporal", "-o", "painted%04d.png"]
+    assert args[-4:] == ["--no-temporal", "--no-texture", "-o", "painted%04d.png"]
