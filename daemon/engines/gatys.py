@@ -193,7 +193,8 @@ def _optimizer_step(
 
     def objective() -> torch.Tensor:
         with profile.autocast():
-            feats = inner_features(vgg.run(x, CONTENT_LAYERS + tuple(style_layers)), pad)
+            feats = vgg.run(x, CONTENT_LAYERS + tuple(style_layers))
+            feats = inner_features(feats, pad, (x.shape[-2] - 2 * pad, x.shape[-1] - 2 * pad))
         if cancelled():  # between forward and backward: halves the worst-case cancel latency
             raise JobCancelled("cancelled")
         loss = spec.content_weight * losses.content_loss(feats[CONTENT_LAYERS[0]], content_target)

@@ -38,7 +38,15 @@ from collections.abc import Callable
 import torch
 
 from daemon.devices import DeviceProfile
-from daemon.nets.vgg import CONTENT_LAYERS, VGGFeatures, border_for, crop_border, reflect
+from daemon.nets.vgg import (
+    CONTENT_LAYERS,
+    VGGFeatures,
+    border_for,
+    crop_border,
+    edge_scaled,
+    image_end,
+    reflect,
+)
 from daemon.optim import losses
 from daemon.tiling import Tile, tile_grid
 from shared.errors import JobCancelled
@@ -62,9 +70,16 @@ def tile_for(profile: DeviceProfile, reserved: int = 0) -> int:
 
 
 def _owned(
-    features: torch.Tensor, tile: Tile, stride: int, canvas: tuple[int, int], image: tuple
+    features: torch.Tensor,
+    tile: Tile,
+    stride: int,
+    canvas: tuple[int, int],
+    image: tuple,
+    scale: bool = True,
 ) -> torch.Tensor:
-    """The part of a crop's feature map that lies in the tile's inner part and in the image.
+    """The part of a crop's feature map that lies in the tile's inner part and in the image,
+    the image's last positions scaled by their share over it as the whole-image objective does
+    (vgg.edge_scaled; `scale` False for guides, which weight scaled features).
 
     `canvas` is the (height, width) the tiles cover; `image` is (border, height, width): the
     image's place in it (border 0: the canvas is the image)."""
@@ -74,19 +89,29 @@ def _owned(
     bottom = (tile.iy1 - tile.y0) // stride if tile.iy1 < canvas[0] else features.shape[-2]
     right = (tile.ix1 - tile.x0) // stride if tile.ix1 < canvas[1] else features.shape[-1]
     top, left = max(top, pad // stride - base_y), max(left, pad // stride - base_x)
-    bottom = min(bottom, pad // stride + height // stride - base_y)
-    right = min(right, pad // stride + width // stride - base_x)
-    return features[..., top : max(top, bottom), left : max(left, right)]
+    bottom = min(bottom, image_end(pad, height, stride) - base_y)
+    right = min(right, image_end(pad, width, stride) - base_x)
+    return _block(features, base_y, base_x, top, bottom, left, right, image, stride, scale)
 
 
-def _in_image(features: torch.Tensor, tile: Tile, stride: int, image: tuple) -> torch.Tensor:
-    """The part of a crop's feature map that lies in the image (not in its border)."""
+def _in_image(
+    features: torch.Tensor, tile: Tile, stride: int, image: tuple, scale: bool = True
+) -> torch.Tensor:
+    """The part of a crop's feature map that lies in the image (not in its border), scaled at
+    the image's last positions as `_owned`."""
     pad, height, width = image
     base_y, base_x = tile.y0 // stride, tile.x0 // stride
     top, left = max(0, pad // stride - base_y), max(0, pad // stride - base_x)
-    bottom = pad // stride + height // stride - base_y
-    right = pad // stride + width // stride - base_x
-    return features[..., top : max(top, bottom), left : max(left, right)]
+    bottom = image_end(pad, height, stride) - base_y
+    right = image_end(pad, width, stride) - base_x
+    return _block(features, base_y, base_x, top, bottom, left, right, image, stride, scale)
+
+
+def _block(f, base_y, base_x, top, bottom, left, right, image, stride, scale) -> torch.Tensor:
+    block = f[..., top : max(top, bottom), left : max(left, right)]
+    if not scale or not image[0]:
+        return block
+    return edge_scaled(block, base_y + top, base_x + left, image[0], image[1:], stride)
 
 
 def tiled_grams(
@@ -216,7 +241,9 @@ class TiledObjective:
         if regions is None:
             self.groups.append((None, targets, 1.0))
         for guide, grams, share in regions or ():  # fp16: a guide at 8K is 66 MB, not 133
-            canvas = torch.nn.functional.pad(guide.float().cpu(), (self.pad,) * 4)
+            # the edge repeated into the border: a last position partly over the border gets
+            # the image's guide there, as the whole image's area-resampled guide has it
+            canvas = torch.nn.functional.pad(guide.float().cpu(), (self.pad,) * 4, "replicate")
             pooled = {
                 name: torch.nn.functional.avg_pool2d(canvas, LAYER_STRIDE[name])
                 .half()
@@ -274,15 +301,18 @@ class TiledObjective:
                     else:
                         g = _owned(
                             self._guide(pooled[name], t, stride, feats[name]),
-                            t, stride, self.shape, self.image,
+                            t, stride, self.shape, self.image, scale=False,
                         )  # fmt: skip
                         flat, m = (f * g).reshape(f.shape[1], -1), float(g.pow(2).sum())
                     sums[k][name] = sums[k].get(name, 0) + flat @ flat.T
                     mass[k][name] += m
             if on_tile:
                 on_tile(i, 2 * n)
-        # VGG19's pools floor: the content layer (stride 8) has (H//8)·(W//8) positions
-        content_count = (self.image[1] // 8) * (self.image[2] // 8)
+        # positions of the content layer (stride 8) over the image, as vgg.inner_features keeps
+        # them (without a border VGG19's pools floor)
+        pad, height, width = self.image
+        rows, cols = ((image_end(pad, n, 8) - pad // 8) if pad else n // 8 for n in (height, width))
+        content_count = rows * cols
         d_grams: list[dict[str, torch.Tensor]] = [{} for _ in range(groups)]
         style = torch.zeros(())
         for k, (_, targets, share) in enumerate(self.groups):
@@ -311,7 +341,8 @@ class TiledObjective:
                 for k, (pooled, _, _) in enumerate(self.groups):
                     if pooled is not None:
                         g = self._guide(pooled[name], t, stride, feats[name])
-                        flat = (f * _in_image(g, t, stride, self.image)).reshape(f.shape[1], -1)
+                        g = _in_image(g, t, stride, self.image, scale=False)
+                        flat = (f * g).reshape(f.shape[1], -1)
                     else:
                         flat = f.reshape(f.shape[1], -1)
                     surrogate = surrogate + (d_grams[k][name] * (flat @ flat.T)).sum()

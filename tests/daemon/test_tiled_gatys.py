@@ -45,7 +45,7 @@ def whole_image(vgg, start, content, names):
     target."""
     pad = border_for(*start.shape[-2:])
     x = vgg.preprocess(reflect(start, pad)).requires_grad_(True)
-    feats = inner_features(vgg.run(x, names), pad)
+    feats = inner_features(vgg.run(x, names), pad, tuple(start.shape[-2:]))
     with torch.no_grad():
         target = vgg.padded(vgg.preprocess(content), CONTENT_LAYERS)[CONTENT_LAYERS[0]]
     return x, feats, target
