@@ -108,26 +108,31 @@ class ModelLibrary:
                 self._loaded[key] = net
         return net
 
-    def texture_net(self, entry: ModelEntry, device: torch.device) -> StyleNet:
-        """The network that paints `entry`'s full-size texture (daemon.imaging.texture): its
-        texture model, `texture/NAME.safetensors` beside it (a smaller network trained to paint
-        that band alike: daemon.training.texture_student), when one holds the same styles in
-        the same order; else the model's own network."""
+    def texture_net(self, entry: ModelEntry, device: torch.device) -> tuple[StyleNet, float]:
+        """The network that paints `entry`'s full-size texture (daemon.imaging.texture) and the
+        gain its band gets: its texture model, `texture/NAME.safetensors` beside it (a smaller
+        network trained to paint that band alike: daemon.training.texture_student), when one
+        holds the same styles in the same order, with its card's `band_gain` (its band is
+        weaker than the model's by that much); else the model's own network, gain 1."""
+        own = (self.load(entry, device), 1.0)
         path = entry.path.parent / TEXTURE_DIR / entry.path.name
         try:
-            names = [s["name"] for s in json.loads(card_path(path).read_text())["styles"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            return self.load(entry, device)
-        if names != [s.name for s in entry.styles]:
-            log.warning("ignoring %s: its styles are not %s's", path, entry.name)
-            return self.load(entry, device)
-        try:
-            return self.load(
-                ModelEntry(entry.name + "/texture", path, entry.source, (), {}), device
+            card = json.loads(card_path(path).read_text())
+            names = [s["name"] for s in card["styles"]]
+            gain = float(card.get("texture_distillation", {}).get("band_gain", 1.0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return own
+        if names != [s.name for s in entry.styles] or not 0.5 <= gain <= 2.0:
+            log.warning(
+                "ignoring %s: its styles are not %s's, or its gain is off", path, entry.name
             )
+            return own
+        try:
+            texture = ModelEntry(entry.name + "/texture", path, entry.source, (), {})
+            return self.load(texture, device), gain
         except BadRequest as exc:
             log.warning("%s; its model's own network paints the texture", exc)
-            return self.load(entry, device)
+            return own
 
 
 def _entry(path: Path, source: str) -> ModelEntry:

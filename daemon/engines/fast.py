@@ -248,7 +248,7 @@ def paint_texture(
     """`picture` [1,3,H,W], a result made at `working` (h, w) and enlarged, with the plan's
     model and blend (style maps at `working`) painting its full-size texture
     (daemon.imaging.texture.add_texture), in tiles the memory budget holds; in place."""
-    net = models.texture_net(plan.model, profile.device)
+    net, gain = models.texture_net(plan.model, profile.device)
     if maps is not None:  # hires' maps are at full size: its weights at the detail's size
         maps = [m if m is None or m.shape[-2:] == working else _area(m, working) for m in maps]
     weights = style_weights(plan, maps, working)
@@ -271,7 +271,9 @@ def paint_texture(
 
     if tile is None:
         try:
-            return texture.add_texture(picture, paint, sigma, None, TILE_MARGIN, on_tile, cancelled)
+            return texture.add_texture(
+                picture, paint, sigma, None, TILE_MARGIN, on_tile, cancelled, gain
+            )
         except (RuntimeError, MemoryError) as exc:  # nothing was added yet: retry in tiles
             if not is_out_of_memory(exc):
                 raise
@@ -280,7 +282,7 @@ def paint_texture(
         if profile.device.type == "cuda":
             torch.cuda.empty_cache()
         paint = texture_painter(net, picture, weights, profile)
-    return texture.add_texture(picture, paint, sigma, tile, TILE_MARGIN, on_tile, cancelled)
+    return texture.add_texture(picture, paint, sigma, tile, TILE_MARGIN, on_tile, cancelled, gain)
 
 
 def texture_tile(

@@ -8,10 +8,14 @@ This stage brings such a result to full size with texture that belongs to its st
 1. `smooth_chroma` at the working side (σ CHROMA_SIGMA px): the result's colour loses its
    finest detail, the dither, before anything enlarges it; its luminance keeps every detail.
 2. The guided enlargement to full size (daemon.imaging.guided_upsample), as without the stage.
-3. `add_texture`: the fast network runs at full size on that enlarged picture, tile by tile, and
+3. `add_texture`: a fast network runs at full size on that enlarged picture, tile by tile, and
    the fine band of its luminance is added:
 
        band = L − gaussian(L, σ_hi),   σ_hi = HIGH_SIGMA · full side / working side
+
+   (the Gaussian computed at a quarter or half size for large σ: `lowpass`). The network is the
+   model's texture network when it has one (a 4x cheaper student trained to paint this band:
+   daemon.training.texture_student, models/texture/), else the model itself.
 
    where L is the network output's luminance with its decoder lattice removed (`delattice`).
    Coarser than σ_hi the strokes are the working side's; finer, the network paints them at
@@ -21,8 +25,9 @@ This stage brings such a result to full size with texture that belongs to its st
 The network comes in as a callable, `paint(crop, box)`: its output on a crop of the enlarged
 picture, `box` = (y0, y1, x0, x1) saying where the crop lies. The fast engine
 (daemon.engines.fast.paint_texture) sizes the tiles from the memory budget as for its own pass:
-the whole picture in ONNX Runtime when it fits, else tiles through `texture_painter`, which
-shares norm statistics recorded on a thumbnail so that tiles agree. Tiles are read with
+the whole picture when it fits, else tiles through `texture_painter`, which shares norm
+statistics recorded on a thumbnail so that tiles agree (on the CPU both run in ONNX Runtime, the
+tiles' statistics as graph inputs). Tiles are read with
 `margin(σ_hi) + network margin` px of context, enough for the network, `delattice` and the band
 to compute each inner pixel as on the whole picture, so the result does not depend on the tile
 size and shows no seams. Memory beyond the enlarged picture: one crop through the network and two
@@ -176,10 +181,11 @@ def add_texture(
     net_margin: int,
     report: Callable[[str, float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    gain: float = 1.0,
 ) -> torch.Tensor:
-    """`picture` [1,3,H,W] (the enlarged result, changed in place) plus the fine band of
-    `paint`'s output on it, in tiles of `tile` px (None: one tile) read with `net_margin` +
-    `margin(sigma_hi)` px of context; clamped to 0..1."""
+    """`picture` [1,3,H,W] (the enlarged result, changed in place) plus `gain` times the fine
+    band of `paint`'s output on it, in tiles of `tile` px (None: one tile) read with
+    `net_margin` + `margin(sigma_hi)` px of context; clamped to 0..1."""
     h, w = picture.shape[-2:]
     context = net_margin + margin(sigma_hi)
     # a row of tiles reads `context` px into the row above, whose bands wait until it is done
@@ -196,7 +202,8 @@ def add_texture(
             row = t.iy0
         styled = paint(picture[..., t.y0 : t.y1, t.x0 : t.x1], (t.y0, t.y1, t.x0, t.x1))
         rows, cols = t.inner_in_crop
-        pending.append((t, fine_band(styled, sigma_hi)[..., rows, cols]))
+        band = fine_band(styled, sigma_hi)[..., rows, cols]
+        pending.append((t, band.mul_(gain) if gain != 1 else band))
         del styled
         if report is not None:
             report(f"texture at full size: tile {i + 1}/{len(tiles)}", (i + 1) / len(tiles))

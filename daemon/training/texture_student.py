@@ -98,11 +98,20 @@ def band_correlation(
     student: StyleNet, teacher: StyleNet, x: torch.Tensor, weights: torch.Tensor, sigma: float
 ) -> float:
     """Correlation of the student's fine band with the teacher's (1: the same texture)."""
+    return band_figures(student, teacher, x, weights, sigma)[0]
+
+
+def band_figures(
+    student: StyleNet, teacher: StyleNet, x: torch.Tensor, weights: torch.Tensor, sigma: float
+) -> tuple[float, float]:
+    """(correlation of the student's fine band with the teacher's, the teacher's band's standard
+    deviation over the student's)."""
     with torch.no_grad():
         a = fine_band(student(x, weights), sigma).flatten()
         b = fine_band(teacher(x, weights), sigma).flatten()
     a, b = a - a.mean(), b - b.mean()
-    return float((a @ b) / (a.norm() * b.norm()).clamp(min=1e-12))
+    corr = float((a @ b) / (a.norm() * b.norm()).clamp(min=1e-12))
+    return corr, float(b.norm() / a.norm().clamp(min=1e-12))
 
 
 def train_texture(cfg: TextureConfig, on_step=None) -> dict:
@@ -185,16 +194,21 @@ def train_texture(cfg: TextureConfig, on_step=None) -> dict:
 
 
 def _check(student: StyleNet, teacher: StyleNet, held: list[Path], cfg: TextureConfig) -> dict:
-    """The band's correlation with the teacher's on held-out crops, at enlargements 2.5 and 8."""
+    """The band's correlation with the teacher's on held-out crops, at enlargements 2.5 and 8,
+    and `band_gain`: the teacher's band's strength over the student's there (the mean of the
+    two), by which the texture stage scales the student's band (L1 training leaves it weaker:
+    what it cannot predict it averages away)."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     photos = load_photos(held, 2 * cfg.size)
-    out = {}
+    out: dict = {}
+    ratios = []
     for factor in (2.5, 8.0):
         x = random_batch(photos, 2 * cfg.size, 4, gen)
         w = mix_weights(random_blend(4, teacher.styles, gen), 4, teacher.styles)
         x, sigma = training_pair(teacher, x, w, factor)
-        out[f"band_correlation_x{factor:g}"] = round(
-            band_correlation(student, teacher, x, w, sigma), 3
-        )
+        corr, ratio = band_figures(student, teacher, x, w, sigma)
+        out[f"band_correlation_x{factor:g}"] = round(corr, 3)
+        ratios.append(ratio)
+    out["band_gain"] = round(sum(ratios) / len(ratios), 3)
     out["checked_on"] = f"{len(held)} held-out photos, crops of {2 * cfg.size} px"
     return out

@@ -98,6 +98,11 @@ def test_the_texture_adds_luminance_only():
     inside = (picture > 0.1).all(1, keepdim=True) & (picture < 0.9).all(1, keepdim=True)
     spread = (added.max(1, keepdim=True).values - added.min(1, keepdim=True).values)[inside]
     assert float(spread.max()) < 1e-5 and float(added.abs().mean()) > 1e-3
+    # a texture network's gain scales the band (within the picture's range)
+    more = texture.add_texture(picture.clone(), paint, 2.0, None, TILE_MARGIN, gain=1.5) - picture
+    kept = inside.expand_as(more) & (picture + more > 1e-4) & (picture + more < 1 - 1e-4)
+    assert kept.float().mean() > 0.8
+    torch.testing.assert_close(more[kept], 1.5 * added[kept])
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,7 @@ def test_the_student_learns_its_teachers_fine_band_and_keeps_the_style_order(tmp
     record = saved["texture_distillation"]
     assert record["command"] == "impasto train-texture …" and record["steps"] == 120
     assert card["texture_distillation"]["band_correlation_x8"] == record["band_correlation_x8"]
+    assert 0.5 < record["band_gain"] < 5
     # on held-out crops: its band follows the teacher's better than a fresh network's
     gen = torch.Generator().manual_seed(3)
     x = random_batch(load_photos([DATA / "chelsea.png"], 96), 96, 4, gen)
@@ -100,9 +101,10 @@ def test_the_shipped_texture_network_is_found_beside_its_model_and_paints_its_ba
 
     library = ModelLibrary()
     model, cpu = library.models()["impasto-17"], torch.device("cpu")
-    texture = library.texture_net(model, cpu)
+    texture, gain = library.texture_net(model, cpu)
     teacher = library.load(model, cpu)
     assert texture is not teacher and texture.widths == (8, 16, 32)
+    assert 1.0 < gain < 1.5  # its band is weaker than its teacher's: scaled back (1.2)
     _, card, extra = load_model(model.path.parent / "texture" / "impasto-17.safetensors")
     assert not extra  # weights only: the optimiser stays in the checkpoint
     assert [s["name"] for s in card["styles"]] == [s.name for s in model.styles]
