@@ -33,14 +33,14 @@ to compute each inner pixel as on the whole picture, so the result does not depe
 size and shows no seams. Memory beyond the enlarged picture: one crop through the network and two
 rows of tiles' bands (one channel each).
 
-The result (bench/fine_view.py: two held-out photos x the 17 shipped styles, medians): fine gain
-1.69 → 6.82 at 1920 px and 1.62 → 6.50 at 3840 px, fringe 0.35 → 0.01 and 0.26 → 0.01 (the
-paintings' own fringe: 0.00-0.15); Mona Lisa and Kazusa Sea Route stay below 4 (3.1-3.8).
-Its cost is one run of the network at full size: the whole fast job in process (pipeline.run,
-u8 RGB, one style) took 0.35 → 2.45 s at 1920x1080 and 1.33 → 9.3 s at 3840x2160 on this 2-core
-CPU with about one core taken by other work (ONNX Runtime ran 0.75-1.5 s per megapixel then,
-PyTorch with replayed statistics, as tiles run, 2.9); 7680x4320 with a 2 GB budget, under more
-load: 60 tiles, 167 s against 11 s, peak 2.85 GB against 2.09 GB.
+The result (bench/fine_view.py: two held-out photos x the 17 shipped styles, medians, the
+shipped texture network with its band gain 1.2): fine gain 1.69 → 5.96 at 1920 px and 1.62 →
+5.13 at 3840 px, fringe 0.35 → 0.01 and 0.26 → 0.01 (the paintings' own fringe: 0.00-0.15);
+Mona Lisa and Kazusa Sea Route stay below 4 (2.8-3.6). With the model itself painting the band
+(no texture network, an earlier run): 6.82 / 6.50. Its cost is one run of the texture network at
+full size: the whole fast job in process (pipeline.run, u8 RGB, one style, medians) took 0.36 →
+1.07 s at 1920 px and 1.42 → 3.83 s at 3840 px on this 2-core CPU (with the model itself in
+that earlier run, under load: 2.45 s and 9.3 s).
 
 Chosen by measurement (fine gain / fringe, bench/view_measures.py; medians over the held-out
 photos mate_LadyBird and plasma_Path x Starry Night, Great Wave, Kandinsky VIII and Mona Lisa,
