@@ -92,9 +92,11 @@ ALIGN = 4  # two stride-2 levels
 # pixel: the tiles get the rest of the memory budget.
 RESIDENT_BYTES_PER_PIXEL = 40
 MIN_TILE = 64
-# The texture pass's own per pixel of a tile besides the network: the crop's luminance, its
-# lattice phases and band (fp32)
-TEXTURE_BYTES_PER_PIXEL = 16
+# The texture pass's own per pixel of a tile besides the network: the crop and its copies for
+# ONNX Runtime, its luminance, lattice phases and band (fp32), and what the allocator keeps of
+# them between tiles. Measured (bench/hires.py, 7680x4320 fast job, --max-memory 2G, the
+# daemon's peak RSS): 3.54 GB with 16 here, 2.48 GB with 96, the same 31-32 s.
+TEXTURE_BYTES_PER_PIXEL = 96
 
 
 class FastEngine:
