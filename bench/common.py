@@ -171,3 +171,26 @@ class BenchDaemon:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(60)
+
+
+# A small launcher runs a command and reports its peak RSS: a child forked straight from a (large)
+# benchmark process would count the parent's pages it shared before exec.
+LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execv(sys.argv[1], sys.argv[1:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(usage.ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
+def run_process(cmd: list[str]) -> int:
+    """Run a command to completion; its own peak RSS in bytes (Linux reports KiB)."""
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {run.stderr[-800:]}")
+    return int(run.stderr.split()[-1]) * 1024

@@ -41,7 +41,6 @@ import datetime as dt
 import logging
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, BenchDaemon, loadavg, machine, publish, revision
+from common import REPO, BenchDaemon, loadavg, machine, publish, revision, run_process
 from PIL import Image
 
 from daemon.catalogue.model_library import ModelLibrary
@@ -90,29 +89,6 @@ def daemon_call(client: Client, rgba: np.ndarray, style: str, size: int | None =
         **({"size": size} if size else {}),
     }
     client.run(body, [rgba.tobytes()], timeout=600)
-
-
-# A small launcher runs each command and reports its peak RSS: a child forked straight from this
-# (large) benchmark process would count the parent's pages it shared before exec.
-LAUNCHER = (
-    "import os, sys\n"
-    "pid = os.fork()\n"
-    "if pid == 0:\n"
-    "    os.execv(sys.argv[1], sys.argv[1:])\n"
-    "_, status, usage = os.wait4(pid, 0)\n"
-    "print(usage.ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n"
-)
-
-
-def run_process(cmd: list[str]) -> int:
-    """Run a command to completion; its own peak RSS in bytes (Linux reports KiB)."""
-    run = subprocess.run(
-        [sys.executable, "-S", "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=False
-    )
-    if run.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {run.stderr[-500:]}")
-    return int(run.stderr.split()[-1]) * 1024
 
 
 def measure_speed(args, model, net, style_index: int) -> list[dict]:

@@ -77,6 +77,22 @@ def run_training(run, cfg, on_step, bar, verb: str) -> dict:
         bar.close()
 
 
+def l1_steps(bar):
+    """`on_step(step, total, l1)` for a training loop with one L1 loss: the progress bar (a
+    resumed run's rate and ETA count from where it resumed) and a log line every 50 steps."""
+
+    def on_step(step: int, total: int, l1: float) -> None:
+        if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here
+            bar.reset(total)
+            bar.initial = bar.n = step - 1
+        bar.n = step
+        bar.set_postfix(l1=f"{l1:.4g}", refresh=True)
+        if step % 50 == 0:
+            log.info("step %d/%d l1=%.5g", step, total, l1)
+
+    return on_step
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -208,17 +224,7 @@ def cmd_train_upscaler(args: argparse.Namespace) -> int:
         **{k: getattr(args, k) for k in names}, command="impasto " + " ".join(sys.argv[1:])
     )
     bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
-
-    def on_step(step: int, total: int, l1: float) -> None:
-        if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here
-            bar.reset(total)
-            bar.initial = bar.n = step - 1
-        bar.n = step
-        bar.set_postfix(l1=f"{l1:.4g}", refresh=True)
-        if step % 50 == 0:
-            log.info("step %d/%d l1=%.5g", step, total, l1)
-
-    card = run_training(train_upscaler, cfg, on_step, bar, "train")
+    card = run_training(train_upscaler, cfg, l1_steps(bar), bar, "train")
     print(f"wrote {args.out} ({card['training']['steps']} steps)")
     return 0
 
@@ -252,17 +258,7 @@ def cmd_train_texture(args: argparse.Namespace) -> int:
         command="impasto " + " ".join(sys.argv[1:]),
     )
     bar = tqdm(total=args.steps, file=sys.stderr, unit="step")
-
-    def on_step(step: int, total: int, loss: float) -> None:
-        if bar.n == 0 and step > 1:  # a resumed run: rate and ETA count from here
-            bar.reset(total)
-            bar.initial = bar.n = step - 1
-        bar.n = step
-        bar.set_postfix(l1=f"{loss:.4g}", refresh=True)
-        if step % 50 == 0:
-            log.info("step %d/%d l1=%.5g", step, total, loss)
-
-    card = run_training(train_texture, cfg, on_step, bar, "train")
+    card = run_training(train_texture, cfg, l1_steps(bar), bar, "train")
     print(f"wrote {args.out} ({card['texture_distillation']['steps']} steps)")
     return 0
 
