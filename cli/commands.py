@@ -77,6 +77,15 @@ def run_training(run, cfg, on_step, bar, verb: str) -> dict:
         bar.close()
 
 
+def check_training_args(args: argparse.Namespace, *positive: str) -> None:
+    """BadRequest unless --out names a .safetensors file and each of `positive` is at least 1."""
+    if args.out.suffix != ".safetensors":
+        raise BadRequest("--out must end in .safetensors")
+    for name in positive:
+        if getattr(args, name) < 1:
+            raise BadRequest(f"--{name} must be at least 1")
+
+
 def l1_steps(bar):
     """`on_step(step, total, l1)` for a training loop with one L1 loss: the progress bar (a
     resumed run's rate and ETA count from where it resumed) and a log line every 50 steps."""
@@ -98,11 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from daemon.training.train import TrainConfig, train
 
-    if args.out.suffix != ".safetensors":
-        raise BadRequest("--out must end in .safetensors")
-    for name in ("size", "steps", "batch"):
-        if getattr(args, name) < 1:
-            raise BadRequest(f"--{name} must be at least 1")
+    check_training_args(args, "size", "steps", "batch")
     if args.style_side is not None and args.style_side < 16:
         raise BadRequest("--style-side must be at least 16")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -154,11 +159,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     from daemon.training.distill import DistillConfig, distill
 
-    if args.out.suffix != ".safetensors":
-        raise BadRequest("--out must end in .safetensors")
-    for name in ("size", "batch"):
-        if getattr(args, name) < 1:
-            raise BadRequest(f"--{name} must be at least 1")
+    check_training_args(args, "size", "batch")
     if args.stem_steps < 0 or args.steps < 0:
         raise BadRequest("--stem-steps and --steps must not be negative")
     if not args.teacher.is_file():
@@ -197,11 +198,7 @@ def cmd_train_upscaler(args: argparse.Namespace) -> int:
 
     from daemon.training.upscaler import UpscalerConfig, train_upscaler
 
-    if args.out.suffix != ".safetensors":
-        raise BadRequest("--out must end in .safetensors")
-    for name in ("steps", "batch", "width", "depth"):
-        if getattr(args, name) < 1:
-            raise BadRequest(f"--{name} must be at least 1")
+    check_training_args(args, "steps", "batch", "width", "depth")
     if args.patch < 16 or args.patch % 2:
         raise BadRequest("--patch must be an even number of at least 16")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -234,11 +231,7 @@ def cmd_train_texture(args: argparse.Namespace) -> int:
 
     from daemon.training.texture_student import TextureConfig, train_texture
 
-    if args.out.suffix != ".safetensors":
-        raise BadRequest("--out must end in .safetensors")
-    for name in ("steps", "batch", "blocks"):
-        if getattr(args, name) < 1:
-            raise BadRequest(f"--{name} must be at least 1")
+    check_training_args(args, "steps", "batch", "blocks")
     if args.size < 32 or args.size % 4 or min(args.widths) < 1:
         raise BadRequest("--size must be a multiple of 4 of at least 32, --widths at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
