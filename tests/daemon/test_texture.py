@@ -56,14 +56,6 @@ def test_delattice_removes_a_pattern_locked_to_the_4_px_grid_and_keeps_the_rest(
     assert float((kept - paint).pow(2).mean()) < 0.02 * float(paint.pow(2).mean())
 
 
-def test_smooth_chroma_keeps_luminance_and_removes_colour_noise():
-    x = (0.5 + 0.1 * smooth_noise((1, 3, 96, 128), 0.7, 3)).clamp(0, 1)
-    out = texture.smooth_chroma(x, 1.0)
-    assert (luminance(out) - luminance(x)).abs().max() < 1e-5
-    chroma = rgb_to_yiq(x)[:, 1:]
-    assert high_energy(rgb_to_yiq(out)[:, 1:]) < 0.3 * high_energy(chroma)
-
-
 def picture_and_net(seed: int = 0) -> tuple[torch.Tensor, StyleNet]:
     net = randomised(StyleNet(3), seed)  # the default widths and depth: the real receptive field
     return (0.5 + 0.2 * smooth_noise((1, 3, 229, 310), 2.0, seed)).clamp(0, 1), net
