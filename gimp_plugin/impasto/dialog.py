@@ -40,7 +40,7 @@ def show_dialog(
     status = Gtk.Label(label=request.daemon_line(daemon.styles, daemon.problem), xalign=0.0)
     status.set_line_wrap(True)  # a long message must not stretch the dialog
     status.set_max_width_chars(50)
-    fields = ["mode", "strength", "preserve-color", "style-scale", "iterations"]
+    fields = ["mode", "strength", "preserve-color", "style-scale", "iterations", "texture"]
     if procedure.get_name() == request.FRAMES_PROCEDURE:
         fields.append("temporal")
     dialog.fill([*fields, "endpoint"])

@@ -159,6 +159,14 @@ def _add_style_arguments(proc: Gimp.Procedure) -> None:
         DEFAULT_ITERATIONS,
         rw,
     )
+    proc.add_boolean_argument(
+        "texture",
+        "Fine te_xture at full size",
+        "Large layers: paint the fine texture under the strokes at full size, so the result "
+        "holds up at 100% zoom (off: the strokes enlarged only, faster)",
+        True,
+        rw,
+    )
     proc.add_string_argument(
         "endpoint",
         "_Daemon",

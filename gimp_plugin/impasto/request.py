@@ -144,6 +144,7 @@ def options_from_config(config: Any) -> Options:
         preserve_color=config.get_property("preserve-color"),
         style_scale=config.get_property("style-scale"),
         iterations=config.get_property("iterations"),
+        texture=config.get_property("texture"),
         endpoint=config.get_property("endpoint") or None,
     )
 

@@ -140,6 +140,14 @@ class ImpastoDocker(DockWidget):
         )
         self.temporal.toggled.connect(plugin.guarded(self._settings_edited))
         form.addRow("Animation", self.temporal)
+        self.texture = QtWidgets.QCheckBox("Paint fine texture at full size")
+        self.texture.setToolTip(
+            "Large layers: the strokes are painted at a working size and enlarged; this paints "
+            "the fine texture under them at full size, so the layer holds up at 100% zoom "
+            "(off: enlarged only, faster)"
+        )
+        self.texture.toggled.connect(plugin.guarded(self._settings_edited))
+        form.addRow("Detail", self.texture)
         box.addLayout(form)
 
         buttons = QtWidgets.QHBoxLayout()
@@ -245,6 +253,7 @@ class ImpastoDocker(DockWidget):
         self._quietly(self.iterations, lambda: self.iterations.setValue(s.iterations))
         self.iterations.setEnabled(uses_iterations(s.mode))
         self._quietly(self.temporal, lambda: self.temporal.setChecked(s.temporal))
+        self._quietly(self.texture, lambda: self.texture.setChecked(s.texture))
         self._refresh_styles()
         self.apply_button.setEnabled(not c.busy)
         self.reapply_button.setEnabled(not c.busy)
@@ -411,6 +420,7 @@ class ImpastoDocker(DockWidget):
         s.style_scale = self.scale.value()
         s.iterations = self.iterations.value()
         s.temporal = self.temporal.isChecked()
+        s.texture = self.texture.isChecked()
         self.controller.changed()
 
     def _weight(self, style: StyleChoice, value: float) -> None:

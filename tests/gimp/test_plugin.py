@@ -43,6 +43,7 @@ def config(endpoint: str, **values) -> FakeConfig:
         "preserve-color": "none",
         "style-scale": 1.0,
         "iterations": 2,
+        "texture": True,
         "endpoint": endpoint,
     }
     return FakeConfig({**base, **values})

@@ -174,6 +174,7 @@ def test_the_procedures_arguments_become_the_options():
         "preserve-color": "histogram",
         "style-scale": 2.0,
         "iterations": 30,
+        "texture": False,
         "endpoint": "",
     }
     config = types.SimpleNamespace(get_property=values.__getitem__)
@@ -183,6 +184,7 @@ def test_the_procedures_arguments_become_the_options():
         "histogram",
         2.0,
         30,
+        texture=False,
         styles=[StyleItem(0.5, name="starry", where="Sky"), StyleItem(path="/p/a.png")],
     )
     values["styles"] = None  # unset in a PDB call

@@ -201,6 +201,10 @@ def main():
     dock.temporal.setChecked(False)
     check(not c.settings.temporal, "animation smoothing turned off")
     dock.temporal.setChecked(True)
+    check(dock.texture.isChecked() and c.settings.texture, "full-size texture on by default")
+    dock.texture.setChecked(False)
+    check(not c.settings.texture, "full-size texture turned off")
+    dock.texture.setChecked(True)
 
     # An image file as style in fast mode switches to gatys, where pictures are allowed.
     QtWidgets.QFileDialog.getOpenFileName = staticmethod(lambda *a, **k: (style_image, ""))

@@ -112,16 +112,18 @@ def test_style_maps_follow_the_pictures_for_the_styles_with_a_weight():
 
 
 def test_settings_and_styles_come_back_from_a_recipe():
-    settings = Settings(mode="hires", strength=0.5, iterations=12, temporal=False)
+    settings = Settings(mode="hires", strength=0.5, iterations=12, temporal=False, texture=False)
     styles = [StyleChoice("builtin", "starry-night", 0.7), StyleChoice("file", "a.png", 0.3)]
     pics = {1: Pixels(pixel_format("RGBA", "U8"), 3, 3, b"p" * 36)}
     spec, _ = build_job(settings, styles, CONTENT, pics)
+    assert spec.texture is False  # the docker's "Detail" box reaches the job
     recipe = make_recipe(spec, {"name": "photo", "id": "1"}, recipe_styles(styles, id))
     again, chosen = settings_from_recipe(recipe)
-    assert (again.mode, again.strength, again.iterations, again.temporal) == (
+    assert (again.mode, again.strength, again.iterations, again.temporal, again.texture) == (
         "hires",
         0.5,
         12,
+        False,
         False,
     )
     assert again.chosen == chosen and [(c.kind, c.name, c.weight) for c in chosen] == [
