@@ -21,6 +21,9 @@ the whole image; 1.0 means the borders look like anywhere else (target <= 1.05).
 at non-border positions with the same spacing is reported as the noise floor. 100% crops across
 a border are written to docs/images/hires/.
 
+The 100% view: every output's fine gain and fringe (bench/view_measures.py) against the
+painting; `--no-texture` sends the jobs without the full-size texture, for comparison.
+
 From the repository root:
     .venv/bin/python bench/hires.py           # full run; rewrites its part of docs/benchmarks.md
     .venv/bin/python bench/hires.py --quick    # 1024/2048 px smoke run, writes nothing
@@ -45,6 +48,7 @@ import torch
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
 from fast_quality import StyleMeter
 from PIL import Image, ImageFilter
+from view_measures import FineMeter, fringe
 
 from cli.main import _memory as parse_size
 from daemon.devices import DeviceProfile
@@ -54,7 +58,7 @@ from daemon.io.images import read_image
 from daemon.io.pixels import to_tensor
 from daemon.nets.vgg import border_for
 from daemon.optim.tiled import tile_for
-from daemon.pipeline import STYLE_EDGE
+from daemon.pipeline import STYLE_EDGE, trim_edges
 from shared.client import Client
 
 log = logging.getLogger("bench")
@@ -210,6 +214,18 @@ def worktree(rev: str, tmp: Path) -> Path:
     return path
 
 
+def fine_figures(photo: np.ndarray, out: np.ndarray) -> tuple[float, float]:
+    """The 100% view's fine gain and fringe of `out` (bench/view_measures.py) against the
+    painting the jobs use."""
+    meter = FineMeter()
+    painting = trim_edges(to_tensor(read_image(STYLE_PICTURE)[..., :3]))
+    out_t = to_tensor(out)
+    gain = meter.gain(
+        meter.grams(to_tensor(photo[..., :3])), meter.grams(out_t), meter.grams(painting)
+    )
+    return gain, fringe(out_t)
+
+
 def gains(meter_sides: list[int], photo: np.ndarray, out: np.ndarray) -> list[float]:
     """Style gain (style distance photo→painting / output→painting) seen at each long side."""
     painting = to_tensor(read_image(STYLE_PICTURE)[..., :3])
@@ -234,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=20, help="hires base iterations per scale")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--no-texture", dest="texture", action="store_false", help="jobs without the 100%% view"
+    )
     args = p.parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
     if args.quick:
@@ -267,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         f"warm-up job: {rows[0]['idle'] / 2**30:.2f} GB. Command: `{command}`",
         "",
         "| code | mode | size | Mpx | wall (s) | s per Mpx | peak RSS (GB) | tile (px) "
-        "| seam ratio | floor | edges vs photo | style gain (512 / 1024 px view) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| seam ratio | floor | edges vs photo | fine gain | fringe "
+        "| style gain (512 / 1024 px view) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in rows:
         mpx = m["w"] * m["h"] / 1e6
@@ -277,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {m['label']} | {m['mode']} | {m['w']}x{m['h']} | {mpx:.1f} | {m['wall']:.1f} | "
             f"{m['wall'] / mpx:.2f} | {m['peak'] / 2**30:.2f} | "
             f"{m['tile'] or 'untiled'} | {m['seam']:.3f} | {m['floor']:.3f} | "
-            f"{m['edges']:.2f} | {gain} |"
+            f"{m['edges']:.2f} | {m['fine']:.2f} | {m['fringe']:.3f} | {gain} |"
         )
     lines += [
         "",
@@ -289,8 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         "(target <= 1.05); *floor*: the same ratio for bands halfway between borders (what no "
         "seam looks like). *edges vs photo*: the output's edge sharpness index over the photo's at "
         "the photo's strongest edges, at 100% (1.0: as crisp as the photo; module doc). "
+        "*fine gain* and *fringe*: the 100% view's measures (bench/view_measures.py: Gram "
+        "relu1_1..relu3_1 over native 256 px crops, target ≥ 4.0; high-pass chroma over luma, "
+        "target ≤ 0.15). "
         "*style gain*: Gram style distance (relu1_1..relu5_1) of the photo to "
-        "the painting over that of the output, both seen at 512 and at 1024 px long side.",
+        "the painting over that of the output, both seen at 512 and at 1024 px long side."
+        + ("" if args.texture else " Jobs sent with `texture` off (enlarged only)."),
         "",
     ]
     lines += images(
@@ -327,7 +351,7 @@ def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[
         idle = daemon.peak_rss()
         for mode, size in jobs:
             w, h = map(int, size.split("x"))
-            fields = {"engine": mode, "styles": [{"name": "starry"}]}
+            fields = {"engine": mode, "styles": [{"name": "starry"}], "texture": args.texture}
             if mode == "hires":  # the built-in picture of the same painting
                 fields.update(iterations=args.iterations, seed=0, styles=[{"name": "starry-night"}])
             photo = photo_at(w, h)
@@ -342,6 +366,7 @@ def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[
             offy = [b + side // 2 for b in by if b + side // 2 < h]
             m["floor"] = seam_ratio(out, off, offy)
             m["edges"], (ex, ey) = edge_figures(photo, out)
+            m["fine"], m["fringe"] = fine_figures(photo, out)
             if mode == "hires":
                 m["gains"] = gains([512, 1024], photo, out)
             if bx and args.markdown:
@@ -353,9 +378,9 @@ def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[
             rows.append(m)
             log.info(
                 "%s %s %dx%d: %.1f s wall, peak RSS %.2f GB, tile %s, seam %.3f (floor %.3f),"
-                " edges %.2f, gains %s, load %s",
+                " edges %.2f, fine gain %.2f, fringe %.3f, gains %s, load %s",
                 label, mode, w, h, m["wall"], m["peak"] / 2**30, side, m["seam"], m["floor"],
-                m["edges"], m.get("gains"), loadavg(),
+                m["edges"], m["fine"], m["fringe"], m.get("gains"), loadavg(),
             )  # fmt: skip
     finally:
         daemon.stop()
