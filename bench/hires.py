@@ -66,7 +66,7 @@ BEGIN = "<!-- hires:begin (written by bench/hires.py) -->"
 END = "<!-- hires:end -->"
 DATA = REPO.parent / "shared" / "data"
 PHOTO = "lomiri_bridge_4352x2448.jpg"
-CROPS = REPO / "docs" / "images" / "hires"
+CROPS = Path("images") / "hires"  # beside the markdown file written (docs/ by default)
 # what starry-night uses
 STYLE_PICTURE = REPO / "daemon" / "catalogue" / "styles" / "vangogh-starry-night.jpg"
 
@@ -183,23 +183,21 @@ def hires_borders(
     return xs, ys, round(tile * scale)
 
 
-def save_crop(img: np.ndarray, x: int, y: int, name: str, size: int = 256) -> Path:
-    CROPS.mkdir(parents=True, exist_ok=True)
+def save_crop(img: np.ndarray, x: int, y: int, path: Path, size: int = 256) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     x0, y0 = max(0, x - size // 2), max(0, y - size // 2)
-    path = CROPS / name
     Image.fromarray(np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])).save(path)
     return path
 
 
-def save_pair(photo: np.ndarray, out: np.ndarray, x: int, y: int, name: str) -> Path:
+def save_pair(photo: np.ndarray, out: np.ndarray, x: int, y: int, path: Path) -> Path:
     """A 256 px 100% crop of the photo and the output side by side."""
     size = 256
     x0, y0 = max(0, x - size // 2), max(0, y - size // 2)
     pair = np.concatenate(
         [photo[y0 : y0 + size, x0 : x0 + size, :3], out[y0 : y0 + size, x0 : x0 + size]], axis=1
     )
-    CROPS.mkdir(parents=True, exist_ok=True)
-    path = CROPS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.ascontiguousarray(pair)).save(path)
     return path
 
@@ -318,24 +316,33 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     lines += images(
-        rows, "crop", "", "100% crops centred on a tile corner (borders run through the middle):"
+        rows,
+        "crop",
+        "",
+        "100% crops centred on a tile corner (borders run through the middle):",
+        args.markdown,
     )
     lines += images(
-        rows, "pair", " edges", "100% crops where the photo's edges are strongest, photo | output:"
+        rows,
+        "pair",
+        " edges",
+        "100% crops where the photo's edges are strongest, photo | output:",
+        args.markdown,
     )
     lines += [END, ""]
     publish("\n".join(lines), args.markdown, BEGIN, END)
     return 0
 
 
-def images(rows: list[dict], key: str, suffix: str, caption: str) -> list[str]:
-    """Markdown for the rows' images under `key` (paths), after `caption`; none: no lines."""
+def images(rows: list[dict], key: str, suffix: str, caption: str, markdown: Path) -> list[str]:
+    """Markdown for the rows' images under `key` (paths), after `caption`, linked relative to
+    the `markdown` file; none: no lines."""
     shown = [m for m in rows if m.get(key)]
     if not shown:
         return []
     lines = [caption, ""]
     for m in shown:
-        rel = os.path.relpath(m[key], REPO / "docs")
+        rel = os.path.relpath(m[key], markdown.parent)
         lines.append(f"![{m['label']} {m['mode']} {m['w']}x{m['h']}{suffix}]({rel})")
     return [*lines, ""]
 
@@ -371,10 +378,13 @@ def run_all(label: str, repo: Path, jobs, tmp: Path, args, budget: int) -> list[
                 m["gains"] = gains([512, 1024], photo, out)
             if bx and args.markdown:
                 name = f"{mode}-{w}x{h}.png" if label == "now" else f"{mode}-{w}x{h}-{label}.png"
-                m["crop"] = save_crop(out, bx[0], by[0] if by else h // 2, name)
+                crops = args.markdown.parent / CROPS
+                m["crop"] = save_crop(out, bx[0], by[0] if by else h // 2, crops / name)
             if args.markdown and w * h >= 3840 * 2160:
                 name = f"{mode}-{w}x{h}-edges" + ("" if label == "now" else f"-{label}")
-                m["pair"] = save_pair(photo, out, ex, ey, name + ".png")
+                m["pair"] = save_pair(
+                    photo, out, ex, ey, args.markdown.parent / CROPS / (name + ".png")
+                )
             rows.append(m)
             log.info(
                 "%s %s %dx%d: %.1f s wall, peak RSS %.2f GB, tile %s, seam %.3f (floor %.3f),"
