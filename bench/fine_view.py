@@ -5,8 +5,9 @@ and 3840 px long side (Lanczos) and stylised in process through the daemon's own
 (daemon.plan.make_plan, then daemon.pipeline.run, u8 RGB in and out) with every style of the
 shipped model. Views:
 
-- enlarged only: the job with `texture` off (what fast mode sent before the 100% view): the
-  network at the 384 px working side, enlarged to the picture guided by it;
+- enlarged only: the job with `texture` off (what fast mode sent before the 100% view, less the
+  colour dither it had then): the network at the 384 px working side, its dither removed
+  (daemon.imaging.chroma), enlarged to the picture guided by it;
 - fast default: the job as the daemon runs it by default: that enlargement, then the full-size
   texture (daemon.imaging.texture, painted by the model's texture network when it has one);
 - network at full size: the job with `size` equal to the picture's long side;
@@ -272,9 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         f"brought to {' and '.join(str(s) for s in args.sizes)} px long side (Lanczos), "
         f"× {len(styles)} styles, through the daemon's own path in process "
         "(`make_plan` + `pipeline.run`, u8 RGB). *enlarged only*: the job with `texture` off "
-        f"(network at {STROKE_SIDE} px, enlarged guided by the photo: the default before the "
-        "100% view); *fast default*: the job as sent by default (that enlargement, then the "
-        "full-size texture painted by the model's texture network); *network at full size*: "
+        f"(network at {STROKE_SIDE} px, its colour dither removed, enlarged guided by the "
+        "photo: the default before the 100% view, less the dither); *fast default*: the job as "
+        "sent by default (that enlargement, then the full-size texture painted by the model's "
+        "texture network); *network at full size*: "
         "the job with `size` = the picture's long side; *network output*: the photo brought to "
         f"{STROKE_SIDE} px (default job) and to 512 px (`size` 512), the network's own output. "
         "*Fine gain*: style distance of the photo over that of the output to the painting, "

@@ -34,13 +34,14 @@ size and shows no seams. Memory beyond the enlarged picture: one crop through th
 rows of tiles' bands (one channel each).
 
 The result (bench/fine_view.py: two held-out photos x the 17 shipped styles, medians, the
-shipped texture network with its band gain 1.2): fine gain 1.69 → 5.96 at 1920 px and 1.62 →
-5.13 at 3840 px, fringe 0.35 → 0.01 and 0.26 → 0.01 (the paintings' own fringe: 0.00-0.15);
-Mona Lisa and Kazusa Sea Route stay below 4 (2.8-3.6). With the model itself painting the band
-(no texture network, an earlier run): 6.82 / 6.50. Its cost is one run of the texture network at
-full size: the whole fast job in process (pipeline.run, u8 RGB, one style, medians) took 0.36 →
-1.07 s at 1920 px and 1.42 → 3.83 s at 3840 px on this 2-core CPU (with the model itself in
-that earlier run, under load: 2.45 s and 9.3 s).
+shipped texture network with its band gain 1.2, the dither already removed at the working
+side): fine gain 1.66 → 5.78 at 1920 px and 1.44 → 4.96 at 3840 px, fringe 0.05 → 0.01 and
+0.06 → 0.01 (the paintings' own fringe: 0.00-0.15); Mona Lisa and Kazusa Sea Route stay below 4
+(2.7-3.4). With the model itself painting the band (no texture network, an earlier run): 6.82 /
+6.50. Its cost is one run of the texture network at full size: the whole fast job in process
+(pipeline.run, u8 RGB, one style, medians) took 0.38 → 1.03 s at 1920 px and 1.39 → 4.06 s at
+3840 px on this 2-core CPU (with the model itself in that earlier run, under load: 2.45 s and
+9.3 s).
 
 Chosen by measurement (fine gain / fringe, bench/view_measures.py; medians over the held-out
 photos mate_LadyBird and plasma_Path x Starry Night, Great Wave, Kandinsky VIII and Mona Lisa,
