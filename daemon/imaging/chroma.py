@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import torch
 
-from daemon.imaging.color import RGB_TO_YIQ, YIQ_TO_RGB
+from daemon.imaging.color import rgb_to_yiq, yiq_to_rgb
 from daemon.imaging.filters import gaussian_blur, gaussian_radius
 
 SIGMA = 1.15  # px at the working side
@@ -63,9 +63,6 @@ def clean_chroma(x: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
 
 
 def _clean(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    dtype = x.dtype
-    x = x.float()
-    yiq = torch.einsum("ij,njhw->nihw", RGB_TO_YIQ.to(x), x)
+    yiq = rgb_to_yiq(x.float())
     yiq[:, 1:] = gaussian_blur(yiq[:, 1:], sigma)
-    out = torch.einsum("ij,njhw->nihw", YIQ_TO_RGB.to(x), yiq)
-    return out.clamp_(0, 1).to(dtype)
+    return yiq_to_rgb(yiq).clamp_(0, 1).to(x.dtype)
