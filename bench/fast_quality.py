@@ -47,7 +47,9 @@ import numpy as np
 import torch
 from border import line_score
 from common import REPO, machine, publish, revision
+from fine_view import Stylist
 from PIL import Image, ImageDraw
+from view_measures import StyleMeter, fringe
 
 from daemon.catalogue import Catalogue
 from daemon.catalogue.model_library import ModelLibrary
@@ -60,8 +62,7 @@ from daemon.io.frames import open_source
 from daemon.io.images import read_image
 from daemon.io.pixels import to_tensor
 from daemon.nets.fast_onnx import onnx_runner
-from daemon.nets.vgg import STYLE_LAYERS, get_vgg
-from daemon.optim.losses import gram, resize_long_side
+from daemon.optim.losses import resize_long_side
 from daemon.pipeline import trim_edges
 from daemon.training.data import read_hold_out
 
@@ -81,7 +82,6 @@ BLENDS = [  # (style word runs, weights): rows of the contact sheet
     [("langlois", 0.7), ("snow", 0.3)],
     [("tanguy", 1 / 3), ("starry", 1 / 3), ("kandinsky", 1 / 3)],
 ]
-MEASURE_SIDE = 256
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:
@@ -110,25 +110,6 @@ def contact_sheet(rows: list[list[Image.Image]], labels: list[str], size: int) -
 
 def grey(x: torch.Tensor) -> torch.Tensor:
     return luminance(x).expand(-1, 3, -1, -1)
-
-
-class StyleMeter:
-    """Gram matrices at `side` px (long side) and the style distance between two sets of them."""
-
-    def __init__(self, side: int = MEASURE_SIDE) -> None:
-        self.vgg = get_vgg(torch.device("cpu"))
-        self.side = side
-
-    @torch.no_grad()
-    def grams(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.vgg(resize_long_side(x, self.side).clamp(0, 1), STYLE_LAYERS)
-        return {k: gram(v) for k, v in feats.items()}
-
-    @staticmethod
-    def distance(a: dict, b: dict) -> float:
-        """Mean over the layers of `b` of |G(a) − G(b)|² / |G(b)|²
-        (daemon.optim.losses.style_distance)."""
-        return statistics.fmean(float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in b)
 
 
 def read_photo(entry: str) -> torch.Tensor:
@@ -164,8 +145,6 @@ def default_path(
 def crops_sheet(model, path: Path, out: Path) -> None:
     """A 1920x1080 photo in each style through the daemon's own default path (in process, the
     100% view's texture included: bench/fine_view.Stylist), a 100% crop of each, in a grid."""
-    from fine_view import Stylist  # here: fine_view imports this module
-
     photo = read_image(path)[..., :3]
     h, w = photo.shape[:2]
     y0, x0 = (h - CROP) // 2, (w - CROP) // 2
@@ -197,7 +176,10 @@ def write_sheets(args, model, lib, runner, rows, labels, first: str) -> None:
         model_b, weights = catalogue.fast_blend(picks)
         if model_b.name != model.name:
             continue
-        blend_row.append(to_pil(default_path(runner, photo, torch.tensor(weights), args.side)))
+        out = default_path(
+            runner, photo, torch.tensor(weights), args.side, args.working_side, args.keep_dither
+        )
+        blend_row.append(to_pil(out))
         blend_names.append(" + ".join(f"{q} {w:.2f}" for q, w in blend))
     rows.append(blend_row)
     labels.append("blends: " + " | ".join(blend_names))
@@ -227,8 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crops", type=Path, default=REPO / "docs" / "gallery" / "fast-crops.jpg")
     p.add_argument("--quick", action="store_true", help="three photos, no docs written")
     args = p.parse_args(argv)
-    from view_measures import fringe  # here: view_measures imports this module
-
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
     untuned = args.photos == "untuned"
     photos = sorted(read_hold_out(UNTUNED if untuned else HOLD_OUT))

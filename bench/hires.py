@@ -46,9 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import REPO, BenchDaemon, loadavg, machine, publish, revision
-from fast_quality import StyleMeter
 from PIL import Image, ImageFilter
-from view_measures import FineMeter, fringe
+from view_measures import FineMeter, StyleMeter, fringe
 
 from cli.main import _memory as parse_size
 from daemon.devices import DeviceProfile

@@ -1,5 +1,6 @@
-"""The 100% view's measures (../shared/guides/engines.md, "The 100% view"): what a painter sees
-zoomed in on a large result.
+"""The benches' style measures: `StyleMeter` (Gram style distance at a long side: the style gain
+of bench/fast_quality.py and bench/hires.py), and the 100% view's measures
+(../shared/guides/engines.md, "The 100% view"): what a painter sees zoomed in on a large result.
 
 - fine gain: the style gain of bench/fast_quality.py, but on native-resolution 256 px crops (a
   fixed 3x2 grid: three along the long side, two along the short one) at the fine VGG scales
@@ -14,13 +15,15 @@ zoomed in on a large result.
 from __future__ import annotations
 
 import math
+import statistics
 
 import torch
 import torch.nn.functional as F
-from fast_quality import StyleMeter
 
-from daemon.optim.losses import gram
+from daemon.nets.vgg import STYLE_LAYERS, get_vgg
+from daemon.optim.losses import gram, resize_long_side
 
+MEASURE_SIDE = 256  # px: StyleMeter's default long side
 FINE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 CROP = 256
 GRID = (3, 2)  # crops along the long side, along the short side
@@ -30,6 +33,25 @@ FRINGE_BORDER = 8  # px dropped on each side (padding and a picture's own edge e
 RGB_TO_YCBCR = torch.tensor(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
 )
+
+
+class StyleMeter:
+    """Gram matrices at `side` px (long side) and the style distance between two sets of them."""
+
+    def __init__(self, side: int = MEASURE_SIDE) -> None:
+        self.vgg = get_vgg(torch.device("cpu"))
+        self.side = side
+
+    @torch.no_grad()
+    def grams(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.vgg(resize_long_side(x, self.side).clamp(0, 1), STYLE_LAYERS)
+        return {k: gram(v) for k, v in feats.items()}
+
+    @staticmethod
+    def distance(a: dict, b: dict) -> float:
+        """Mean over the layers of `b` of |G(a) − G(b)|² / |G(b)|²
+        (daemon.optim.losses.style_distance)."""
+        return statistics.fmean(float((a[k] - b[k]).pow(2).sum() / b[k].pow(2).sum()) for k in b)
 
 
 def grid_origins(length: int, count: int, crop: int = CROP) -> list[int]:
