@@ -38,6 +38,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         style_dirs=args.styles_dir + [_user_data_dir() / "styles"],
         model_dirs=args.models_dir + [_user_data_dir() / "models"],
         vgg_weights=args.vgg_weights,
+        user_dir=_user_data_dir(),
     )
     try:
         daemon = Daemon(config)

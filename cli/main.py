@@ -22,6 +22,7 @@ from cli.commands import (
     cmd_train_upscaler,
 )
 from cli.connection import add_key_options
+from cli.learn import cmd_learn, cmd_lessons
 from cli.stylize import cmd_stylize
 from daemon.nets.stems import STEMS  # torch-free: the names only
 from shared.errors import ImpastoError
@@ -35,6 +36,7 @@ from shared.job import (
     UPSCALERS,
 )
 from shared.keys import daemon_key_dir
+from shared.lessons import DEFAULT_MINUTES
 
 DEFAULT_KEYS = daemon_key_dir()
 SECURITY = (
@@ -344,6 +346,30 @@ def build_parser() -> argparse.ArgumentParser:
     tx.add_argument("--blocks", type=int, default=1, help="residual blocks")
     tx.add_argument("--seed", type=int, default=0)
     tx.set_defaults(func=cmd_train_texture)
+
+    le = sub.add_parser(
+        "learn",
+        help="teach the daemon a painting as a new fast style (in the background)",
+        description="The daemon makes a first look at once (the nearest blend of the shipped "
+        "styles), then learns the painting's own style for --minutes, one CPU core, pausing "
+        "while it stylises; the style is usable in fast mode from the first save and improves "
+        "as it learns. It lands in the daemon's user models folder as a style pack.",
+    )
+    le.add_argument("painting", type=Path, nargs="?", help="the painting (a still picture)")
+    le.add_argument("--name", default=None, help="the style's name (default: from the file)")
+    le.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="(%(default)g)")
+    le.add_argument("--title", default=None, help="the painting's title for the card")
+    le.add_argument("--licence", default="user's own", help="the painting's licence (%(default)s)")
+    le.add_argument("--wait", action="store_true", help="show progress until it is learned")
+    le.add_argument("--stop", metavar="NAME", default=None, help="stop a lesson instead")
+    le.add_argument("--endpoint", default=None)
+    add_key_options(le)
+    le.set_defaults(func=cmd_learn)
+
+    ls = sub.add_parser("lessons", help="list the daemon's lessons (impasto learn)")
+    ls.add_argument("--endpoint", default=None)
+    add_key_options(ls)
+    ls.set_defaults(func=cmd_lessons)
 
     st = sub.add_parser("styles", help="list the daemon's styles and the modes that can use them")
     st.add_argument("--endpoint", default=None)

@@ -30,6 +30,8 @@ from daemon.catalogue.model_library import ModelLibrary
 from daemon.catalogue.styles import StyleLibrary
 from daemon.devices import DeviceProfile, available_devices, tune_allocator
 from daemon.devices import profile as make_profile
+from daemon.io import pixels
+from daemon.learning import Learner
 from daemon.nets.vgg import get_vgg
 from daemon.plan import make_plan
 from daemon.security import Guard
@@ -47,6 +49,7 @@ from shared.errors import (
 )
 from shared.job import ENGINES, MAX_STYLES, JobSpec
 from shared.keys import is_loopback
+from shared.lessons import LearnSpec
 from shared.protocol import HEARTBEAT_SECONDS, MAX_PING_JOBS
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,10 @@ class DaemonConfig:
     style_dirs: list[Path] = field(default_factory=list)
     model_dirs: list[Path] = field(default_factory=list)
     vgg_weights: str = "original"
+    # where learned styles go (`models/`, also scanned) and their lessons (`lessons/`); None:
+    # this daemon does not learn styles
+    user_dir: Path | None = None
+    learn_threads: int = 1
 
 
 def check_endpoint(endpoint: str, secure: bool) -> None:
@@ -102,7 +109,10 @@ class Daemon:
             config.device, config.memory_budget, config.vgg_weights
         )
         get_vgg(self.profile.device, config.vgg_weights)  # load now: fail at start, not mid-job
-        self.models = ModelLibrary(config.model_dirs)
+        model_dirs = list(config.model_dirs)
+        if config.user_dir is not None and config.user_dir / "models" not in model_dirs:
+            model_dirs.append(config.user_dir / "models")
+        self.models = ModelLibrary(model_dirs)
         self.catalogue = Catalogue(StyleLibrary(config.style_dirs), self.models)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
@@ -121,8 +131,17 @@ class Daemon:
         self.sock.bind(config.endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.sequences = SequenceStore()
+        self.learner: Learner | None = None
+        if config.user_dir is not None:
+            self.learner = Learner(
+                config.user_dir / "lessons",
+                config.user_dir / "models",
+                self._learning_base(),
+                str(self.profile.device),
+                config.learn_threads,
+            )
         self.worker = Worker(
-            self.ctx, PIPE, self.profile, self.catalogue, self.models, self.sequences
+            self.ctx, PIPE, self.profile, self.catalogue, self.models, self.sequences, self.learner
         )
         self.jobs: dict[tuple[bytes, str], Job] = {}
         self.last_seen: dict[bytes, float] = {}
@@ -136,6 +155,8 @@ class Daemon:
         """Serve until `stop()`."""
         self.catalogue.start()
         self.worker.start()
+        if self.learner is not None:
+            self.learner.start()
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.events, zmq.POLLIN)
@@ -163,6 +184,8 @@ class Daemon:
                 job.cancel.set()
             self.worker.stop()
             self.worker.join()  # a cancelled job ends within one step; its socket closes with it
+            if self.learner is not None:
+                self.learner.stop()  # the lesson saves; it resumes when the daemon starts again
             self.catalogue.stop()
             if self.guard is not None:
                 self.guard.stop()
@@ -388,6 +411,46 @@ class Daemon:
         self.jobs[(client, msg_id)] = job
         self._reply(client, "accepted", msg_id, {"position": len(self.jobs) - 1})
         self.worker.jobs.put(job)
+
+    # -- learning -----------------------------------------------------------------------------
+    def _learning_base(self) -> Path:
+        """The model learned styles extend: the first shipped one."""
+        built_in = [m for m in self.models.models().values() if m.source == "built-in"]
+        if not built_in:
+            raise BadRequest("no shipped fast model to learn styles with")
+        return built_in[0].path
+
+    def _the_learner(self) -> Learner:
+        if self.learner is None:
+            raise BadRequest("this daemon has no user folder to learn styles into")
+        return self.learner
+
+    def _on_learn(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
+        learner = self._the_learner()
+        spec = LearnSpec.from_wire(body)
+        if len(buffers) != 1 or spec.image.frame != 1:
+            raise BadRequest("learn carries the painting's pixels as its one frame (frame 1)")
+        if spec.image.pixels > self.config.max_pixels:
+            raise TooLarge(
+                f"the painting claims {spec.image.width}x{spec.image.height} pixels; the limit "
+                f"is {self.config.max_pixels} pixels"
+            )
+        spec.image.check_buffer(len(buffers[0]), "painting")
+        rgb = pixels.decode(spec.image, buffers[0]).rgb
+        rgb8 = rgb[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+        taken = set(self.catalogue.snapshot.paintings)
+        lesson = learner.submit(spec.name, rgb8, spec.minutes, spec.painting, spec.licence, taken)
+        self._reply(client, "learn", msg_id, lesson)
+
+    def _on_lessons(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
+        lessons = self.learner.lessons() if self.learner is not None else []
+        self._reply(client, "lessons", msg_id, {"lessons": lessons})
+
+    def _on_stop_learning(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise BadRequest("stop_learning needs the lesson's 'name'")
+        self._reply(client, "stop_learning", msg_id, self._the_learner().stop_lesson(name))
 
     def _check_limits(self, spec: JobSpec, buffers: list) -> None:
         """Every claim in the job checked against the frames and the limits, before decoding."""

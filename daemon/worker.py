@@ -28,6 +28,7 @@ from daemon.devices import (
     reset_peak,
 )
 from daemon.io import pixels
+from daemon.learning import Learner
 from daemon.plan import Plan
 from daemon.sequences import SequenceStore
 from shared import protocol
@@ -80,12 +81,14 @@ class Worker(threading.Thread):
         catalogue: Catalogue,
         models: ModelLibrary,
         sequences: SequenceStore | None = None,
+        learner: Learner | None = None,
     ) -> None:
         super().__init__(name=f"worker-{profile.device}", daemon=True)
         self.ctx, self.pipe, self.profile, self.catalogue = ctx, pipe, profile, catalogue
         self.models = models
         self.sequences = sequences if sequences is not None else SequenceStore()
         self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.learner = learner  # paused while a job runs
         self._out: zmq.Socket | None = None
 
     def run(self) -> None:
@@ -101,7 +104,13 @@ class Worker(threading.Thread):
                     if job.cancel.is_set():
                         continue  # cancelled while queued: the I/O loop already told the client
                     job.state, job.started = "running", time.monotonic()
-                self._run(job)
+                if self.learner is not None:
+                    self.learner.hold()
+                try:
+                    self._run(job)
+                finally:
+                    if self.learner is not None:
+                        self.learner.release()
         finally:
             self._out.close()
 

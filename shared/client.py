@@ -39,6 +39,7 @@ from shared.errors import (
 )
 from shared.job import JobSpec, SequenceRef
 from shared.keys import client_keys
+from shared.lessons import LearnSpec
 
 log = logging.getLogger(__name__)
 
@@ -256,13 +257,17 @@ class Client:
 
     # -- blocking API -----------------------------------------------------------------------------
     def request(
-        self, msg_type: str, body: dict | None = None, timeout: float | None = None
+        self,
+        msg_type: str,
+        body: dict | None = None,
+        timeout: float | None = None,
+        frames: Sequence = (),
     ) -> Event:
         """Send a request and wait for its reply; raises the reply's error or Unavailable."""
         msg_id = uuid.uuid4().hex
         self._awaited.add(msg_id)
         try:
-            self.send(msg_type, body, msg_id=msg_id)
+            self.send(msg_type, body, frames, msg_id=msg_id)
             deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
             while msg_id not in self._replies:
                 left = deadline - time.monotonic()
@@ -287,6 +292,19 @@ class Client:
     def status(self) -> dict:
         """Queue, running jobs and devices."""
         return self.request("status").body
+
+    def learn(self, spec: LearnSpec, pixels: bytes) -> dict:
+        """Ask the daemon to learn a painting (its pixels as `spec.image` describes them, frame
+        1) as a fast style; returns the lesson's summary (shared.lessons.LESSON_FIELDS)."""
+        return self.request("learn", spec.to_wire(), frames=[pixels]).body
+
+    def lessons(self) -> list[dict]:
+        """Every lesson the daemon knows: queued, learning, done, cancelled or failed."""
+        return self.request("lessons").body["lessons"]
+
+    def stop_learning(self, name: str) -> dict:
+        """Stop a lesson; the style keeps what it learned so far."""
+        return self.request("stop_learning", {"name": name}).body
 
     def wait(
         self,

@@ -22,10 +22,14 @@ DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 ENDPOINT_ENV = "IMPASTO_ENDPOINT"
 
 # Requests a client sends; the daemon answers each with a message of the same type (or `error`).
-REQUESTS = ("hello", "submit", "cancel", "status", "styles", "ping")
+REQUESTS = (
+    "hello", "submit", "cancel", "status", "styles", "ping", "learn", "lessons", "stop_learning",
+)  # fmt: skip
 # Events the daemon sends about a submitted job, all carrying the submit request's id.
 JOB_EVENTS = ("accepted", "progress", "result", "error", "cancelled")
-REPLIES = ("hello", "cancel", "status", "styles", "pong", "error")
+REPLIES = (
+    "hello", "cancel", "status", "styles", "pong", "error", "learn", "lessons", "stop_learning",
+)  # fmt: skip
 
 SAMPLE_BYTES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 CHANNEL_ORDERS = ("RGBA", "BGRA")

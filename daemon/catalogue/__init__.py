@@ -177,7 +177,8 @@ class Catalogue:
                     if known is None:
                         known = Painting(
                             style.name, style.painting or style.name, "", style.licence,
-                            model.source, None, style.painting_jpeg, (), style.thumbnail_png,
+                            style.source or model.source, None, style.painting_jpeg, (),
+                            style.thumbnail_png,
                         )  # fmt: skip
                     paintings[style.name] = _with_model(known, model.name, style.index)
             self._snapshot = Snapshot(paintings, models)

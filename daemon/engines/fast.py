@@ -253,15 +253,15 @@ def paint_texture(
     """`picture` [1,3,H,W], a result made at `working` (h, w) and enlarged, with the plan's
     model and blend (style maps at `working`) painting its full-size texture
     (daemon.imaging.texture.add_texture), in tiles the memory budget holds; in place."""
-    net, gain = models.texture_net(plan.model, profile.device)
     if maps is not None:  # hires' maps are at full size: its weights at the detail's size
         maps = [m if m is None or m.shape[-2:] == working else _area(m, working) for m in maps]
     weights = style_weights(plan, maps, working)
+    net, gain, weights = models.texture_net(plan.model, profile.device, weights)
     h, w = picture.shape[-2:]
     sigma = texture.high_sigma(max(h, w), max(working))
     context = TILE_MARGIN + texture.margin(sigma)
     onnx = uses_onnx(profile, weights)
-    styles = 0 if maps is None else len(plan.blend)
+    styles = 0 if maps is None else weights.shape[1]
     tile = texture_tile((h, w), profile, context, styles, onnx, net)
     if tile is None and onnx:  # the whole picture in ONNX Runtime, with its own statistics
 

@@ -85,23 +85,23 @@ def test_a_texture_network_beside_a_model_paints_its_texture_when_its_styles_mat
     lib = ModelLibrary([tmp_path / "m"], shipped=None)
     model, cpu = lib.models()["van"], torch.device("cpu")
     own = lib.load(model, cpu)
-    assert lib.texture_net(model, cpu) == (own, 1.0)  # none yet: the model's own network
+    assert lib.texture_net(model, cpu)[:2] == (own, 1.0)  # none yet: the model's own network
     write_model(tmp_path / "m" / "texture", "van", styles[::-1], seed=3)
-    assert lib.texture_net(model, cpu) == (own, 1.0)  # other order: refused
+    assert lib.texture_net(model, cpu)[:2] == (own, 1.0)  # other order: refused
     write_model(tmp_path / "m" / "texture", "van", styles, seed=3)
     card_file = tmp_path / "m" / "texture" / "van.json"
     card = json.loads(card_file.read_text())
     card["texture_distillation"] = {"band_gain": 1.25}
     card_file.write_text(json.dumps(card))
-    texture, gain = lib.texture_net(model, cpu)
+    texture, gain, _ = lib.texture_net(model, cpu)
     assert texture is not own and gain == 1.25 and lib.texture_net(model, cpu)[0] is texture
     assert sorted(lib.models()) == ["van"]  # not a model of its own
     card["texture_distillation"] = {"band_gain": 40}
     card_file.write_text(json.dumps(card))
-    assert lib.texture_net(model, cpu) == (own, 1.0)  # an absurd gain: refused
+    assert lib.texture_net(model, cpu)[:2] == (own, 1.0)  # an absurd gain: refused
     card["texture_distillation"] = {"band_gain": 1.25}
     card_file.write_text(json.dumps(card))
     weights = tmp_path / "m" / "texture" / "van.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # torn: the model's own network again
     os.utime(weights)
-    assert lib.texture_net(model, cpu) == (own, 1.0)
+    assert lib.texture_net(model, cpu)[:2] == (own, 1.0)

@@ -101,7 +101,7 @@ def test_the_shipped_texture_network_is_found_beside_its_model_and_paints_its_ba
 
     library = ModelLibrary()
     model, cpu = library.models()["impasto-17"], torch.device("cpu")
-    texture, gain = library.texture_net(model, cpu)
+    texture, gain, _ = library.texture_net(model, cpu)
     teacher = library.load(model, cpu)
     assert texture is not teacher and texture.widths == (8, 16, 32)
     assert 1.0 < gain < 1.5  # its band is weaker than its teacher's: scaled back (1.2)
