@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +34,10 @@ _NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+){0,15}")
 
 def style_name_for(title: str) -> str:
     """A style name from a file or layer name: lowercase words and hyphens
-    ("My Barn (final).png" → "my-barn-final")."""
+    ("My Café (final).png" → "my-cafe-final")."""
     stem = title.rsplit(".", 1)[0] if "." in title else title
-    words = re.findall(r"[a-z0-9]+", stem.lower())
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # é → e
+    words = re.findall(r"[a-z0-9]+", plain.lower())
     return "-".join(words[:16]) or "my-painting"
 
 

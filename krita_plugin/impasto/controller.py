@@ -49,6 +49,7 @@ from .krita_io import (
     store_recipe,
     write_result,
 )
+from .learning import LEARNING_REQUESTS, Learning
 from .live_preview import LivePreview
 from .pixels import UnsupportedColorSpace
 from .reapply import Reapply
@@ -69,7 +70,7 @@ ImageLoader = Callable[[str], Pixels]
 Thumbnailer = Callable[[Any, int], Pixels]  # (layer, long side) → 8-bit RGBA pixels
 
 
-class Controller(Reapply, LivePreview, Sequencing):
+class Controller(Reapply, LivePreview, Sequencing, Learning):
     """Connection state, settings and the one job in flight, shared by all dockers and actions."""
 
     def __init__(
@@ -112,6 +113,9 @@ class Controller(Reapply, LivePreview, Sequencing):
         self._starting_until = 0.0
         self._last_ping = 0.0
         self._listeners: list[Callable[[], None]] = []
+        self.lessons: dict[str, dict] = {}  # the daemon's lessons (Add to fast styles)
+        self._lessons_at = 0.0
+        self._lessons_asked = False  # this connection asked for them once
         self._ticking = False
         self._writing = False  # a result is being written into the document
         try:
@@ -187,6 +191,7 @@ class Controller(Reapply, LivePreview, Sequencing):
             self._offline(f"{exc.message} Nothing was changed.")
             return
         self.state = "connecting"
+        self._lessons_asked = False
         self._request("hello", {"client": "impasto-krita"})
         self.changed()
 
@@ -293,6 +298,7 @@ class Controller(Reapply, LivePreview, Sequencing):
         self._follow_live()
         if self.state == "connected":
             self._live_tick()
+            self._lessons_tick(now)
         if self.job is not None:
             self._follow_job(events)
         elif self._waiting and now - self._sent_at > REPLY_TIMEOUT:
@@ -303,6 +309,9 @@ class Controller(Reapply, LivePreview, Sequencing):
                 self._request("ping")
 
     def _reply(self, kind: str, msg_type: str, body: dict) -> None:
+        if kind in LEARNING_REQUESTS:
+            self._learning_reply(kind, msg_type, body)
+            return
         if msg_type == "error":
             self._offline(f"The daemon refused '{kind}': {body.get('message', '')}")
             return
@@ -312,6 +321,9 @@ class Controller(Reapply, LivePreview, Sequencing):
             self._request("styles")
         elif kind == "styles":
             self.catalogue = list(body.get("styles", []))
+            if self.state == "connected":  # a refresh (a learned style saved): nothing else
+                self.changed()
+                return
             self.state = "connected"
             self._starting_until, self._start_failure = 0.0, ""
             for mode in ENGINES:

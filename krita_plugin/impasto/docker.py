@@ -9,6 +9,7 @@ from typing import Any
 from krita import DockWidget, Krita
 
 from shared.job import ENGINES, uses_iterations
+from shared.lessons import DEFAULT_MINUTES, style_name_for
 
 from . import plugin
 from .jobs import MODE_TITLES, StyleChoice
@@ -114,6 +115,35 @@ class ImpastoDocker(DockWidget):
         self.add_style = QtWidgets.QComboBox()
         self.add_style.activated.connect(plugin.guarded(self._add_chosen))
         box.addWidget(self.add_style)
+        learn_row = QtWidgets.QHBoxLayout()
+        self.learn_button = QtWidgets.QToolButton()
+        self.learn_button.setText("Add to fast styles…")
+        self.learn_button.setToolTip(
+            "Teach the daemon a painting as a fast style: usable within seconds as a first "
+            "look (the nearest blend of the styles it has), then learned in the background "
+            "(10 minutes on a CPU by default) while you keep working"
+        )
+        learn_menu = QtWidgets.QMenu(self.learn_button)
+        learn_menu.addAction("The active layer…").triggered.connect(
+            plugin.guarded(lambda *_: self._learn(layer=True))
+        )
+        learn_menu.addAction("An image file…").triggered.connect(
+            plugin.guarded(lambda *_: self._learn(layer=False))
+        )
+        self.learn_button.setMenu(learn_menu)
+        self.learn_button.setPopupMode(
+            enum(QtWidgets.QToolButton, "ToolButtonPopupMode.InstantPopup")
+        )
+        learn_row.addWidget(self.learn_button)
+        self.stop_learning = QtWidgets.QPushButton("Stop learning")
+        self.stop_learning.setToolTip("Stop the lesson; its style keeps what it learned so far")
+        self.stop_learning.clicked.connect(plugin.guarded(self._stop_learning))
+        learn_row.addWidget(self.stop_learning)
+        learn_row.addStretch(1)
+        box.addLayout(learn_row)
+        self.learning = QtWidgets.QLabel()
+        self.learning.setWordWrap(True)
+        box.addWidget(self.learning)
 
         form = QtWidgets.QFormLayout()
         self.strength = _spin(0, 100, 5, 0, " %")
@@ -264,6 +294,10 @@ class ImpastoDocker(DockWidget):
         self.progress.setFormat(f"{c.stage} %p%" if c.busy else "%p%")
         self._show_preview(c.preview if c.busy or c.live_preview else None)
         self.message.setText(c.message)
+        self.learn_button.setEnabled(state == "connected")
+        self.stop_learning.setVisible(bool(c.active_lessons()))
+        self.learning.setText(c.learning_text())
+        self.learning.setVisible(bool(c.active_lessons()))
 
     def _quietly(self, widget: Any, change: Any) -> None:
         widget.blockSignals(True)
@@ -287,6 +321,7 @@ class ImpastoDocker(DockWidget):
             s.mode,
             len(c.catalogue),
             tuple((x.kind, x.name, x.weight, x.where_label) for x in s.chosen),
+            tuple(sorted((n, c.lesson_label(n)) for n in c.lessons)),
         )
         if key == self._styles_key:
             return
@@ -296,6 +331,8 @@ class ImpastoDocker(DockWidget):
         self.styles.setRowCount(len(s.chosen))
         for row, style in enumerate(s.chosen):
             label = {"builtin": "", "layer": "layer: ", "file": "file: "}[style.kind] + style.name
+            if style.kind == "builtin" and c.lesson_label(style.name):
+                label += f" ({c.lesson_label(style.name)})"
             if style.where is not None:
                 label += f"\n{style.where_label}"
             item = QtWidgets.QTableWidgetItem(self._icon(style.name), label)
@@ -388,9 +425,10 @@ class ImpastoDocker(DockWidget):
         self.add_style.clear()
         self.add_style.addItem("Add a style…", None)
         for entry in c.styles_for(mode):
-            self.add_style.addItem(
-                self._icon(entry["name"]), entry.get("title") or entry["name"], entry["name"]
-            )
+            title = entry.get("title") or entry["name"]
+            if c.lesson_label(entry["name"]):
+                title += f" ({c.lesson_label(entry['name'])})"
+            self.add_style.addItem(self._icon(entry["name"]), title, entry["name"])
         suffix = "" if mode != "fast" else " (switches to Gatys)"
         self.add_style.addItem("This layer as style…" + suffix, ADD_LAYER)
         self.add_style.addItem("Image file as style…" + suffix, ADD_FILE)
@@ -489,6 +527,44 @@ class ImpastoDocker(DockWidget):
             return None
         _, document, node = next(e for e in entries if e[0] == label)
         return StyleChoice("layer", node.name(), source=(document, node))
+
+    def _learn(self, layer: bool) -> None:
+        """Add to fast styles: ask for the name and the minutes, then send the painting."""
+        c = self.controller
+        if layer:
+            document = Krita.instance().activeDocument()
+            node = document.activeNode() if document is not None else None
+            if node is None:
+                c.message = "Select the layer to learn as a fast style first."
+                c.changed()
+                return
+            title, path = node.name(), None
+        else:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self, "Add to fast styles", "", "Images (*.png *.jpg *.jpeg *.webp *.tif *.bmp)"
+            )
+            if not path:
+                return
+            title = Path(path).name
+        name, ok = QtWidgets.QInputDialog.getText(
+            self, "Add to fast styles", "Name of the new style:", text=style_name_for(title)
+        )
+        if not ok or not name.strip():
+            return
+        minutes, ok = QtWidgets.QInputDialog.getInt(
+            self, "Add to fast styles", "Minutes to learn it (more is better):",
+            int(DEFAULT_MINUTES), 1, 24 * 60,
+        )  # fmt: skip
+        if not ok:
+            return
+        if path is None:
+            c.learn_layer(node, name.strip(), minutes)
+        else:
+            c.learn_file(path, name.strip(), minutes)
+
+    def _stop_learning(self, *_: Any) -> None:
+        for name in self.controller.active_lessons():
+            self.controller.stop_lesson(name)
 
     def _ask_file(self) -> StyleChoice | None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(

@@ -167,6 +167,23 @@ def main():
     check("Connected" in dock.status.text(), dock.status.text())
     check(not dock.start_button.isVisible(), "Start daemon button shown while connected")
 
+    # Add to fast styles: offered once connected; a lesson in progress shows with a Stop button.
+    check(dock.learn_button.isEnabled(), "Add to fast styles greyed while connected")
+    actions = [a.text() for a in dock.learn_button.menu().actions()]
+    check(actions == ["The active layer…", "An image file…"], actions)
+    check(not dock.stop_learning.isVisibleTo(dock), "Stop learning shown with no lesson")
+    c.lessons = {
+        "my-barn": {"name": "my-barn", "state": "learning", "stage": "learned", "steps": 40,
+                    "fraction": 0.5, "eta": 300.0, "paused": False},
+    }  # fmt: skip
+    c.changed()
+    check(dock.stop_learning.isVisibleTo(dock), "Stop learning hidden during a lesson")
+    line = dock.learning.text()
+    check("my-barn: learned, 40 steps, 50%, 5 min left" in line, line)
+    c.lessons = {}
+    c.changed()
+    check(not dock.learning.isVisibleTo(dock), "lesson line shown with no lesson")
+
     # The untouched docker shows the first fast style, with its thumbnail, weight 1.
     first_fast = next(s["name"] for s in c.catalogue if "fast" in s["engines"])
     check(dock.styles.rowCount() == 1, "one default style row")

@@ -479,3 +479,38 @@ def test_styles_placed_by_a_saved_selection_and_by_a_painted_layer_keep_their_ha
     assert np.abs(again - both).max() <= 2  # the same source and settings: the same result
     a, b = apply(starry), apply(wave)
     assert_halves_follow(both, a, b)
+
+
+def test_add_to_fast_styles_learns_the_active_layer_and_offers_it_while_it_learns(app, tmp_path):
+    learner = DaemonProcess(tmp_path / "d", "--client-timeout", "3")
+    c = Controller(app, learner.endpoint, thumbnail=fake_krita.thumbnail)
+    try:
+        run(c, lambda: c.state == "connected")
+        doc = app.open(fake_krita.Document(96, 96, "RGBA", "U8"))
+        painting = load_rgb("night_cafe.png")[:96, :96]
+        bgra = np.concatenate([painting[..., [2, 1, 0]], np.full((96, 96, 1), 255, np.uint8)], 2)
+        doc.add_layer("My Café (final)", bgra)
+        c.learn_layer(name="vangogh-night-cafe")  # a name that is taken: a message, still online
+        run(c, lambda: "exists already" in c.message)
+        assert c.state == "connected"
+        assert c.learn_layer(minutes=1)
+        run(c, lambda: "my-cafe-final" in c.lessons)
+        run(c, lambda: c.lesson_label("my-cafe-final") != "", timeout=120)
+        run(c, lambda: "my-cafe-final" in {s["name"] for s in c.catalogue}, timeout=30)
+        assert c.lessons["my-cafe-final"]["state"] in ("learning", "done")
+        assert "my-cafe-final" in {s["name"] for s in c.styles_for("fast")}
+        assert "Learning my-cafe-final" in c.learning_text()
+        c.settings.styles["fast"] = [StyleChoice("builtin", "my-cafe-final", 1.0)]
+        doc2, source = open_photo(app)
+        assert c.apply(doc2, source)  # a fast job while it learns
+        run(c, lambda: finished(c), timeout=120)
+        assert [n.name() for n in doc2.root.children][-1] == "Impasto: my-cafe-final"
+        c.stop_lesson("my-cafe-final")
+        run(c, lambda: c.lessons["my-cafe-final"]["state"] == "cancelled", timeout=60)
+        assert "keeps what it learned" in c.message and c.learning_text() == ""
+        assert c.lesson_label("my-cafe-final") in ("first look",) or c.lesson_label(
+            "my-cafe-final"
+        ).startswith("learned, ")
+    finally:
+        c.close()
+        learner.stop()
