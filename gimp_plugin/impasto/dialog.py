@@ -123,3 +123,16 @@ def _dialog_daemon(endpoint: str | None) -> DialogDaemon:
         return DialogDaemon(
             problem="Daemon not running. Start it: `python3 install.py` in the Impasto folder."
         )
+
+
+def show_learn_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
+    """Add to Fast Styles' dialog: the style's name, minutes, licence and daemon; False when
+    cancelled."""
+    GimpUi.init(procedure.get_name())
+    dialog = GimpUi.ProcedureDialog(
+        procedure=procedure, config=config, title="Impasto: Add to Fast Styles"
+    )
+    dialog.fill(["style-name", "minutes", "licence", "endpoint"])
+    accepted = dialog.run()
+    dialog.destroy()
+    return bool(accepted)

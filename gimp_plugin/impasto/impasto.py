@@ -65,7 +65,7 @@ from shared.recipe import cli_command, make_recipe  # noqa: E402
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-from dialog import show_dialog  # noqa: E402
+from dialog import show_dialog, show_learn_dialog  # noqa: E402
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 from gimp_io import (  # noqa: E402
     RECIPE_PARASITE,
@@ -74,6 +74,7 @@ from gimp_io import (  # noqa: E402
     read_styles,
     write_result,
 )
+from learn import LEARN_PROCEDURE, learn_layer, learn_procedure  # noqa: E402
 
 log = logging.getLogger("impasto.gimp")
 
@@ -89,15 +90,18 @@ def _choice(values: tuple[str, ...]) -> Gimp.Choice:
 
 
 class ImpastoPlugIn(Gimp.PlugIn):
-    """Registers the plug-in's four procedures: stylize, stylize-frames, reapply and command."""
+    """Registers the plug-in's five procedures: stylize, stylize-frames, reapply, command and
+    learn."""
 
     def do_set_i18n(self, name: str) -> bool:
         return False
 
     def do_query_procedures(self) -> list[str]:
-        return [PROCEDURE, FRAMES_PROCEDURE, REAPPLY_PROCEDURE, COMMAND_PROCEDURE]
+        return [PROCEDURE, FRAMES_PROCEDURE, REAPPLY_PROCEDURE, COMMAND_PROCEDURE, LEARN_PROCEDURE]
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        if name == LEARN_PROCEDURE:
+            return learn_procedure(self, name, run_learn)
         if name == FRAMES_PROCEDURE:
             return _frames_procedure(self, name)
         if name in (REAPPLY_PROCEDURE, COMMAND_PROCEDURE):
@@ -195,6 +199,24 @@ def run(
         lambda: stylize(image, drawables[0], options_from_config(config)),
         Gimp.Layer,
         "stylise",
+    )
+
+
+def run_learn(
+    procedure: Gimp.ImageProcedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    data: object,
+) -> Gimp.ValueArray:
+    """Add to Fast Styles: GIMP's own dialog for its arguments when interactive, then learn."""
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        return _failure(procedure, "Select exactly one layer to learn.", calling=True)
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_learn_dialog(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    return _run_and_return(
+        procedure, lambda: learn_layer(image, drawables[0], config), str, "learning"
     )
 
 

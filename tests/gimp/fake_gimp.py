@@ -166,6 +166,7 @@ class Progress:
     texts: list = field(default_factory=list)
     fractions: list = field(default_factory=list)
     ended: int = 0
+    pulses: int = 0
 
 
 @dataclass
@@ -221,6 +222,7 @@ class FakeGimp(types.ModuleType):
     def __init__(self) -> None:
         super().__init__("Gimp")
         self.progress = Progress()
+        self.messages: list[str] = []
         self.Selection = types.SimpleNamespace(is_empty=lambda image: image.selection_empty)
 
     def progress_init(self, text: str) -> None:
@@ -234,6 +236,12 @@ class FakeGimp(types.ModuleType):
 
     def progress_end(self) -> None:
         self.progress.ended += 1
+
+    def progress_pulse(self) -> None:
+        self.progress.pulses += 1
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
 
     def displays_flush(self) -> None:
         pass

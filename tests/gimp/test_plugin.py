@@ -267,3 +267,39 @@ def test_a_result_keeps_its_recipe_for_reapply_and_the_command_line(plugin, daem
         FakeProcedure(module.REAPPLY_PROCEDURE), "noninteractive", image, [source], again, None
     )
     assert status == "calling-error" and "not made by Impasto" in error.message
+
+
+def test_add_to_fast_styles_learns_the_layer_and_returns_once_its_first_look_is_in(
+    plugin, tmp_path
+):
+    from tests.conftest import DaemonProcess
+
+    module, gimp = plugin
+    learner = DaemonProcess(tmp_path / "d", "--client-timeout", "3")
+    try:
+
+        def learn(image, layer, **values):
+            cfg = FakeConfig(
+                {"style-name": "", "minutes": 0.2, "licence": "CC0", "endpoint": learner.endpoint}
+                | values
+            )
+            return module.run_learn(
+                FakeProcedure("plug-in-impasto-learn"), "noninteractive", image, [layer], cfg, None
+            )
+
+        image, small = photo()
+        status, error = learn(image, small)  # 40x30: too small to have brushwork to learn
+        assert status == "execution-error" and "at least 64" in error.message
+        big = FakeLayer("My Barn", 96, 80)
+        image = FakeImage(layers=[big])
+        status, name = learn(image, big)
+        assert (status, name) == ("success", "my-barn")
+        assert big.buffer.reads and gimp.progress.ended == 2
+        assert any("first look" in m for m in gimp.messages)
+        with learner.client() as c:
+            lesson = next(x for x in c.lessons() if x["name"] == "my-barn")
+        assert lesson["stage"] in ("first look", "learned")
+        status, error = learn(image, big, **{"style-name": "my-barn"})  # still learning
+        assert status == "execution-error" and "my-barn" in error.message
+    finally:
+        learner.stop()
