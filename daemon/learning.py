@@ -143,11 +143,11 @@ class Learner:
             lesson = lessons.get(name)
             if lesson is None or lesson.state not in ("queued", "learning"):
                 raise NotFound(f"no lesson {name!r} is queued or learning")
-            lesson.state = "cancelled"
-            if self._current == name:  # it saves, then the learner thread marks it
+            if self._current == name:  # "stopping": it saves, then the learner thread marks it
                 self._cancelled.add(name)
                 self._tell("stop")
             else:
+                lesson.state = "cancelled"
                 lesson.write(self.folder / name)
         log.info("lesson %s stopped", name)
         return self.summary(lesson)
@@ -161,7 +161,7 @@ class Learner:
         steps = live.get("steps", lesson.steps)
         seconds = float(live.get("seconds", lesson.seconds))
         stage = live.get("stage", lesson.stage)
-        state = lesson.state
+        state = "stopping" if lesson.name in self._cancelled else lesson.state
         remaining = max(0.0, lesson.minutes * 60 - seconds)
         return {
             "name": lesson.name,

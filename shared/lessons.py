@@ -22,7 +22,8 @@ from shared.protocol import ImageDesc, _is_int
 DEFAULT_MINUTES = 10.0
 MAX_MINUTES = 24 * 60.0
 MAX_TEXT = 200
-STATES = ("queued", "learning", "done", "cancelled", "failed")
+# a stopped lesson is "stopping" while it saves what it learned, then "cancelled"
+STATES = ("queued", "learning", "stopping", "done", "cancelled", "failed")
 STAGES = ("", "first look", "learned")
 # What a lesson summary holds (the reply to `learn`, each entry of `lessons`).
 LESSON_FIELDS = (

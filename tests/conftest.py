@@ -196,3 +196,18 @@ def assert_halves_follow(both: np.ndarray, left: np.ndarray, right: np.ndarray) 
         near = np.abs(both[:, cols].astype(int) - own[:, cols]).mean()
         far = np.abs(both[:, cols].astype(int) - other[:, cols]).mean()
         assert 2 * near <= far, (cols, near, far)
+
+
+def forget_learned(daemon, name: str) -> None:
+    """Stop an end-to-end case's lesson and delete its style from the session's daemon, so the
+    tests after this one see the daemon's styles as they were."""
+    with daemon.client() as c:
+        if any(x["name"] == name and x["state"] == "learning" for x in c.lessons()):
+            c.stop_learning(name)
+        deadline = time.monotonic() + 60  # it saves what it learned, then ends
+        while time.monotonic() < deadline and any(
+            x["name"] == name and x["state"] == "stopping" for x in c.lessons()
+        ):
+            time.sleep(0.5)
+    for suffix in (".safetensors", ".json"):
+        (daemon.data / "impasto" / "models" / f"{name}{suffix}").unlink(missing_ok=True)

@@ -3,7 +3,8 @@ the selected layer (or the selection's bounds on it) as a new fast style.
 
 The layer's pixels go to the daemon as they are (its own precision; the daemon keeps the painting
 at 1024 px at most) with the `learn` request (shared.lessons); the filter then waits, with GIMP's
-progress, for the first look (the daemon saves it within seconds) and returns the style's name.
+progress, for the first look (the daemon saves it within seconds) to be among the daemon's fast
+styles, and returns the style's name.
 The daemon goes on learning in the background for the minutes asked; the style is in Impasto
 Style Transfer's fast styles from the first look on and improves as it learns (`impasto
 lessons` shows how far it got).
@@ -84,8 +85,10 @@ def learn_layer(image: Gimp.Image, drawable: Gimp.Layer, config: Gimp.ProcedureC
             if lesson is None or lesson["state"] == "failed":
                 error = lesson["error"] if lesson else "the daemon lost the lesson"
                 raise ImpastoError(f"learning '{name}' failed: {error}")
-            if lesson["stage"]:
-                break
+            if lesson["stage"]:  # saved; the daemon's next folder scan (≤ 2 s) offers it
+                hello = client.request("hello", {"client": "impasto-gimp"}).body
+                if name in hello.get("engine_styles", {}).get("fast", []):
+                    break
             if time.monotonic() > deadline:
                 raise Timeout(
                     f"no first look of '{name}' after {FIRST_LOOK_TIMEOUT_S:.0f} s; the daemon "

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 LEARN_SIDE = 1024  # px: the long side a layer is sent at (the daemon keeps at most this)
 LESSONS_SECONDS = 2.0  # how often lessons are asked for while one is queued or learning
 LEARNING_REQUESTS = ("learn", "lessons", "stop_learning")
-ACTIVE = ("queued", "learning")
+ACTIVE = ("queued", "learning", "stopping")
 
 
 class Learning:
@@ -98,7 +98,7 @@ class Learning:
             if x["state"] not in ACTIVE:
                 continue
             what = self.lesson_label(x["name"]) or "starting"
-            what = "waiting" if x["state"] == "queued" else what
+            what = {"queued": "waiting", "stopping": "stopping"}.get(x["state"], what)
             pause = ", paused while a job runs" if x.get("paused") else ""
             lines.append(
                 f"Learning {x['name']}: {what}, {100 * x['fraction']:.0f}%, "

@@ -251,3 +251,28 @@ def test_no_texture_and_the_defaults_reach_the_job():
         args = build_parser().parse_args(cmd)
         spec = job_spec(args, content, styles)
         assert spec.texture is textured and spec.temporal is True
+
+
+def test_learn_refuses_bad_paintings_and_names_with_one_line_each(daemon, tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (80, 80), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    write_image(tmp_path / "tiny.png", load_rgb("chelsea.png")[:40, :40])
+    write_image(tmp_path / "fine.png", load_rgb("chelsea.png")[:80, :80])
+    endpoint = ("--endpoint", daemon.endpoint)
+    for args, expect in (
+        ([str(tmp_path / "anim.gif")], "animation (2 frames)"),
+        ([str(tmp_path / "broken.png")], "cannot read the image"),
+        ([str(tmp_path / "tiny.png")], "at least 64"),
+        ([str(tmp_path / "fine.png"), "--name", "vangogh-starry-night"], "exists already"),
+        ([str(tmp_path / "fine.png"), "--name", "Not A Name"], "lowercase words"),
+        ([str(tmp_path / "fine.png"), "--minutes", "0"], "minutes must be"),
+        (["--stop", "never-learned"], "no lesson 'never-learned'"),
+    ):
+        run = impasto("learn", *args, *endpoint)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode != 0 and len(lines) == 1 and expect in lines[0], (args, run.stderr)
+    listed = impasto("lessons", *endpoint)
+    assert listed.returncode == 0, listed.stderr

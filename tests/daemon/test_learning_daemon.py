@@ -114,8 +114,8 @@ def test_a_lesson_resumes_after_a_restart_and_stopping_it_keeps_what_it_learned(
         assert resumed["state"] == "learning"
         with again.client() as c:
             stopped = c.stop_learning("my-cafe")
-        assert stopped["state"] == "cancelled"
-        final = wait_for(again, "my-cafe", lambda x: x["state"] == "cancelled" and not x["paused"])
+        assert stopped["state"] == "stopping"
+        final = wait_for(again, "my-cafe", lambda x: x["state"] == "cancelled")
         photo = rgba_u8(load_rgb("chelsea.png")[:64, :64])
         time.sleep(2.5)  # the catalogue's rescan
         out, _ = run_fast(again, photo, [("my-cafe", 1.0)])

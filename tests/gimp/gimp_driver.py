@@ -9,6 +9,8 @@ XCF afresh and dump every layer (and mask) as raw pixels with a JSON description
 `reapply` then inverts the top half of the source, calls `plug-in-impasto-reapply` on the new
 layer and `plug-in-impasto-command` on both results, and records the recipes the saved XCF
 keeps. A case with `interactive` calls the procedure as a menu click does (its dialog opens).
+A case with `learn` first calls `plug-in-impasto-learn` on the photo with those arguments (the
+layer becomes a fast style) and records what it returned, then stylises as any case.
 Results go to the job's `results` path, by case name, with GIMP's version under "version";
 the test checks them from outside. Any exception exits GIMP non-zero.
 """
@@ -26,6 +28,7 @@ PROCEDURE = "plug-in-impasto-stylize"
 FRAMES_PROCEDURE = "plug-in-impasto-stylize-frames"
 REAPPLY_PROCEDURE = "plug-in-impasto-reapply"
 COMMAND_PROCEDURE = "plug-in-impasto-command"
+LEARN_PROCEDURE = "plug-in-impasto-learn"
 DUMP_FORMATS = {"u8": "R'G'B'A u8", "u16": "R'G'B'A u16"}
 
 
@@ -147,10 +150,15 @@ def main():
         if case.get("select"):
             x, y, w, h = case["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+        learned = None
+        if case.get("learn"):
+            learned = list(call_plugin(image, source, case["learn"], LEARN_PROCEDURE))
         status, message, new = call_plugin(
             image, source, case["args"], interactive=case.get("interactive", False)
         )
         result = {"status": status, "message": message}
+        if learned is not None:
+            result["learned"] = learned
         if status == "success" and case.get("reapply"):
             invert_top_half(source)
             endpoint = {"endpoint": case["args"]["endpoint"]}

@@ -31,7 +31,7 @@ from PIL import Image
 from daemon.io.images import read_image, write_image
 from gimp_plugin import installer
 from shared.recipe import picture_file
-from tests.conftest import DATA, ROOT, assert_halves_follow, free_port
+from tests.conftest import DATA, ROOT, assert_halves_follow, forget_learned, free_port
 from tests.krita.krita_harness import virtual_display
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,7 @@ def gimp_run(chroot, request):
             None,
             {**args, "styles": "starry-night@Left, great-wave@Right"},
         ),  # fmt: skip
+        "learn": ("rgb8", None, {**args, "styles": learned_name(chroot)}),
     }
     job = {
         "out": inside,
@@ -253,6 +254,13 @@ def gimp_run(chroot, request):
                 "xcf": f"{inside}/{name}.xcf",
                 "png": f"{inside}/{name}.png",
                 "reapply": name == "reapply",
+                "learn": {
+                    "style-name": learned_name(chroot),
+                    "minutes": 0.1,
+                    "endpoint": daemon.endpoint,
+                }
+                if name == "learn"
+                else None,
                 "channels": {"Left": [0, 0, 64, 85], "Right": [64, 0, 64, 85]}
                 if name == "channel-map"
                 else {},
@@ -279,6 +287,7 @@ def gimp_run(chroot, request):
     batch = f"{chroot.gimp.console} -i --batch-interpreter python-fu-eval "
     batch += f"-b \"exec(open('{inside}/driver.py').read())\" --quit"
     run = chroot.run(batch, IMPASTO_E2E_JOB=f"{inside}/job.json")
+    forget_learned(daemon, learned_name(chroot))
     results = on_host(json.loads((work / "results.json").read_text()), chroot.root)
     return {
         "work": work,
@@ -288,6 +297,20 @@ def gimp_run(chroot, request):
         "log": run.stderr,
         "daemon": daemon,
     }
+
+
+def learned_name(chroot) -> str:
+    """The style the `learn` case adds (one per GIMP: each run adds its own)."""
+    return f"e2e-gimp-{chroot.gimp.name}"
+
+
+def test_add_to_fast_styles_learns_the_layer_and_the_style_then_stylises(gimp_run, chroot):
+    result = succeeded(gimp_run, "learn")
+    assert result["learned"] == ["success", "", learned_name(chroot)], result
+    new, source = layers(result)
+    assert new.name == f"Impasto: {learned_name(chroot)}"
+    assert np.array_equal(source.pixels[..., :3], gimp_run["inputs"]["rgb8"])
+    assert np.abs(new.pixels[..., :3].astype(int) - gimp_run["inputs"]["rgb8"]).mean() > 5
 
 
 def pan_frame(i: int) -> np.ndarray:

@@ -9,7 +9,9 @@ lines Impasto gives for both result layers. A `preview` case turns the docker's 
 and changes the strength four times instead of applying, recording each preview's latency. An
 `animation` case first makes the photo layer animated, one keyframe per raw file at the given
 times, as a user does in the timeline (Create Blank Frame, then paint), and records the new
-layer's keyframes and every frame's pixels of both layers. Then it takes a screenshot if asked
+layer's keyframes and every frame's pixels of both layers. A `learn` case first adds the photo
+layer to the fast styles (Add to fast styles, a short lesson), waits until the style is in the
+docker's list, then applies it like any style. Then it takes a screenshot if asked
 and exits. Any error exits non-zero (Krita's own excepthook would
 open a modal dialog and hang a headless run).
 """
@@ -180,6 +182,9 @@ class Driver:
         if self.case.get("preview"):
             self.preview_start()
             return
+        if self.case.get("learn") and not getattr(self, "learned", None):
+            self.learn_start()
+            return
         if self.case.get("styles") or self.style_layer:  # pick styles as a user would
             if controller.state != "connected":
                 later(100, self.apply)
@@ -218,6 +223,34 @@ class Driver:
         app.action("impasto_apply").trigger()
         later(100, self.wait)
 
+    def learn_start(self):
+        controller = impasto_controller()
+        if controller.state != "connected":
+            later(100, self.learn_start)
+            return
+        name, minutes = self.case["learn"]
+        self.t0 = time.monotonic()
+        if not controller.learn_layer(self.doc.activeNode(), name, minutes):
+            finish(1, f"Add to fast styles refused: {controller.message}")
+            return
+        later(100, self.learn_wait)
+
+    def learn_wait(self):
+        controller, name = impasto_controller(), self.case["learn"][0]
+        listed = {s["name"] for s in controller.styles_for("fast")}
+        if not controller.lesson_label(name) or name not in listed:
+            if time.monotonic() - self.t0 > CONFIG["timeout"]:
+                waited = CONFIG["timeout"]
+                finish(1, f"no first look of {name} after {waited} s: {controller.message}")
+            later(200, self.learn_wait)
+            return
+        self.learned = {
+            "label": controller.lesson_label(name),
+            "first_look_s": time.monotonic() - self.t0,
+            "learning_text": controller.learning_text(),
+        }
+        self.apply()
+
     def wait(self):
         names = layer_names(self.doc)
         controller = impasto_controller()
@@ -234,6 +267,8 @@ class Driver:
         }
         if self.probe is not None:
             record["ui_worst_gap_s"] = self.probe.stop()
+        if getattr(self, "learned", None):
+            record["learned"], self.learned = self.learned, None
         if self.case.get("endpoint"):
             controller.set_endpoint(self.endpoint)
         layers = [n for n in self.doc.rootNode().childNodes() if not n.type().endswith("mask")]
