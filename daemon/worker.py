@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,6 @@ from daemon.devices import (
     reset_peak,
 )
 from daemon.io import pixels
-from daemon.learning import Learner
 from daemon.plan import Plan
 from daemon.sequences import SequenceStore
 from shared import protocol
@@ -70,6 +70,14 @@ class Job:
         }
 
 
+class Yielding(Protocol):
+    """What runs beside the jobs and pauses while one runs (daemon.learning.Learner)."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
 class Worker(threading.Thread):
     """Runs jobs for one device, one at a time."""
 
@@ -81,7 +89,7 @@ class Worker(threading.Thread):
         catalogue: Catalogue,
         models: ModelLibrary,
         sequences: SequenceStore | None = None,
-        learner: Learner | None = None,
+        learner: Yielding | None = None,
     ) -> None:
         super().__init__(name=f"worker-{profile.device}", daemon=True)
         self.ctx, self.pipe, self.profile, self.catalogue = ctx, pipe, profile, catalogue

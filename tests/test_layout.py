@@ -16,7 +16,7 @@ DAEMON_LAYERS = [
     {"daemon.imaging", "daemon.optim", "daemon.catalogue"},
     {"daemon.engines"},
     {"daemon.plan", "daemon.sequences", "daemon.pipeline", "daemon.worker", "daemon.security"},
-    {"daemon.server", "daemon.training"},
+    {"daemon.server", "daemon.training", "daemon.learning"},
 ]
 
 
