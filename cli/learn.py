@@ -65,7 +65,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             return 0
         bar = tqdm(total=round(spec.minutes * 60), unit="s", desc=lesson["name"])
         try:
-            while lesson["state"] in ("queued", "learning"):
+            while lesson["state"] in ("queued", "learning", "stopping"):
                 time.sleep(POLL_SECONDS)
                 lesson = next(x for x in daemon.lessons() if x["name"] == spec.name)
                 bar.n = min(bar.total, round(lesson["seconds"]))
