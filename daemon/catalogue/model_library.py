@@ -10,7 +10,9 @@ runs instead of the model's own network.
 A style pack (daemon.nets.style_packs: the norm rows of styles learned later by `impasto learn`)
 in any of the folders is appended to the model it extends: the entry then lists the model's own
 styles first (their indices unchanged) and the packs' after them, in pack-name order, and its
-network is the model's with the packs' rows added.
+network is the model's with the packs' rows added. A pack's rows (4 KB) are read when the folders
+are scanned and kept with the entry, so a scan is self-consistent: a pack deleted or torn after
+it changes nothing until the next scan drops it, and a torn pack is skipped at the scan.
 
 A model's style names are painting names of the one style catalogue (daemon.catalogue), which
 resolves the names people type.
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import impasto_models
 import torch
+from safetensors import SafetensorError
 
 from daemon.catalogue import fields
 from daemon.catalogue.folders import WatchedFolders
@@ -65,6 +68,8 @@ class ModelEntry:
     styles: tuple[FastStyle, ...]
     card: dict
     packs: tuple[Path, ...] = ()  # style packs appended to the model's own styles
+    pack_rows: tuple[dict, ...] = ()  # their rows, read at the scan (fp32, CPU)
+    pack_stamps: tuple[tuple[str, int], ...] = ()  # (file, modification time) at the scan
     own_styles: int = 0  # how many of `styles` are the model file's own (0: all)
 
     @property
@@ -111,7 +116,9 @@ class ModelLibrary:
         for path, card, source in sorted(packs, key=lambda p: p[0].name):
             try:
                 self._attach(found, path, card, source)
-            except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            except (
+                OSError, ValueError, KeyError, TypeError, binascii.Error, SafetensorError,
+            ) as exc:  # fmt: skip
                 log.warning("skipping style pack %s: %s", path, exc)
         return found
 
@@ -129,10 +136,14 @@ class ModelLibrary:
         clash = [s.name for s in styles if s.name in taken]
         if clash:
             raise ValueError(f"{base.name} already has a style named {clash[0]}")
+        stamp = (str(path), path.stat().st_mtime_ns)
+        rows = read_pack(path)
         found[base.name] = replace(
             base,
             styles=base.styles + styles,
             packs=(*base.packs, path),
+            pack_rows=(*base.pack_rows, rows),
+            pack_stamps=(*base.pack_stamps, stamp),
             own_styles=base.base_styles,
         )
 
@@ -144,15 +155,17 @@ class ModelLibrary:
 
     def load(self, entry: ModelEntry, device: torch.device) -> StyleNet:
         """The model's network on `device`, in eval mode (loaded once, then cached)."""
-        files = (entry.path, *entry.packs)
-        key = (*((str(p), p.stat().st_mtime_ns) for p in files), str(device))
+        try:
+            key = (str(entry.path), entry.path.stat().st_mtime_ns, entry.pack_stamps, str(device))
+        except OSError as exc:  # deleted since the scan
+            raise BadRequest(f"model {entry.name} cannot be loaded: {exc}") from None
         with self._lock:
             net = self._loaded.get(key)
         if net is None:
             try:
                 net, _, _ = load_model(entry.path, device)
                 if entry.packs:
-                    net = extended(net, [read_pack(p, device) for p in entry.packs])
+                    net = extended(net, list(entry.pack_rows))
             except Exception as exc:  # a truncated or foreign file: say which, keep serving
                 raise BadRequest(f"model {entry.name} cannot be loaded: {exc}") from None
             net.eval().requires_grad_(False)
