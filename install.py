@@ -5,6 +5,7 @@
     python3 install.py --no-run   # the same without starting the daemon
     python3 install.py --test     # set up with the test extras and run the whole test suite
                                   # (it installs no editor plugin: the tests use sandboxes)
+    python3 install.py --package  # write the release files into dist/ (see `package`)
 
 Needs only Python >= 3.10. Re-running is quick: the install is recorded in
 .venv/impasto-install.json (with a hash of pyproject.toml) only once it has fully
@@ -17,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,6 +138,92 @@ def install_plugins(krita_dir: Path | None, gimp_dir: Path | None) -> None:
         installer.install(target, say)
 
 
+def version() -> str:
+    """The version, from shared/version.py (its one home), read without importing the package."""
+    text = (ROOT / "shared" / "version.py").read_text(encoding="utf-8")
+    return re.search(r'^VERSION = "([^"]+)"', text, re.M).group(1)
+
+
+RELEASE_NOTES = """Impasto {version} for {editor}: neural style transfer for painters.
+
+{how}
+
+It needs the Impasto server, which runs the style transfer (Python 3.10 or newer):
+    pip install impasto-{version}-py3-none-any.whl    (the server, its models inside)
+    impasto daemon
+The plugin talks to it on this machine (tcp://127.0.0.1:5747), or to the address set in it.
+It also needs pyzmq and msgpack in {editor}'s own Python: on Linux, `python3-zmq` and
+`python3-msgpack` from the system's packages; `python3 install.py` in the Impasto sources
+provides them for Windows and macOS.
+"""
+HOW = {
+    "Krita": "Install: Tools > Scripts > Import Python Plugin from File..., choose this zip, "
+    "restart Krita,\nthen Settings > Dockers > Impasto.",
+    "GIMP": "Install: unpack this zip into GIMP 3's plug-ins folder (Edit > Preferences > "
+    "Folders > Plug-ins),\nso that it holds impasto/impasto.py; restart GIMP, then Filters > "
+    "Artistic > Impasto Style Transfer...",
+}
+
+
+def zip_tree(folder: Path, out: Path) -> Path:
+    """`folder`'s contents as the zip `out`, sorted, keeping the executable bit (GIMP runs its
+    plug-in as a program)."""
+    import zipfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (2026, 1, 1, 0, 0, 0))
+            info.external_attr = (path.stat().st_mode & 0o777 | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, path.read_bytes())
+    return out
+
+
+def package(dist: Path) -> list[Path]:
+    """The release files in `dist`: `impasto-krita-VERSION.zip` (Krita's plugin importer takes
+    it), `impasto-gimp-VERSION.zip` (unpacked into GIMP 3's plug-ins folder), and the server's
+    wheel and sdist (the shipped models inside), built by setuptools in the virtual environment
+    with no download."""
+    import importlib
+    import tempfile
+
+    v = version()
+    made = []
+    for editor, name in (("Krita", "krita_plugin"), ("GIMP", "gimp_plugin")):
+        sys.path.insert(0, str(ROOT))
+        try:
+            installer = importlib.import_module(f"{name}.installer")
+        finally:
+            sys.path.remove(str(ROOT))
+        notes = RELEASE_NOTES.format(version=v, editor=editor, how=HOW[editor])
+        with tempfile.TemporaryDirectory() as tmp:
+            installer.release_tree(Path(tmp), notes)
+            made.append(zip_tree(Path(tmp), dist / f"impasto-{editor.lower()}-{v}.zip"))
+    build = (
+        "import sys; from setuptools import build_meta as b; d = sys.argv[1]; "
+        "print(b.build_wheel(d)); print(b.build_sdist(d))"  # build_wheel rewrites sys.argv
+    )
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' scratch: no stale files
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [str(venv_python()), "-c", build, str(dist.resolve())],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, TMPDIR=tmp),
+        )
+    if out.returncode != 0:
+        sys.exit(f"[impasto install] building the wheel failed:\n{out.stderr[-2000:]}")
+    made += [dist / line for line in out.stdout.split() if line.endswith((".whl", ".tar.gz"))]
+    for path in made:
+        say(
+            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+            f"{path.stat().st_size / 2**20:.1f} MB"
+        )
+    return made
+
+
 def run(cmd: list[str]) -> int:
     try:
         return subprocess.run(cmd, cwd=ROOT).returncode
@@ -166,10 +254,17 @@ def main() -> int:
         default=None,
         help="install the GIMP plugin into this plug-ins folder",
     )
+    parser.add_argument(
+        "--package", action="store_true", help="write the release files (zips, wheel) and stop"
+    )
+    parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="where --package writes")
     # Anything else goes to pytest (with --test) or to `impasto daemon` (e.g. --endpoint E).
     args, extra = parser.parse_known_args()
     extras = ["test"] if args.test else []
     install(extras)
+    if args.package:
+        package(args.dist)
+        return 0
     py = str(venv_python())
     if args.test:  # the tests install the plugins into sandboxes of their own, never for real
         say("ruff check")

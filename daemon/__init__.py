@@ -8,4 +8,6 @@ import os
 # docs/benchmarks.md). Must be set before torch loads its OpenMP runtime.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+from shared.version import VERSION  # noqa: E402
+
+__version__ = VERSION

@@ -171,6 +171,14 @@ def copy_plugin(target: Path) -> Path:
     return dest
 
 
+def release_tree(folder: Path, notes: str) -> None:
+    """Lay out in `folder` what the release zip holds: the `impasto/` folder GIMP 3 wants in its
+    plug-ins folder (the folder named as its program, `shared/` inside, `notes` as
+    RELEASE.txt)."""
+    dest = copy_plugin(folder)
+    (dest / "RELEASE.txt").write_text(notes)
+
+
 def provide_wheels(plugin: Path, info: PythonInfo, say: Say) -> bool:
     """Download and unpack pyzmq and msgpack wheels for GIMP's Python into plugin/vendor/."""
     vendor = plugin / "vendor" / vendor_tag(*info.version, info.platform)

@@ -256,6 +256,15 @@ def copy_plugin(pykrita: Path) -> Path:
     return dest
 
 
+def release_tree(folder: Path, notes: str) -> None:
+    """Lay out in `folder` what the release zip holds, as Krita's *Import Python Plugin from
+    File* wants it: `impasto.desktop` and the `impasto/` package (with `shared/` in its vendor
+    folder and `notes` as RELEASE.txt); no install.json, which names a checkout."""
+    dest = copy_plugin(folder)
+    (dest / "install.json").unlink()
+    (dest / "RELEASE.txt").write_text(notes)
+
+
 def enable_in_kritarc(kritarc: Path, name: str = NAME) -> None:
     """Set `enable_<name>=true` in kritarc's [python] group, keeping everything else."""
     key = f"enable_{name}"
