@@ -98,7 +98,10 @@ def first_look(
         opt.step()
         steps += 1
     params = dict(net.named_parameters())
-    rows = {name: (best[1] @ params[name].detach())[None] for name in row_names(net)}
+    rows = {
+        name: (best[1].to(params[name].device) @ params[name].detach())[None]
+        for name in row_names(net)
+    }
     look = FirstLook(best[1], rows, best[0], order[0], steps, time.perf_counter() - t0)
     log.info(
         "first look in %.1f s (%d blend steps): distance %.3f, nearest style %d %.3f",
