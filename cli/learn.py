@@ -54,6 +54,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         args.minutes,
         args.title or args.painting.stem,
         args.licence,
+        tuple(str(c.expanduser().resolve()) for c in args.content),
     )
     with client(args) as daemon:
         lesson = daemon.learn(spec, rgb.tobytes())

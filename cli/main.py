@@ -360,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="(%(default)g)")
     le.add_argument("--title", default=None, help="the painting's title for the card")
     le.add_argument("--licence", default="user's own", help="the painting's licence (%(default)s)")
+    le.add_argument(
+        "--content",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="train on the photos in DIR (repeatable; on the daemon's machine) instead of the "
+        "photos Impasto ships",
+    )
     le.add_argument("--wait", action="store_true", help="show progress until it is learned")
     le.add_argument("--stop", metavar="NAME", default=None, help="stop a lesson instead")
     le.add_argument("--endpoint", default=None)

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from daemon.catalogue.fields import style_name
+from daemon.training.data import content_files
 from daemon.training.learn import LESSON_FILE, PAINTING_FILE, Lesson
 from shared.errors import BadImage, BadRequest, NotFound, QueueFull
 
@@ -90,6 +91,7 @@ class Learner:
         painting: str,
         licence: str,
         taken: set[str],
+        content: tuple[str, ...] = (),
     ) -> dict:
         """Queue a lesson for `rgb` (uint8 [H,W,3]) as style `name`; typed errors before any
         training (a name that is taken, a painting too small, absurd minutes)."""
@@ -101,6 +103,11 @@ class Learner:
             raise BadRequest(f"a style named {name!r} exists already; choose another name")
         if not 0 < minutes <= MAX_MINUTES:
             raise BadRequest(f"minutes must be more than 0 and at most {MAX_MINUTES}")
+        folders = [str(Path(c).expanduser().resolve()) for c in content]
+        try:  # checked now, not when the lesson starts: a typed error for the asker
+            content_files([Path(c) for c in folders])
+        except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+            raise BadImage(f"no training photos in {', '.join(content)}: {exc}") from None
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
             raise BadImage(
@@ -130,6 +137,7 @@ class Learner:
                 threads=self.threads,
                 device=self.device,
                 created=time.time(),
+                **({"content": folders} if folders else {}),
             )
             lesson.write(folder)
         log.info("lesson %s queued (%g min)", name, minutes)

@@ -439,7 +439,9 @@ class Daemon:
         rgb = pixels.decode(spec.image, buffers[0]).rgb
         rgb8 = rgb[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
         taken = set(self.catalogue.snapshot.paintings)
-        lesson = learner.submit(spec.name, rgb8, spec.minutes, spec.painting, spec.licence, taken)
+        lesson = learner.submit(
+            spec.name, rgb8, spec.minutes, spec.painting, spec.licence, taken, spec.content
+        )
         self._reply(client, "learn", msg_id, lesson)
 
     def _on_lessons(self, client: bytes, msg_id: str, body: dict, buffers: list) -> None:

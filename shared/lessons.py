@@ -22,6 +22,7 @@ from shared.protocol import ImageDesc, _is_int
 DEFAULT_MINUTES = 10.0
 MAX_MINUTES = 24 * 60.0
 MAX_TEXT = 200
+MAX_CONTENT_FOLDERS = 16
 # a stopped lesson is "stopping" while it saves what it learned, then "cancelled"
 STATES = ("queued", "learning", "stopping", "done", "cancelled", "failed")
 STAGES = ("", "first look", "learned")
@@ -51,6 +52,8 @@ class LearnSpec:
     minutes: float = DEFAULT_MINUTES
     painting: str = ""  # the painting's title
     licence: str = "user's own"
+    # folders of training photos on the daemon's machine; empty: the photos the daemon ships
+    content: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -70,6 +73,14 @@ class LearnSpec:
             value = getattr(self, key)
             if not isinstance(value, str) or len(value) > MAX_TEXT:
                 raise BadRequest(f"'{key}' must be text of at most {MAX_TEXT} characters")
+        if (
+            not isinstance(self.content, tuple | list)
+            or len(self.content) > MAX_CONTENT_FOLDERS
+            or not all(isinstance(c, str) and 0 < len(c) <= 4096 for c in self.content)
+        ):
+            raise BadRequest(
+                f"'content' must list at most {MAX_CONTENT_FOLDERS} folders of training photos"
+            )
 
     def to_wire(self) -> dict:
         return {
@@ -78,13 +89,14 @@ class LearnSpec:
             "minutes": self.minutes,
             "painting": self.painting,
             "licence": self.licence,
+            "content": list(self.content),
         }
 
     @classmethod
     def from_wire(cls, body: Any) -> LearnSpec:
         if not isinstance(body, dict):
             raise BadRequest("a learn request's body must be a map")
-        unknown = set(body) - {"name", "image", "minutes", "painting", "licence"}
+        unknown = set(body) - {"name", "image", "minutes", "painting", "licence", "content"}
         if unknown:
             raise BadRequest(f"learn has unknown fields: {', '.join(sorted(map(str, unknown)))}")
         if "image" not in body or "name" not in body:
@@ -92,10 +104,12 @@ class LearnSpec:
         minutes = body.get("minutes", DEFAULT_MINUTES)
         if _is_int(minutes):
             minutes = float(minutes)
+        content = body.get("content", [])
         return cls(
             body["name"],
             ImageDesc.from_wire(body["image"], "painting"),
             minutes,
             body.get("painting", ""),
             body.get("licence", "user's own"),
+            tuple(content) if isinstance(content, list) else content,
         )

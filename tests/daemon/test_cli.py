@@ -270,6 +270,7 @@ def test_learn_refuses_bad_paintings_and_names_with_one_line_each(daemon, tmp_pa
         ([str(tmp_path / "fine.png"), "--name", "Not A Name"], "lowercase words"),
         ([str(tmp_path / "fine.png"), "--minutes", "0"], "minutes must be"),
         (["--stop", "never-learned"], "no lesson 'never-learned'"),
+        ([str(tmp_path / "fine.png"), "--content", str(tmp_path / "none")], "no training photos"),
     ):
         run = impasto("learn", *args, *endpoint)
         lines = run.stderr.strip().splitlines()
