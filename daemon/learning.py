@@ -105,7 +105,8 @@ class Learner:
             raise BadRequest(f"minutes must be more than 0 and at most {MAX_MINUTES}")
         folders = [str(Path(c).expanduser().resolve()) for c in content]
         try:  # checked now, not when the lesson starts: a typed error for the asker
-            content_files([Path(c) for c in folders])
+            if folders:
+                content_files([Path(c) for c in folders])
         except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
             raise BadImage(f"no training photos in {', '.join(content)}: {exc}") from None
         h, w = rgb.shape[:2]

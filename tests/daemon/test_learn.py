@@ -104,3 +104,21 @@ def test_the_first_look_is_saved_before_any_step_and_a_lesson_of_no_minutes_ends
     assert card["learning"]["stage"] == "first look"
     look = card["learning"]["first_look"]
     assert abs(sum(look["blend"].values()) - 1) < 0.02
+
+
+def test_a_lesson_asked_with_the_users_photos_trains_on_them_and_a_folder_without_is_refused(
+    tmp_path,
+):
+    import numpy as np
+
+    from daemon.learning import Learner
+    from shared.errors import BadImage
+
+    learner = Learner(tmp_path / "lessons", tmp_path / "models", tmp_path / "base.safetensors")
+    painting = np.zeros((80, 96, 3), np.uint8)
+    learner.submit("mine", painting, 1.0, "Mine", "", set(), (str(DATA),))
+    assert Lesson.read(tmp_path / "lessons" / "mine").content == [str(DATA.resolve())]
+    with pytest.raises(BadImage, match="no training photos"):
+        learner.submit("other", painting, 1.0, "Other", "", set(), (str(tmp_path / "none"),))
+    learner.submit("shipped", painting, 1.0, "Shipped", "", set())
+    assert Lesson.read(tmp_path / "lessons" / "shipped").content == [str(learn_mod.TRAINING_PHOTOS)]
