@@ -92,4 +92,5 @@ def read_pack(path: Path, device: str | torch.device = "cpu") -> dict[str, torch
 def save_pack(path: Path, rows: dict[str, torch.Tensor], card: dict) -> None:
     """Write a pack (rows in fp16, as the shipped models) and its card, each atomically."""
     tensors = {k: v.detach().half().contiguous().cpu() for k, v in rows.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)  # the user may have removed the folder
     write_model_files(path, tensors, dict(card, kind=KIND))

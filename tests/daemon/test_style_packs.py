@@ -124,3 +124,9 @@ def test_the_texture_model_paints_blends_of_own_styles_and_the_model_those_of_le
     maps[:, 2, 0, 0] = 1
     net, gain, w = lib.texture_net(entry, CPU, maps)
     assert net is own and gain == 1.0 and w is maps
+
+
+def test_a_pack_is_saved_even_when_its_folder_was_removed(tmp_path):
+    write_model(tmp_path, "van", ["vangogh-starry-night"])
+    write_pack(tmp_path / "removed" / "by-the-user", "mine", tmp_path / "van.safetensors")
+    assert (tmp_path / "removed" / "by-the-user" / "mine.safetensors").is_file()
