@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import assert_halves_follow, forget_learned, load_rgb
+from tests.conftest import assert_halves_follow, load_rgb
 from tests.krita.krita_harness import KRITAS, install_into, read_kra, run_krita
 
 pytestmark = pytest.mark.e2e
@@ -77,15 +77,6 @@ def krita_run(daemon, tmp_path_factory, request):
         ("reapply", "U8", {"reapply": True}),
         ("preview", "U8", {"preview": True}),
         ("style map", "U8", {"styles": TWO_HALVES}),
-        # Add to fast styles: the photo layer learned for a few seconds, then applied
-        (
-            "learn",
-            "U8",
-            {
-                "learn": [f"e2e-{krita.name}", 0.1],
-                "styles": [[f"e2e-{krita.name}", 1.0]],
-            },
-        ),
         *(  # Krita 5.2+ reads masks: each style placed by a selection mask on the photo
             [("mask map", "U8", {"styles": TWO_HALVES, "masks": True})]
             if krita.version != "5.1"
@@ -120,7 +111,6 @@ def krita_run(daemon, tmp_path_factory, request):
     # A fresh HOME makes Krita build its resource database first: Krita 5.3 took 18 s of CPU for
     # it here, over a minute of waiting on a busy machine, so only a hang meets this limit.
     report = run_krita(home, work, cases, (W, H), daemon.endpoint, timeout=600, chroot=chroot)
-    forget_learned(daemon, f"e2e-{krita.name}")
     return report, {c["name"]: c for c in cases}, photos, krita
 
 
@@ -153,19 +143,6 @@ def assert_stylised(new: np.ndarray, photo: np.ndarray, where: np.ndarray) -> No
     luma_a, luma_b = a.mean(axis=1), b.mean(axis=1)
     assert luma_a.std() > 0.03
     assert np.corrcoef(luma_a, luma_b)[0, 1] > 0.3
-
-
-def test_add_to_fast_styles_learns_a_layer_and_its_style_applies_like_a_shipped_one(krita_run):
-    record, layers, photo = result_of(krita_run, "learn")
-    krita = krita_run[3]
-    assert record["learned"]["label"] in ("first look",) or record["learned"]["label"].startswith(
-        "learned, "
-    ), record
-    assert record["saved"] and record["message"].startswith("Added"), record
-    names = [layer.name for layer in layers]
-    assert names == ["Background", "photo", f"Impasto: e2e-{krita.name}"], names
-    assert layers[1].pixels.tobytes() == photo.tobytes()
-    assert np.abs(layers[2].pixels[..., :3].astype(int) - photo[..., :3]).mean() > 5
 
 
 @pytest.mark.parametrize("name", ["whole", "selection", "deep", "float", "layer style"])
