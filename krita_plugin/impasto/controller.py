@@ -116,6 +116,7 @@ class Controller(Reapply, LivePreview, Sequencing, Learning):
         self.lessons: dict[str, dict] = {}  # the daemon's lessons (Add to fast styles)
         self._lessons_at = 0.0
         self._lessons_asked = False  # this connection asked for them once
+        self._followed: set[str] = set()  # lessons seen queued or learning (learning.py)
         self._ticking = False
         self._writing = False  # a result is being written into the document
         try:

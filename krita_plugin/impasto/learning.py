@@ -110,10 +110,15 @@ class Learning:
         return [n for n, x in self.lessons.items() if x["state"] in ACTIVE]
 
     def missing_styles(self) -> list[str]:
-        """Lessons that saved a style the style list does not show yet (the daemon rescans
-        its folders every couple of seconds)."""
+        """Lessons this docker saw learning that saved a style the style list does not show
+        yet (the daemon rescans its folders every couple of seconds). A finished lesson whose
+        style was deleted since is not one: nothing would ever bring it back."""
         known = {s["name"] for s in self.catalogue}
-        return [n for n, x in self.lessons.items() if x.get("stage") and n not in known]
+        return [
+            n
+            for n, x in self.lessons.items()
+            if n in self._followed and x.get("stage") and n not in known
+        ]
 
     def _lessons_tick(self, now: float) -> None:
         """Ask for the lessons while one is queued or learning (and once per connection)."""
@@ -134,6 +139,7 @@ class Learning:
             return
         if kind == "learn":
             self.lessons[body["name"]] = body
+            self._followed.add(body["name"])
             self._lessons_at = 0.0  # ask soon: the first look is a few seconds away
             self._say(
                 f"Learning '{body['name']}' for {body['minutes']:g} min in the background: it "
@@ -146,6 +152,7 @@ class Learning:
         elif kind == "lessons":
             before = {n: x.get("stage") for n, x in self.lessons.items()}
             self.lessons = {x["name"]: x for x in body.get("lessons", [])}
+            self._followed |= set(self.active_lessons())
             fresh = [
                 n
                 for n, x in self.lessons.items()
