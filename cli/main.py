@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the full-size texture of the 100%% view (faster)",
     )
     s.add_argument(
+        "--photoreal",
+        action="store_true",
+        help="the photo look: the style's colour and tone on the photo, no strokes; every edge "
+        "stays as sharp and where it is in the photo (fast and gatys modes; a photo or a "
+        "painting as the style)",
+    )
+    s.add_argument(
         "--mode",
         choices=ENGINES,
         default=JOB_DEFAULTS["engine"],

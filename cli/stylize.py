@@ -137,6 +137,7 @@ def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> 
         iterations=args.iterations,
         temporal=args.temporal,
         texture=args.texture,
+        photoreal=args.photoreal,
     )
     return settings.job_spec(
         content,

@@ -27,13 +27,14 @@ from daemon.catalogue import Catalogue
 from daemon.catalogue.model_library import ModelLibrary
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report, fast
-from daemon.imaging import color, flow, texture
+from daemon.imaging import color, flow, photoreal, texture
 from daemon.imaging.guided_upsample import guided_upsample
 from daemon.imaging.upscale import UPSCALERS
 from daemon.io import pixels
 from daemon.optim.losses import resize_long_side
 from daemon.plan import Plan
 from daemon.sequences import Kept, SequenceStore
+from shared.errors import JobCancelled
 from shared.protocol import ImageDesc
 
 log = logging.getLogger(__name__)
@@ -89,52 +90,13 @@ def run(
             clean = torch.nan_to_num(original, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0, 1)
         work = resize_long_side(clean, plan.side)
         maps, coverage = _style_maps(plan, frames, (h, w), tuple(work.shape[-2:]))
-        mode = spec.preserve_color
-        prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
-        if mode != "none":  # the prepared pictures depend on the photo: nothing to reuse
-            keys = [None] * len(keys)
         timings["prepare_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        engine_content = color.prepare_content(work, mode)
-        seq = spec.sequence if spec.temporal and sequences is not None else None
-        kept = sequences.take(client, seq.id, seq.index) if seq is not None else None
-        prior = None
-        if kept is not None and kept.input.shape == engine_content.shape:
-            prior = flow.carry(kept.input, kept.result, engine_content, flow.CARRY_INTERPOLATION)
-            timings["flow_s"] = time.perf_counter() - t1
-        meta["temporal"] = prior is not None
-        inputs = EngineInput(
-            spec, engine_content, prepared, profile, plan, models, prior, maps, style_keys=keys
-        )
-        estimate = getattr(plan.engine, "memory_estimate", None)
-        if estimate is not None:  # what the engine plans to use, beyond the job's baseline
-            meta["memory"] = {"budget": profile.memory_budget}
-            try:
-                meta["memory"]["estimate"] = estimate(inputs)
-            except Exception:  # a report: never the job's failure
-                log.exception("memory estimate failed")
-        out = plan.engine.run(inputs, report, cancelled)
-        if seq is not None and not seq.last and out.shape == engine_content.shape:
-            # a copy: the steps below work on `out` in place
-            sequences.keep(client, seq.id, Kept(seq.index, engine_content, out.detach().clone()))
-        detail = _detail_size(plan, inputs, tuple(out.shape[-2:]))
-        del work, prepared, inputs, engine_content, kept, prior
-        timings["engine_s"] = time.perf_counter() - t1
-        meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
-        textured = spec.texture and plan.model is not None and models is not None
-        textured = textured and texture.applies((h, w), detail)
-        meta["texture"] = textured
-        if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo
-            small = resize_long_side(clean, max(out.shape[-2:]))
-            out = guided_upsample(out, small, clean, upscale=UPSCALERS[spec.upscaler])
-        elif tuple(out.shape[-2:]) != (h, w):
-            out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
-        if textured:  # the 100% view: the fast network's full-size texture below the strokes
-            t3 = time.perf_counter()
-            out = fast.paint_texture(plan, models, maps, detail, out, profile, report, cancelled)
-            timings["texture_s"] = time.perf_counter() - t3
-        out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=plan.uses_pictures)
-        out = out.clamp_(0, 1)
+        ctx = _Context(profile, models, report, cancelled, sequences, client, timings, meta)
+        if spec.photoreal:
+            out = _photo_look(plan, clean, work, styles, keys, maps, catalogue, ctx)
+        else:
+            out = _paint(plan, clean, work, styles, keys, maps, ctx)
+        del work
         if spec.strength < 1:  # in place: out·strength + original·(1 − strength)
             out = out.lerp_(original, 1 - spec.strength)
         result = out
@@ -157,6 +119,111 @@ def run(
     timings["total_s"] = time.perf_counter() - t0
     meta["timings"] = timings
     return Output(images, meta)
+
+
+def _paint(
+    plan: Plan,
+    clean: torch.Tensor,
+    work: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    keys: list[str | None],
+    maps: list[torch.Tensor | None] | None,
+    ctx: _Context,
+) -> torch.Tensor:
+    """The engine's painting of `work` (the photo `clean` at the working size), brought to full
+    size: colour preparation, temporal prior, engine, enlargement, full-size texture, colour
+    finish."""
+    spec, profile, models, timings, meta = plan.spec, ctx.profile, ctx.models, ctx.timings, ctx.meta
+    report, cancelled, sequences, client = ctx.report, ctx.cancelled, ctx.sequences, ctx.client
+    h, w = clean.shape[-2:]
+    mode = spec.preserve_color
+    prepared = [(color.prepare_style(s, work, mode), wt) for s, wt in styles]
+    if mode != "none":  # the prepared pictures depend on the photo: nothing to reuse
+        keys = [None] * len(keys)
+    t1 = time.perf_counter()
+    engine_content = color.prepare_content(work, mode)
+    seq = spec.sequence if spec.temporal and sequences is not None else None
+    kept = sequences.take(client, seq.id, seq.index) if seq is not None else None
+    prior = None
+    if kept is not None and kept.input.shape == engine_content.shape:
+        prior = flow.carry(kept.input, kept.result, engine_content, flow.CARRY_INTERPOLATION)
+        timings["flow_s"] = time.perf_counter() - t1
+    meta["temporal"] = prior is not None
+    inputs = EngineInput(
+        spec, engine_content, prepared, profile, plan, models, prior, maps, style_keys=keys
+    )
+    estimate = getattr(plan.engine, "memory_estimate", None)
+    if estimate is not None:  # what the engine plans to use, beyond the job's baseline
+        meta["memory"] = {"budget": profile.memory_budget}
+        try:
+            meta["memory"]["estimate"] = estimate(inputs)
+        except Exception:  # a report: never the job's failure
+            log.exception("memory estimate failed")
+    out = plan.engine.run(inputs, report, cancelled)
+    if seq is not None and not seq.last and out.shape == engine_content.shape:
+        # a copy: the steps below work on `out` in place
+        sequences.keep(client, seq.id, Kept(seq.index, engine_content, out.detach().clone()))
+    detail = _detail_size(plan, inputs, tuple(out.shape[-2:]))
+    del work, prepared, inputs, engine_content, kept, prior
+    timings["engine_s"] = time.perf_counter() - t1
+    meta["working_size"] = [int(out.shape[-1]), int(out.shape[-2])]
+    textured = spec.texture and plan.model is not None and models is not None
+    textured = textured and texture.applies((h, w), detail)
+    meta["texture"] = textured
+    if out.shape[-1] < w:  # made smaller than the photo: its edges come from the photo
+        small = resize_long_side(clean, max(out.shape[-2:]))
+        out = guided_upsample(out, small, clean, upscale=UPSCALERS[spec.upscaler])
+    elif tuple(out.shape[-2:]) != (h, w):
+        out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
+    if textured:  # the 100% view: the fast network's full-size texture below the strokes
+        t3 = time.perf_counter()
+        out = fast.paint_texture(plan, models, maps, detail, out, profile, report, cancelled)
+        timings["texture_s"] = time.perf_counter() - t3
+    out = color.finish(out.clamp_(0, 1), clean, mode, styles_matched=plan.uses_pictures)
+    return out.clamp_(0, 1)
+
+
+def _photo_look(
+    plan: Plan,
+    clean: torch.Tensor,
+    work: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    keys: list[str | None],
+    maps: list[torch.Tensor | None] | None,
+    catalogue: Catalogue,
+    ctx: _Context,
+) -> torch.Tensor:
+    """The photo look (daemon.imaging.photoreal): the photo recoloured, locally affinely, to the
+    styles' pictures. A style with no picture (a model's style learned without one) takes its
+    look from the engine's painting of the photo, so only then does the engine run."""
+    looks = [p for p, _ in styles] if plan.uses_pictures else _pictures(plan, catalogue)
+    ctx.meta["working_size"] = [int(work.shape[-1]), int(work.shape[-2])]
+    if any(p is None for p in looks):
+        painted = _paint(plan, work, work, styles, keys, maps, ctx)
+        looks = [painted if p is None else p for p in looks]
+    ctx.meta["texture"] = False
+    t = time.perf_counter()
+    if ctx.cancelled():
+        raise JobCancelled("cancelled")
+    ctx.report("moving the look onto the photo", 0.0, None)
+    shares = [s.share for s in plan.styles]
+    out = photoreal.photo_look(work, work, clean, looks, shares, maps)
+    ctx.timings["photoreal_s"] = time.perf_counter() - t
+    return out
+
+
+@dataclass
+class _Context:
+    """What a job's stages share besides its pixels."""
+
+    profile: DeviceProfile
+    models: ModelLibrary | None
+    report: Report
+    cancelled: Cancelled
+    sequences: SequenceStore | None
+    client: bytes
+    timings: dict[str, float]
+    meta: dict
 
 
 def _detail_size(plan: Plan, inputs: EngineInput, made: tuple[int, int]) -> tuple[int, int]:
@@ -204,6 +271,17 @@ def trim_edges(img: torch.Tensor, share: float = STYLE_EDGE) -> torch.Tensor:
     h, w = img.shape[-2:]
     dy, dx = int(h * share), int(w * share)
     return img[..., dy : h - dy, dx : w - dx]
+
+
+def _pictures(plan: Plan, catalogue: Catalogue) -> list[torch.Tensor | None]:
+    """Each plan style's catalogue picture (edges trimmed), for an engine that works from a
+    model; None where the style has none (a learned style without its painting)."""
+    out = []
+    for source in plan.styles:
+        painting = source.painting
+        has = painting is not None and "gatys" in painting.engines
+        out.append(trim_edges(catalogue.picture(painting)) if has else None)
+    return out
 
 
 def _load_styles(

@@ -24,6 +24,7 @@ DEFAULT_ENGINE = "fast"  # one pass of a trained model: what every client uses u
 BASES = ("gatys", "fast")  # how hires stylises its thumbnail
 UPSCALERS = ("lanczos", "bicubic", "learned")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
+PHOTOREAL_ENGINES = ("fast", "gatys")  # the engines that make the photo look
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 
@@ -90,6 +91,21 @@ def uses_iterations(engine: str) -> bool:
     """Whether the engine's result depends on `iterations` (optimisation, not one pass): the
     editors grey the field out otherwise."""
     return engine in ("gatys", "hires")
+
+
+def photoreal_refused(engine: str, preserve_color: str = "none") -> str | None:
+    """Why a job with the photo look (`photoreal`) cannot run with these settings, or None."""
+    if engine not in PHOTOREAL_ENGINES:
+        return (
+            f"the photo look is made by {' or '.join(PHOTOREAL_ENGINES)} mode; {engine} mode "
+            "paints strokes at full size, which the photo look leaves out"
+        )
+    if preserve_color != "none":
+        return (
+            "the photo look moves the photo's colour and tone to the style's; colour "
+            f"preservation ({preserve_color}) would undo it: leave it at none"
+        )
+    return None
 
 
 def pictures_refused(engine: str) -> str:
@@ -232,6 +248,8 @@ class JobSpec:
     temporal: bool = True  # with a sequence: consistent with the previous frame (False: naive)
     # enlarged more than 1.5x: the 100% view painted at full size (False: enlarged only)
     texture: bool = True
+    # the photo look: the styles' colour and tone with no painterly distortion (fast and gatys)
+    photoreal: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(self.styles))
@@ -254,7 +272,7 @@ class JobSpec:
                 continue
             if not _is_int(value) or not lo <= value <= hi:
                 raise BadRequest(f"'{key}' must be an integer from {lo} to {hi}, not {value!r}")
-        for flag in ("preview", "temporal", "texture"):
+        for flag in ("preview", "temporal", "texture", "photoreal"):
             if not isinstance(getattr(self, flag), bool):
                 raise BadRequest(f"'{flag}' must be true or false")
         if self.sequence is not None and not isinstance(self.sequence, SequenceRef):
@@ -264,6 +282,8 @@ class JobSpec:
             or (self.mask.width, self.mask.height) != (self.content.width, self.content.height)
         ):
             raise BadRequest("'mask' must be one channel of the content's width and height")
+        if self.photoreal and (reason := photoreal_refused(self.engine, self.preserve_color)):
+            raise BadRequest(reason)
         if any(s.image is not None for s in self.styles) and not takes_pictures(
             self.engine, self.base
         ):

@@ -119,5 +119,7 @@ def cli_command(recipe: dict, output: str = "result.png") -> str:
         args.append("--no-temporal")
     if settings.get("texture") is False:
         args.append("--no-texture")
+    if settings.get("photoreal") is True:
+        args.append("--photoreal")
     args += ["-o", output]
     return shlex.join(args)

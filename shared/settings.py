@@ -36,6 +36,7 @@ class JobSettings:
     iterations: int = JOB_DEFAULTS["iterations"]
     temporal: bool = JOB_DEFAULTS["temporal"]  # a sequence's frames consistent with each other
     texture: bool = JOB_DEFAULTS["texture"]  # the 100% view painted at full size
+    photoreal: bool = JOB_DEFAULTS["photoreal"]  # the photo look: colour and tone, no strokes
 
     def job_spec(self, content: ImageDesc, styles: Sequence[StyleRef], **fields: Any) -> JobSpec:
         """The job of these settings for `content` and `styles`; `fields` are further `JobSpec`
@@ -50,6 +51,7 @@ class JobSettings:
             iterations=self.iterations,
             temporal=self.temporal,
             texture=self.texture,
+            photoreal=self.photoreal,
             **fields,
         )
 
@@ -66,6 +68,7 @@ class JobSettings:
             iterations=int(recorded.get("iterations", JOB_DEFAULTS["iterations"])),
             temporal=bool(recorded.get("temporal", JOB_DEFAULTS["temporal"])),
             texture=bool(recorded.get("texture", JOB_DEFAULTS["texture"])),
+            photoreal=bool(recorded.get("photoreal", JOB_DEFAULTS["photoreal"])),
             **extra,
         )
 

@@ -51,12 +51,24 @@ def test_wire_round_trip_is_stable():
         {"preserve_color": "sepia"},
         {"colour": "x"},
         {"style_scale": 0},
+        {"photoreal": "yes"},
+        {"photoreal": True, "engine": "hires"},
+        {"photoreal": True, "engine": "gatys", "preserve_color": "luminance"},
     ],
 )
 def test_bad_fields_are_refused_with_a_message_naming_them(bad):
     with pytest.raises(BadRequest) as info:
         JobSpec.from_wire(body(**bad))
     assert info.value.code == "bad_request" and info.value.message
+
+
+def test_the_photo_look_says_why_a_mode_cannot_make_it():
+    with pytest.raises(BadRequest, match="fast or gatys"):
+        JobSpec.from_wire(body(photoreal=True, engine="hires"))
+    with pytest.raises(BadRequest, match="colour preservation"):
+        JobSpec.from_wire(body(photoreal=True, preserve_color="histogram"))
+    spec = JobSpec.from_wire(body(photoreal=True))
+    assert spec.photoreal and JobSpec.from_wire(spec.to_wire()) == spec
 
 
 def test_content_is_required_and_validated():
