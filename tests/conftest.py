@@ -211,3 +211,14 @@ def forget_learned(daemon, name: str) -> None:
             time.sleep(0.5)
     for suffix in (".safetensors", ".json"):
         (daemon.data / "impasto" / "models" / f"{name}{suffix}").unlink(missing_ok=True)
+
+
+def luma_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two u8 RGB(A) pictures' luminance: bench/photo_measures.py's structure measure."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from photo_measures import ssim_luma
+
+    from daemon.io.pixels import to_tensor
+
+    rgb = [to_tensor(np.ascontiguousarray(x[..., :3])) for x in (a, b)]
+    return ssim_luma(*rgb)

@@ -13,7 +13,7 @@ from gi.repository import Gimp, GimpUi, GObject
 from live_preview import DialogPreview
 from request import ArgumentError
 
-from shared.job import uses_iterations
+from shared.job import photoreal_refused, uses_iterations
 
 DIALOG_TIMEOUT_S = 1.0  # the dialog opens at once: no daemon within a second is "not running"
 
@@ -41,6 +41,7 @@ def show_dialog(
     status.set_line_wrap(True)  # a long message must not stretch the dialog
     status.set_max_width_chars(50)
     fields = ["mode", "strength", "preserve-color", "style-scale", "iterations", "texture"]
+    fields += ["photoreal"]
     if procedure.get_name() == request.FRAMES_PROCEDURE:
         fields.append("temporal")
     dialog.fill([*fields, "endpoint"])
@@ -52,14 +53,29 @@ def show_dialog(
     rows = StyleRows(daemon.styles or [], places, lambda text: config.set_property("styles", text))
     rows.set_items(chosen)
     iterations = dialog.get_widget("iterations", GObject.TYPE_NONE)
+    photoreal = dialog.get_widget("photoreal", GObject.TYPE_NONE)
+    preserve = dialog.get_widget("preserve-color", GObject.TYPE_NONE)
+    texture = dialog.get_widget("texture", GObject.TYPE_NONE)
 
     def mode_changed(*_args) -> None:
         mode = config.get_property("mode")
         rows.set_mode(mode)
         iterations.set_sensitive(uses_iterations(mode))
+        photoreal.set_sensitive(photoreal_refused(mode) is None)
+        if photoreal_refused(mode) is not None and config.get_property("photoreal"):
+            config.set_property("photoreal", False)
+
+    def look_changed(*_args) -> None:  # the photo look moves the colours itself
+        on = config.get_property("photoreal")
+        if on and config.get_property("preserve-color") != "none":
+            config.set_property("preserve-color", "none")
+        preserve.set_sensitive(not on)
+        texture.set_sensitive(not on)
 
     config.connect("notify::mode", mode_changed)
+    config.connect("notify::photoreal", look_changed)
     mode_changed()
+    look_changed()
     frame = Gtk.Frame(label="Styles")
     rows.set_border_width(6)
     frame.add(rows)

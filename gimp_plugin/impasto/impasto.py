@@ -171,6 +171,15 @@ def _add_style_arguments(proc: Gimp.Procedure) -> None:
         True,
         rw,
     )
+    proc.add_boolean_argument(
+        "photoreal",
+        "_Photo look",
+        "The style's colours and light on the layer with no brush strokes: every edge stays as "
+        "sharp and where it is (a photo or a painting as the style; fast and gatys modes; "
+        "colours left at none)",
+        False,
+        rw,
+    )
     proc.add_string_argument(
         "endpoint",
         "_Daemon",

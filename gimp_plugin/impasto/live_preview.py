@@ -79,7 +79,7 @@ class DialogPreview:
             return
         key = (
             self.config.get_property("styles"), options.strength, options.preserve_color,
-            options.style_scale,
+            options.style_scale, options.photoreal,
         )  # fmt: skip
         if key == self.live.key:
             return

@@ -145,6 +145,7 @@ def options_from_config(config: Any) -> Options:
         style_scale=config.get_property("style-scale"),
         iterations=config.get_property("iterations"),
         texture=config.get_property("texture"),
+        photoreal=config.get_property("photoreal"),
         endpoint=config.get_property("endpoint") or None,
     )
 

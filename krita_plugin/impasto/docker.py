@@ -8,7 +8,7 @@ from typing import Any
 
 from krita import DockWidget, Krita
 
-from shared.job import ENGINES, uses_iterations
+from shared.job import ENGINES, photoreal_refused, uses_iterations
 from shared.lessons import DEFAULT_MINUTES, style_name_for
 
 from . import plugin
@@ -178,6 +178,13 @@ class ImpastoDocker(DockWidget):
         )
         self.texture.toggled.connect(plugin.guarded(self._settings_edited))
         form.addRow("Detail", self.texture)
+        self.photoreal = QtWidgets.QCheckBox("Photo look: colour and tone only")
+        self.photoreal.setToolTip(
+            "The style's colours and light on the layer with no brush strokes: every edge stays "
+            "as sharp and where it is (a photo or a painting as the style; fast and gatys modes)"
+        )
+        self.photoreal.toggled.connect(plugin.guarded(self._settings_edited))
+        form.addRow("Look", self.photoreal)
         box.addLayout(form)
 
         buttons = QtWidgets.QHBoxLayout()
@@ -284,6 +291,10 @@ class ImpastoDocker(DockWidget):
         self.iterations.setEnabled(uses_iterations(s.mode))
         self._quietly(self.temporal, lambda: self.temporal.setChecked(s.temporal))
         self._quietly(self.texture, lambda: self.texture.setChecked(s.texture))
+        self._quietly(self.photoreal, lambda: self.photoreal.setChecked(s.photoreal))
+        self.photoreal.setEnabled(photoreal_refused(s.mode) is None)
+        self.preserve.setEnabled(not s.photoreal)  # the photo look moves the colours itself
+        self.texture.setEnabled(not s.photoreal)
         self._refresh_styles()
         self.apply_button.setEnabled(not c.busy)
         self.reapply_button.setEnabled(not c.busy)
@@ -459,6 +470,9 @@ class ImpastoDocker(DockWidget):
         s.iterations = self.iterations.value()
         s.temporal = self.temporal.isChecked()
         s.texture = self.texture.isChecked()
+        s.photoreal = self.photoreal.isChecked() and photoreal_refused(s.mode) is None
+        if s.photoreal:
+            s.preserve_color = "none"
         self.controller.changed()
 
     def _weight(self, style: StyleChoice, value: float) -> None:

@@ -50,7 +50,8 @@ class LivePreview:
         styles = tuple(
             (c.kind, c.name, c.weight, c.where and (c.where[0], id(c.where[1]))) for c in s.chosen
         )
-        return (node_id(node), styles, s.strength, s.preserve_color, s.style_scale), node
+        key = (node_id(node), styles, s.strength, s.preserve_color, s.style_scale, s.photoreal)
+        return key, node
 
     def _live_tick(self) -> None:
         target = self._live_target()

@@ -3,9 +3,6 @@ reference's colour distribution, through the real daemon in fast and gatys mode.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,10 +14,7 @@ from daemon.optim.losses import resize_long_side
 from shared.errors import BadRequest
 from shared.job import JobSpec, StyleRef
 from shared.protocol import PixelFormat
-from tests.conftest import load_rgb
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from photo_measures import ssim_luma  # noqa: E402
+from tests.conftest import load_rgb, luma_ssim
 
 RGB = PixelFormat("u8", "RGBA", 3)
 GREY = PixelFormat("u8", "RGBA", 1)
@@ -89,10 +83,6 @@ def _run(daemon, photo, styles, frames=(), **fields):
     ]
 
 
-def _ssim(a: np.ndarray, b: np.ndarray) -> float:
-    return ssim_luma(to_tensor(a), to_tensor(b))
-
-
 @pytest.mark.parametrize("engine", ["fast", "gatys"])
 def test_a_photo_look_job_keeps_the_photos_structure_where_a_painted_one_moves_it(daemon, engine):
     photo = np.ascontiguousarray(load_rgb("chelsea.png"))
@@ -108,9 +98,9 @@ def test_a_photo_look_job_keeps_the_photos_structure_where_a_painted_one_moves_i
     assert meta["settings"]["photoreal"] is True and "photoreal_s" in meta["timings"]
     assert meta["texture"] is False
     assert np.abs(look.astype(int) - photo).mean() > 10  # the colours moved
-    assert _ssim(look, photo) > 0.75  # the structure did not
+    assert luma_ssim(look, photo) > 0.75  # the structure did not
     if engine == "fast":  # where the network's own painting moves it
-        assert _ssim(look, photo) > _ssim(painted, photo) + 0.2
+        assert luma_ssim(look, photo) > luma_ssim(painted, photo) + 0.2
 
 
 def test_each_region_of_a_style_map_takes_its_own_references_look(daemon):

@@ -31,7 +31,14 @@ from PIL import Image
 from daemon.io.images import read_image, write_image
 from gimp_plugin import installer
 from shared.recipe import picture_file
-from tests.conftest import DATA, ROOT, assert_halves_follow, forget_learned, free_port
+from tests.conftest import (
+    DATA,
+    ROOT,
+    assert_halves_follow,
+    forget_learned,
+    free_port,
+    luma_ssim,
+)
 from tests.krita.krita_harness import virtual_display
 
 log = logging.getLogger(__name__)
@@ -233,6 +240,11 @@ def gimp_run(chroot, request):
         ),
         "unreachable": ("rgb8", None, {**args, "endpoint": dead}),
         "hires": ("rgb8", None, {**args, "mode": "hires", "iterations": 10}),
+        "photo-look": (
+            "rgb8",
+            None,
+            {**args, "mode": "gatys", "styles": f"{inside}/style.png", "photoreal": True},
+        ),
         "fast-file": ("rgb8", None, {**args, "styles": f"{inside}/style.png"}),
         "reapply": ("rgb8", None, {**args, "styles": f"{fast[0]}:0.6, {fast[1]}:0.4"}),
         "channel-map": (
@@ -403,6 +415,15 @@ def test_gatys_mode_takes_a_style_image_file(gimp_run):
     assert new.name == "Impasto: style"
     assert np.array_equal(source.pixels[..., :3], gimp_run["inputs"]["rgb8"])
     assert np.abs(new.pixels[..., :3].astype(int) - gimp_run["inputs"]["rgb8"]).mean() > 3
+
+
+def test_the_photo_look_recolours_the_layer_and_keeps_its_structure(gimp_run):
+    new, source = layers(succeeded(gimp_run, "photo-look"))
+    photo = gimp_run["inputs"]["rgb8"]
+    assert np.array_equal(source.pixels[..., :3], photo)
+    look = new.pixels[..., :3]
+    assert np.abs(look.astype(int) - photo).mean() > 5
+    assert luma_ssim(look, photo) > 0.75
 
 
 def test_unreachable_daemon_is_an_execution_error_with_a_clear_message(gimp_run):

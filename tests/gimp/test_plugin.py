@@ -44,6 +44,7 @@ def config(endpoint: str, **values) -> FakeConfig:
         "style-scale": 1.0,
         "iterations": 2,
         "texture": True,
+        "photoreal": False,
         "endpoint": endpoint,
     }
     return FakeConfig({**base, **values})

@@ -175,6 +175,7 @@ def test_the_procedures_arguments_become_the_options():
         "style-scale": 2.0,
         "iterations": 30,
         "texture": False,
+        "photoreal": True,
         "endpoint": "",
     }
     config = types.SimpleNamespace(get_property=values.__getitem__)
@@ -185,6 +186,7 @@ def test_the_procedures_arguments_become_the_options():
         2.0,
         30,
         texture=False,
+        photoreal=True,
         styles=[StyleItem(0.5, name="starry", where="Sky"), StyleItem(path="/p/a.png")],
     )
     values["styles"] = None  # unset in a PDB call

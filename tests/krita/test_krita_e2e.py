@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import assert_halves_follow, load_rgb
+from tests.conftest import assert_halves_follow, load_rgb, luma_ssim
 from tests.krita.krita_harness import KRITAS, install_into, read_kra, run_krita
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +74,7 @@ def krita_run(daemon, tmp_path_factory, request):
         ("float", "F32", {}),
         ("cmyk", "U8", {"model": "CMYKA"}),
         ("layer style", "U8", {"style_pixels": str(style), "iterations": 25}),
+        ("photo look", "U8", {"style_pixels": str(style), "iterations": 5, "photoreal": True}),
         ("reapply", "U8", {"reapply": True}),
         ("preview", "U8", {"preview": True}),
         ("style map", "U8", {"styles": TWO_HALVES}),
@@ -199,6 +200,16 @@ def test_a_selection_keeps_its_feather_and_from_krita_5_2_is_an_editable_mask(kr
 def test_a_layer_of_another_open_document_works_as_a_gatys_style(krita_run):
     record, layers, _ = result_of(krita_run, "layer style")
     assert layers[2].name == "Impasto: style layer", record
+
+
+def test_the_photo_look_recolours_the_layer_and_keeps_its_structure(krita_run):
+    record, layers, photo = result_of(krita_run, "photo look")
+    assert record["saved"] and record["message"].startswith("Added"), record
+    source, new = layers[1], layers[2]
+    assert source.pixels.tobytes() == photo.tobytes()
+    look, rgb = new.pixels[..., 2::-1], photo[..., 2::-1]  # BGRA → RGB
+    assert np.abs(look.astype(int) - rgb).mean() > 5
+    assert luma_ssim(look, rgb) > 0.75
 
 
 def test_cmyk_document_gets_a_message_and_no_new_layer(krita_run):

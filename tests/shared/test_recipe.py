@@ -13,6 +13,7 @@ from shared.recipe import (
     encode_recipes,
     make_recipe,
 )
+from shared.settings import JobSettings
 
 CONTENT = PixelFormat("u8", "RGBA").describe(1, 64, 48)
 
@@ -70,3 +71,18 @@ def test_an_animations_command_reads_and_writes_image_sequences():
     args = shlex.split(cli_command(recipe))
     assert args[:3] == ["impasto", "stylize", "walk cycle%04d.png"]
     assert args[-4:] == ["--no-temporal", "--no-texture", "-o", "painted%04d.png"]
+
+
+def test_a_photo_look_recipe_comes_back_as_the_same_settings_and_command():
+    spec = JobSpec(
+        content=PixelFormat("u8").describe(1, 64, 48), styles=(StyleRef(name="wave"),),
+        engine="gatys", photoreal=True,
+    )  # fmt: skip
+    recipe = make_recipe(
+        spec, {"name": "photo", "id": "7"}, [{"kind": "builtin", "name": "wave", "weight": 1.0}]
+    )
+    assert "--photoreal" in shlex.split(cli_command(recipe))
+    assert JobSettings.from_recipe(recipe["settings"]).photoreal is True
+    plain = JobSpec(content=spec.content, styles=spec.styles)
+    again = make_recipe(plain, {"name": "p", "id": "1"}, recipe["styles"])
+    assert JobSettings.from_recipe(again["settings"]).photoreal is False

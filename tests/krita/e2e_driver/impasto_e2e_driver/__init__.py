@@ -214,6 +214,7 @@ class Driver:
                         choice.where = ("alpha", (self.doc, mask))
                     chosen.append(choice)
             settings.styles[settings.mode] = chosen
+            settings.photoreal = bool(self.case.get("photoreal"))
             controller.changed()
         if self.case.get("endpoint"):  # another daemon address for this case (e.g. none there)
             self.endpoint = controller.endpoint
