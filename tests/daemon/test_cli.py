@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from daemon.io.images import read_image, write_image
-from tests.conftest import DATA, ROOT, free_port, load_rgb
+from tests.conftest import DATA, ROOT, free_port, load_rgb, luma_ssim
 
 
 def impasto(*args: str) -> subprocess.CompletedProcess:
@@ -121,6 +121,24 @@ def test_existing_output_is_never_overwritten_without_force(daemon, tmp_path):
             ".png",
         ),
         ("missing style file", ["stylize", "{photo}", "-s", "nowhere/wave.png"], "does not exist"),
+        (
+            "photo look in hires",
+            ["stylize", "{photo}", "-s", "starry-night", "--photoreal", "--mode", "hires"],
+            "photo look",
+        ),
+        (
+            "photo look and kept colours",
+            [
+                "stylize",
+                "{photo}",
+                "-s",
+                "starry-night",
+                "--photoreal",
+                "--preserve-color",
+                "luminance",
+            ],
+            "colour preservation",
+        ),  # fmt: skip
     ],
 )
 def test_bad_input_prints_one_clear_line_and_exits_non_zero(daemon, tmp_path, case, args, expect):
@@ -251,6 +269,18 @@ def test_no_texture_and_the_defaults_reach_the_job():
         args = build_parser().parse_args(cmd)
         spec = job_spec(args, content, styles)
         assert spec.texture is textured and spec.temporal is True
+
+
+def test_photoreal_with_a_photo_as_the_style_writes_the_recoloured_photo(daemon, tmp_path):
+    out = tmp_path / "look.png"
+    run = impasto(
+        "stylize", str(DATA / "chelsea.png"), "-s", str(DATA / "red_panda.png"), "--mode",
+        "gatys", "--photoreal", "-o", str(out), "--endpoint", daemon.endpoint,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    photo, look = load_rgb("chelsea.png"), read_image(out)
+    assert look.shape == photo.shape and np.abs(look.astype(int) - photo).mean() > 10
+    assert luma_ssim(look, photo) > 0.75
 
 
 def test_learn_refuses_bad_paintings_and_names_with_one_line_each(daemon, tmp_path):
