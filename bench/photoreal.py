@@ -11,7 +11,11 @@ the photo at 1024 px (long side). Per pair, in the same run:
 for the photo look, the global transfer, and plain transfer of the same mode (gatys at
 `--plain-side` px and `--plain-iterations` steps, or fast at its default). Gatys pairs send the
 reference as a picture; fast pairs name a shipped style (its painting is the reference).
-Then the time of a photo-look job at 1920x1080, median of `--repeats`, in fast and gatys mode.
+Then the time of a photo-look job at 1920x1080, median of `--repeats`, in fast and gatys mode,
+and on the first `--frames` frames of the two OpenCV sample clips at 320x240 (fast,
+starry-night), the warping error (bench/video.py) of the photo look beside the clip's own and
+plain fast mode's, frame by frame as a sequence's frames run (the look keeps no state: each
+frame's is a function of that frame).
 Writes docs/benchmarks.md's section and the gallery docs/gallery/photoreal.jpg.
 
     .venv/bin/python bench/photoreal.py [--quick] [--plain-iterations 40]
@@ -33,6 +37,7 @@ from common import REPO, machine, publish, revision
 from fine_view import Stylist, at_side
 from photo_measures import global_transfer, ssim_luma, swd_lab
 from PIL import Image, ImageDraw
+from video import CLIPS, frames_of, mean_warping_error
 from view_measures import fringe
 
 from daemon import pipeline
@@ -114,6 +119,7 @@ def main() -> int:
     p.add_argument("--plain-iterations", type=int, default=40)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--frames", type=int, default=30)
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--gallery", type=Path, default=REPO / "docs" / "gallery" / "photoreal.jpg")
     args = p.parse_args()
@@ -160,11 +166,23 @@ def main() -> int:
             runner.job(wide, style, mode, photoreal=True)
             times.append(time.perf_counter() - t0)
         timing[mode] = statistics.median(times)
+    video = {clip: warping(runner, clip, args.frames) for clip in CLIPS}
     if args.gallery and not args.quick:
         gallery(tiles).save(args.gallery, quality=82, optimize=True)
         log.info("wrote %s", args.gallery)
-    publish(report(rows, timing, started, args), args.markdown, BEGIN, END)
+    publish(report(rows, timing, video, started, args), args.markdown, BEGIN, END)
     return 0
+
+
+def warping(runner: Runner, clip: str, count: int) -> dict[str, float]:
+    """Mean warping error over the clip's first `count` frames: the clip's, the photo look's and
+    plain fast mode's (each frame alone)."""
+    frames = frames_of(clip, (320, 240), count)
+    out = {"clip": mean_warping_error(frames, frames)}
+    for name, fields in (("look", {"photoreal": True}), ("fast", {})):
+        outs = [runner.job(f, "vangogh-starry-night", "fast", **fields) for f in frames]
+        out[name] = mean_warping_error(frames, outs)
+    return out
 
 
 def gallery(tiles: list) -> Image.Image:
@@ -187,7 +205,7 @@ def gallery(tiles: list) -> Image.Image:
     return sheet
 
 
-def report(rows: list[dict], timing: dict, started: datetime, args) -> str:
+def report(rows: list[dict], timing: dict, video: dict, started: datetime, args) -> str:
     m = machine()
     keys = ("ssim", "look/photo", "look/global", "fringe+")
     lines = [
@@ -224,6 +242,12 @@ def report(rows: list[dict], timing: dict, started: datetime, args) -> str:
     lines += [
         f"- time of a photo-look job at 1920x1080 (median of {args.repeats}, whole pipeline, "
         f"u8 in and out): fast {timing['fast']:.2f} s, gatys {timing['gatys']:.2f} s",
+        *(
+            f"- warping error on {clip} (first {args.frames} frames, 320x240): the clip itself "
+            f"{v['clip']:.5f}, photo look {v['look']:.5f} ({v['look'] / v['clip']:.2f}x the "
+            f"clip's), plain fast mode frame by frame {v['fast']:.5f}"
+            for clip, v in video.items()
+        ),
         "",
         END,
     ]

@@ -26,10 +26,15 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from daemon.imaging.color import YIQ_TO_RGB, rgb_to_yiq
 from daemon.imaging.lab import lab_to_rgb, rgb_to_lab
 
 RADIUS = 4  # px at the working size: the guided filter's window radius
 EPS = 1e-3  # regularisation of the fit: larger flattens the map towards a local constant
+# the colour's (YIQ I, Q) regularisation: the photo's fine luma detail barely enters the colour,
+# so a steep recolouring does not turn its grain and JPEG noise into colour speckle (the 100%
+# fringe score on 4 pairs: +0.003 to +0.12 over the photo's with EPS, −0.04 to +0.004 with this)
+EPS_CHROMA = 0.1
 ROUNDS = 2
 OT_ITERATIONS = 12  # random rotations of the sliced transfer per round
 REFERENCE_SIDE = 512  # px: a reference's colours are read at most this large
@@ -52,10 +57,24 @@ def _box(x: torch.Tensor, r: int) -> torch.Tensor:
 
 
 def affine_fit(
-    target: torch.Tensor, guide: torch.Tensor, radius: int = RADIUS, eps: float = EPS
+    target: torch.Tensor,
+    guide: torch.Tensor,
+    radius: int = RADIUS,
+    eps: float = EPS,
+    eps_chroma: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The colour guided filter's coefficients: A [1,3,3,h,w] (out channel, guide channel) and
-    b [1,3,h,w], averaged over the windows, such that A·guide + b ≈ target locally."""
+    b [1,3,h,w], averaged over the windows, such that A·guide + b ≈ target locally. With
+    `eps_chroma` the target's chroma (YIQ I and Q) is fitted with that regularisation and its
+    luma with `eps`: a larger one passes less of the photo's fine detail into the colour."""
+    if eps_chroma is not None and target.shape[1] == 3:
+        ycc = rgb_to_yiq(target.double())
+        ay, by = affine_fit(ycc[:, :1], guide, radius, eps)
+        ac, bc = affine_fit(ycc[:, 1:], guide, radius, eps_chroma)
+        back = YIQ_TO_RGB.double()
+        a = torch.einsum("oc,nciyx->noiyx", back, torch.cat([ay, ac], 1).double())
+        b = torch.einsum("oc,ncyx->noyx", back, torch.cat([by, bc], 1).double())
+        return a.float(), b.float()
     r = max(1, min(radius, (min(guide.shape[-2:]) - 1) // 2))
     g, p = guide.double(), target.double()
     mean_g, mean_p = _box(g, r), _box(p, r)
@@ -181,6 +200,7 @@ def photo_look(
     radius: int | None = None,
     eps: float = EPS,
     monotone: bool = True,
+    eps_chroma: float | None = EPS_CHROMA,
 ) -> torch.Tensor:
     """The photo (`photo_full` [1,3,H,W]) with the look of the engine's `stylised` result, made
     from `photo_small` (the same size as it). `references`: per style of the blend, its picture
@@ -204,7 +224,7 @@ def photo_look(
                     moved[:, 0] = follow_order(moved[:, 0], lightness[where])
                 flat[where] = moved
             target = lab_to_rgb(flat.T.reshape_as(lab))
-        a, b = affine_fit(target, guide, radius, eps)
+        a, b = affine_fit(target, guide, radius, eps, eps_chroma)
         target = apply_affine(a, b, guide)
     return apply_affine(a, b, photo_full)
 
