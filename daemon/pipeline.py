@@ -27,7 +27,7 @@ from daemon.catalogue import Catalogue
 from daemon.catalogue.model_library import ModelLibrary
 from daemon.devices import DeviceProfile
 from daemon.engines import Cancelled, EngineInput, Report, fast
-from daemon.imaging import color, flow, photoreal, texture
+from daemon.imaging import color, depth, flow, photoreal, texture
 from daemon.imaging.guided_upsample import guided_upsample
 from daemon.imaging.upscale import UPSCALERS
 from daemon.io import pixels
@@ -91,7 +91,7 @@ def run(
         work = resize_long_side(clean, plan.side)
         maps, coverage = _style_maps(plan, frames, (h, w), tuple(work.shape[-2:]))
         timings["prepare_s"] = time.perf_counter() - t0
-        ctx = _Context(profile, models, report, cancelled, sequences, client, timings, meta)
+        ctx = _Context(profile, models, report, cancelled, sequences, client, timings, meta, frames)
         if spec.photoreal:
             out = _photo_look(plan, clean, work, styles, keys, maps, catalogue, ctx)
         else:
@@ -149,8 +149,9 @@ def _paint(
         prior = flow.carry(kept.input, kept.result, engine_content, flow.CARRY_INTERPOLATION)
         timings["flow_s"] = time.perf_counter() - t1
     meta["temporal"] = prior is not None
+    depth_map = _depth(plan, ctx.frames, tuple(work.shape[-2:]), meta)
     inputs = EngineInput(
-        spec, engine_content, prepared, profile, plan, models, prior, maps, style_keys=keys
+        spec, engine_content, prepared, profile, plan, models, prior, maps, keys, depth_map
     )
     estimate = getattr(plan.engine, "memory_estimate", None)
     if estimate is not None:  # what the engine plans to use, beyond the job's baseline
@@ -224,6 +225,19 @@ class _Context:
     client: bytes
     timings: dict[str, float]
     meta: dict
+    frames: list
+
+
+def _depth(plan: Plan, frames: list, size: tuple[int, int], meta: dict) -> torch.Tensor | None:
+    """The job's depth map at the working size (0 far, 1 near), or None; a map of other
+    proportions is stretched, with a note in the result's metadata."""
+    desc = plan.spec.depth
+    if desc is None:
+        return None
+    grey = pixels.decode_mask(desc, frame_bytes(frames, desc))
+    fitted, note = depth.fit_depth(grey, size)
+    meta["depth"] = {"range": plan.spec.depth_range, **({"note": note} if note else {})}
+    return fitted
 
 
 def _detail_size(plan: Plan, inputs: EngineInput, made: tuple[int, int]) -> tuple[int, int]:

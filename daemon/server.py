@@ -460,10 +460,7 @@ class Daemon:
         if total > self.config.max_message_bytes:
             raise TooLarge(f"message of {total} bytes exceeds {self.config.max_message_bytes}")
         used = set()
-        names = ["content"] + (["mask"] if spec.mask is not None else [])
-        names += [f"style image {i + 1}" for i, s in enumerate(spec.styles) if s.image is not None]
-        names += [f"style map {i + 1}" for i, s in enumerate(spec.styles) if s.map is not None]
-        for what, desc in zip(names, spec.images, strict=True):
+        for what, desc in spec.named_images:
             if desc.pixels > self.config.max_pixels:
                 raise TooLarge(
                     f"{what} claims {desc.width}x{desc.height} pixels; the limit is "

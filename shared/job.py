@@ -25,6 +25,7 @@ BASES = ("gatys", "fast")  # how hires stylises its thumbnail
 UPSCALERS = ("lanczos", "bicubic", "learned")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 PHOTOREAL_ENGINES = ("fast", "gatys")  # the engines that make the photo look
+DEPTH_ENGINES = ("fast",)  # the engines whose stroke size follows a depth map
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 
@@ -54,6 +55,7 @@ _CHOICES = {
 _NUMBERS = {  # field: (lowest, highest)
     "strength": (0.0, 1.0),
     "style_scale": (0.05, 16.0),
+    "depth_range": (1.0, 16.0),
     "content_weight": (0.0, 1e9),
     "style_weight": (0.0, 1e9),
     "tv_weight": (0.0, 1e9),
@@ -250,6 +252,10 @@ class JobSpec:
     texture: bool = True
     # the photo look: the styles' colour and tone with no painterly distortion (fast and gatys)
     photoreal: bool = False
+    # stroke size by depth: one channel, any size (white near, black far); near strokes are
+    # `depth_range` times the far ones'
+    depth: ImageDesc | None = None
+    depth_range: float = 3.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(self.styles))
@@ -284,17 +290,38 @@ class JobSpec:
             raise BadRequest("'mask' must be one channel of the content's width and height")
         if self.photoreal and (reason := photoreal_refused(self.engine, self.preserve_color)):
             raise BadRequest(reason)
+        if self.depth is not None:
+            if not isinstance(self.depth, ImageDesc) or self.depth.channels != 1:
+                raise BadRequest("'depth' must be a one-channel (grey) image")
+            if self.engine not in DEPTH_ENGINES:
+                raise BadRequest(
+                    f"stroke size by depth is made in {' or '.join(DEPTH_ENGINES)} mode for now, "
+                    f"not {self.engine}"
+                )
+            if self.photoreal:
+                raise BadRequest("the photo look paints no strokes: a depth map has no effect")
         if any(s.image is not None for s in self.styles) and not takes_pictures(
             self.engine, self.base
         ):
             raise BadRequest(pictures_refused(self.engine))
 
     @property
+    def named_images(self) -> list[tuple[str, ImageDesc]]:
+        """Every pixel buffer this job references, with what it is for people: content, mask,
+        style pictures, style maps, depth map."""
+        out = [("content", self.content)]
+        if self.mask is not None:
+            out.append(("mask", self.mask))
+        out += [(f"style image {i + 1}", s.image) for i, s in enumerate(self.styles) if s.image]
+        out += [(f"style map {i + 1}", s.map) for i, s in enumerate(self.styles) if s.map]
+        if self.depth is not None:
+            out.append(("depth map", self.depth))
+        return out
+
+    @property
     def images(self) -> list[ImageDesc]:
-        """Every pixel buffer this job references: content, mask, style pictures, style maps."""
-        mask = [self.mask] if self.mask is not None else []
-        pictures = [s.image for s in self.styles if s.image is not None]
-        return [self.content, *mask, *pictures, *(s.map for s in self.styles if s.map is not None)]
+        """Every pixel buffer this job references (`named_images` without the names)."""
+        return [desc for _, desc in self.named_images]
 
     def to_wire(self) -> dict:
         """The submit body (optional fields that are unset are left out)."""
@@ -318,6 +345,10 @@ class JobSpec:
         out.pop("content")
         out.pop("mask", None)
         out.pop("sequence", None)
+        if out.pop("depth", None) is not None:
+            out["depth"] = True
+        else:
+            out.pop("depth_range", None)
         out["styles"] = [
             {"style": s.title, "weight": s.weight, **({"map": True} if s.map else {})}
             for s in self.styles
@@ -345,13 +376,18 @@ class JobSpec:
                 styles.append(StyleRef.from_wire(item))
             except BadRequest as exc:
                 raise type(exc)(f"styles[{i}]: {exc.message}") from None
-        kw = {k: v for k, v in body.items() if k not in ("content", "styles", "mask", "sequence")}
-        mask, sequence = body.get("mask"), body.get("sequence")
+        kw = {
+            k: v
+            for k, v in body.items()
+            if k not in ("content", "styles", "mask", "sequence", "depth")
+        }
+        mask, sequence, depth = body.get("mask"), body.get("sequence"), body.get("depth")
         return cls(
             content=ImageDesc.from_wire(body["content"], "content"),
             styles=tuple(styles),
             mask=ImageDesc.from_wire(mask, "mask", channels=(1,)) if mask is not None else None,
             sequence=SequenceRef.from_wire(sequence) if sequence is not None else None,
+            depth=ImageDesc.from_wire(depth, "depth", channels=(1,)) if depth is not None else None,
             **kw,
         )
 

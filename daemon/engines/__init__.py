@@ -58,6 +58,7 @@ class EngineInput:
     # per style: what identifies its picture as the engine sees it (a file and its version, or a
     # sent picture's digest), so derived statistics can be cached; None: not cacheable
     style_keys: list[str | None] | None = None
+    depth: torch.Tensor | None = None  # [1,1,h,w] 0 far .. 1 near at the content's size
 
     @property
     def mapped_styles(self) -> int:

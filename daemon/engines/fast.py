@@ -28,6 +28,8 @@ the tiles sharing norm statistics as above.
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -40,7 +42,7 @@ from daemon.devices import (
     is_out_of_memory,
 )
 from daemon.engines import Cancelled, EngineInput, Report
-from daemon.imaging import texture
+from daemon.imaging import depth, texture
 from daemon.imaging.chroma import clean_chroma
 from daemon.nets.fast_net import DEFAULT_WIDTHS, NormStats, StyleNet
 from daemon.nets.fast_onnx import onnx_runner
@@ -107,14 +109,45 @@ class FastEngine:
     uses_pictures = False  # the styles live in the model
 
     def working_side(self, spec: JobSpec, shape: tuple[int, int], profile: DeviceProfile) -> int:
-        """`size` (default STROKE_SIDE, whatever the picture's size) ÷ style_scale."""
-        return max(MIN_SIDE, round((spec.size or STROKE_SIDE) / spec.style_scale))
+        """`size` (default STROKE_SIDE, whatever the picture's size) ÷ style_scale; with a depth
+        map, the side of its finest band (the job's scale is the bands' geometric middle)."""
+        side = (spec.size or STROKE_SIDE) / spec.style_scale
+        if spec.depth is not None:
+            side *= math.sqrt(spec.depth_range)
+        return max(MIN_SIDE, round(side))
 
     def run(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
-        out = clean_chroma(self._stylise(inputs, report, cancelled))  # the network's dither
+        if inputs.depth is not None:
+            out = self._by_depth(inputs, report, cancelled)
+        else:
+            out = self._stylise(inputs, report, cancelled)
+        out = clean_chroma(out)  # the network's dither
         if inputs.prior is not None:  # a sequence: follow the previous result where trusted
             weight = inputs.prior.weight.to(out) * TEMPORAL_BLEND
             out = out.lerp_(inputs.prior.warped.to(out), weight)
+        return out
+
+    def _by_depth(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
+        """One pass per depth band (daemon.imaging.depth), each at its stroke size, enlarged to
+        the working size and mixed by the bands' shares of each pixel."""
+        x = inputs.content
+        size = tuple(x.shape[-2:])
+        factors = depth.band_factors(inputs.spec.depth_range)
+        shares = depth.band_weights(inputs.depth.to(x), len(factors))
+        out = torch.zeros_like(x)
+        for k, factor in enumerate(factors):
+            share = shares[:, k : k + 1]
+            if not bool(share.gt(0).any()):
+                continue
+            small = resize_long_side(x, max(MIN_SIDE, round(max(size) / factor)))
+            maps = inputs.maps
+            if maps is not None:
+                maps = [m if m is None else _area(m, tuple(small.shape[-2:])) for m in maps]
+            band = replace(inputs, content=small, maps=maps, depth=None)
+            part = self._stylise(band, report, cancelled)
+            if tuple(part.shape[-2:]) != size:
+                part = F.interpolate(part, size=size, mode="bicubic", align_corners=False)
+            out.addcmul_(part.clamp_(0, 1), share)
         return out
 
     def _stylise(self, inputs: EngineInput, report: Report, cancelled: Cancelled) -> torch.Tensor:
