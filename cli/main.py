@@ -180,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
         "the full-size texture of the 100%% view (faster)",
     )
     s.add_argument(
+        "--depth",
+        type=Path,
+        default=None,
+        metavar="DEPTH.png",
+        help="a grey picture, white near and black far (any size; painted, from a 3-D program "
+        "or any depth tool): strokes are bigger where it is near (fast mode)",
+    )
+    s.add_argument(
+        "--depth-range",
+        type=float,
+        default=JOB_DEFAULTS["depth_range"],
+        help="with --depth: how many times bigger the nearest strokes are than the farthest "
+        "(default %(default)g; 1 to 16)",
+    )
+    s.add_argument(
         "--photoreal",
         action="store_true",
         help="the photo look: the style's colour and tone on the photo, no strokes; every edge "

@@ -69,7 +69,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         mask, mask_data = mask_frame(args.mask, content.shape[:2], 2)
         frames.append(mask_data)
     styles, style_frames = style_refs(args, len(frames) + 1)
-    spec = job_spec(args, desc, styles, mask=mask)
+    depth, depth_frames = depth_frame(args.depth, len(frames) + len(style_frames) + 1)
+    spec = job_spec(args, desc, styles, mask=mask, depth=depth)
+    style_frames += depth_frames
     body = spec.to_wire()
     with client(args, timeout=args.timeout) as daemon:
         daemon.hello()  # fails fast, with a clear message, when no daemon answers
@@ -126,6 +128,29 @@ def mask_frame(path: Path, shape: tuple[int, int], frame: int) -> tuple[ImageDes
     return _image_frame(grey, frame)
 
 
+# a depth map whose channels differ by more than this share of full scale on average has colour
+DEPTH_COLOUR = 0.02
+
+
+def depth_frame(path: Path | None, frame: int) -> tuple[ImageDesc | None, list[bytes]]:
+    """`--depth`: a grey picture (white near, black far) at its own size as buffer `frame`, or
+    (None, []) without one; a picture with colour is refused."""
+    if path is None:
+        return None, []
+    from daemon.io.images import read_image
+
+    arr = read_image(Path(path).expanduser())
+    if arr.shape[2] >= 3:
+        top = float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else 1.0
+        rgb = arr[..., :3].astype(np.float32) / top
+        if float((rgb.max(2) - rgb.min(2)).mean()) > DEPTH_COLOUR:
+            raise BadRequest(
+                f"the depth map {path} has colour; it must be grey (white near, black far)"
+            )
+    desc, data = _image_frame(np.ascontiguousarray(arr[..., :1]), frame)
+    return desc, [data]
+
+
 def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> JobSpec:
     """The job the stylize options describe (the settings every client shares through
     shared.settings.JobSettings, then the CLI's own)."""
@@ -148,6 +173,7 @@ def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> 
         upscaler=args.upscaler,
         size=args.size,
         seed=args.seed,
+        depth_range=args.depth_range,
         **fields,
     )
 
@@ -242,6 +268,7 @@ def stylize_sequence(args: argparse.Namespace) -> int:
         "frames": [start, stop],
         "settings": settings.settings(),
         "mask": str(Path(args.mask).resolve()) if args.mask is not None else None,
+        "depth": str(Path(args.depth).resolve()) if args.depth is not None else None,
     }
     if sink.exists(run) and not args.force:
         raise BadRequest(
@@ -273,7 +300,9 @@ def stylize_sequence(args: argparse.Namespace) -> int:
             if args.mask is not None:  # one mask for every frame
                 mask, mask_data = mask_frame(args.mask, first.shape[:2], 2)
                 extra.insert(0, mask_data)
-            spec = job_spec(args, desc, styles, mask=mask)
+            depth, depth_frames = depth_frame(args.depth, len(extra) + 2)  # one for every frame
+            extra += depth_frames
+            spec = job_spec(args, desc, styles, mask=mask, depth=depth)
 
             def buffers():
                 yield data

@@ -139,12 +139,26 @@ def test_existing_output_is_never_overwritten_without_force(daemon, tmp_path):
             ],
             "colour preservation",
         ),  # fmt: skip
+        (
+            "colour depth map",
+            ["stylize", "{photo}", "-s", "starry-night", "--depth", "{photo}"],
+            "has colour",
+        ),
+        (
+            "depth in gatys",
+            ["stylize", "{photo}", "-s", "starry-night", "--depth", "{grey}", "--mode", "gatys"],
+            "fast mode",
+        ),
+        ("unreadable depth map", ["stylize", "{photo}", "-s", "x", "--depth", "{garbage}"], "read"),
     ],
 )
 def test_bad_input_prints_one_clear_line_and_exits_non_zero(daemon, tmp_path, case, args, expect):
     garbage = tmp_path / "garbage.png"
     garbage.write_bytes(b"\x89PNG this is not really an image")
+    grey = tmp_path / "grey.png"
+    write_image(grey, np.full((8, 8, 3), 128, np.uint8))
     fill = {"garbage": str(garbage), "photo": str(DATA / "chelsea.png"), "tmp": str(tmp_path)}
+    fill["grey"] = str(grey)
     args = [a.format(**fill) for a in args]
     if "-o" not in args:
         args += ["-o", str(tmp_path / "out.png")]
@@ -281,6 +295,25 @@ def test_photoreal_with_a_photo_as_the_style_writes_the_recoloured_photo(daemon,
     photo, look = load_rgb("chelsea.png"), read_image(out)
     assert look.shape == photo.shape and np.abs(look.astype(int) - photo).mean() > 10
     assert luma_ssim(look, photo) > 0.75
+
+
+def test_a_depth_map_makes_strokes_bigger_where_it_is_white(daemon, tmp_path):
+    photo = DATA / "red_panda.png"
+    h, w = load_rgb("red_panda.png").shape[:2]
+    ramp = tmp_path / "depth.png"
+    write_image(
+        ramp, np.repeat(np.tile(np.linspace(255, 0, w).astype(np.uint8), (h, 1))[..., None], 3, 2)
+    )
+    outs = {}
+    for name, extra in (("deep", ["--depth", str(ramp), "--depth-range", "4"]), ("flat", [])):
+        outs[name] = tmp_path / f"{name}.png"
+        run = impasto(
+            "stylize", str(photo), "-s", "starry-night", "-o", str(outs[name]), *extra,
+            "--endpoint", daemon.endpoint,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    deep, flat = read_image(outs["deep"]), read_image(outs["flat"])
+    assert deep.shape == flat.shape and not np.array_equal(deep, flat)
 
 
 def test_learn_refuses_bad_paintings_and_names_with_one_line_each(daemon, tmp_path):
