@@ -150,9 +150,16 @@ def _paint(
         timings["flow_s"] = time.perf_counter() - t1
     meta["temporal"] = prior is not None
     depth_map = _depth(plan, ctx.frames, tuple(work.shape[-2:]), meta)
+    scales, placed = None, maps
+    if depth_map is not None and plan.uses_pictures:  # the depth bands as placed styles
+        prepared, keys, placed, scales = depth.bands_as_styles(
+            prepared, keys, maps, depth_map, spec.depth_range
+        )
+        depth_map = None
     inputs = EngineInput(
-        spec, engine_content, prepared, profile, plan, models, prior, maps, keys, depth_map
-    )
+        spec, engine_content, prepared, profile, plan, models, prior, placed, keys, depth_map,
+        scales,
+    )  # fmt: skip
     estimate = getattr(plan.engine, "memory_estimate", None)
     if estimate is not None:  # what the engine plans to use, beyond the job's baseline
         meta["memory"] = {"budget": profile.memory_budget}

@@ -25,7 +25,7 @@ BASES = ("gatys", "fast")  # how hires stylises its thumbnail
 UPSCALERS = ("lanczos", "bicubic", "learned")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 PHOTOREAL_ENGINES = ("fast", "gatys")  # the engines that make the photo look
-DEPTH_ENGINES = ("fast",)  # the engines whose stroke size follows a depth map
+DEPTH_ENGINES = ENGINES  # the engines whose stroke size follows a depth map (hires: gatys base)
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 
@@ -293,10 +293,10 @@ class JobSpec:
         if self.depth is not None:
             if not isinstance(self.depth, ImageDesc) or self.depth.channels != 1:
                 raise BadRequest("'depth' must be a one-channel (grey) image")
-            if self.engine not in DEPTH_ENGINES:
+            if self.engine not in DEPTH_ENGINES or (self.engine == "hires" and self.base == "fast"):
                 raise BadRequest(
-                    f"stroke size by depth is made in {' or '.join(DEPTH_ENGINES)} mode for now, "
-                    f"not {self.engine}"
+                    "stroke size by depth is made in fast, gatys and hires mode; hires with a "
+                    "fast base cannot follow it (use its gatys base)"
                 )
             if self.photoreal:
                 raise BadRequest("the photo look paints no strokes: a depth map has no effect")
@@ -324,13 +324,14 @@ class JobSpec:
         return [desc for _, desc in self.named_images]
 
     def to_wire(self) -> dict:
-        """The submit body (optional fields that are unset are left out)."""
+        """The submit body (optional fields that are unset are left out, and so are the newest
+        fields when they ask for nothing: a daemon from before them still takes the job)."""
         if not self.styles:
             raise BadRequest("the job needs at least one style")
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or (f.name in _NEW_FIELDS and _NEW_FIELDS[f.name](self)):
                 continue
             if f.name == "styles":
                 value = [s.to_wire() for s in value]
@@ -391,6 +392,13 @@ class JobSpec:
             **kw,
         )
 
+
+# Fields added after the protocol's first release, with when a job leaves them out (they ask for
+# nothing then): clients keep working with a daemon from before them.
+_NEW_FIELDS = {
+    "photoreal": lambda spec: not spec.photoreal,
+    "depth_range": lambda spec: spec.depth is None,
+}
 
 # Every JobSpec field's default, by name: the one home of the defaults the clients show (the CLI's
 # options, the recipe's "left at the default" test).

@@ -59,6 +59,13 @@ class EngineInput:
     # sent picture's digest), so derived statistics can be cached; None: not cacheable
     style_keys: list[str | None] | None = None
     depth: torch.Tensor | None = None  # [1,1,h,w] 0 far .. 1 near at the content's size
+    # per style: its stroke size relative to the job's `style_scale` (depth bands); None: all 1
+    style_scales: list[float] | None = None
+
+    def style_scale(self, index: int) -> float:
+        """Style `index`'s scale: the job's `style_scale` × its own."""
+        own = 1.0 if self.style_scales is None else self.style_scales[index]
+        return self.spec.style_scale * own
 
     @property
     def mapped_styles(self) -> int:

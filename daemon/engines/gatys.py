@@ -238,12 +238,9 @@ def style_targets(
 ) -> dict[str, torch.Tensor]:
     """Weighted blend of the styles' Gram matrices at this content size (cached per style+size);
     `digests` identify the style pictures (EngineInput.style_keys; None: not cached)."""
-    long = max(size)
-    side = max(32, round(long * inputs.spec.style_scale))
-    side = min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
     blended: dict[str, torch.Tensor] = {}
-    for (style, weight), digest in zip(inputs.styles, digests, strict=True):
-        grams = _style_grams(vgg, style, digest, side, inputs.profile)
+    for i, ((style, weight), digest) in enumerate(zip(inputs.styles, digests, strict=True)):
+        grams = _style_grams(vgg, style, digest, _style_side(inputs, size, i), inputs.profile)
         for name, g in grams.items():
             blended[name] = blended.get(name, 0) + weight * g
     return blended
@@ -254,15 +251,21 @@ def style_regions(
 ) -> list[tuple[torch.Tensor, dict[str, torch.Tensor], float]]:
     """Per style with any area: (guide [1,1,h,w] on the device, the painting's Gram matrices,
     the guide's share of the picture's area), guides from `losses.region_guides`."""
-    side = max(32, round(max(size) * inputs.spec.style_scale))
-    side = min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
     assert inputs.maps is not None
     weights = [weight for _, weight in inputs.styles]
     regions = []
     for i, guide, share in losses.region_guides(weights, inputs.maps, size):
+        side = _style_side(inputs, size, i)
         grams = _style_grams(vgg, inputs.styles[i][0], digests[i], side, inputs.profile)
         regions.append((guide.to(inputs.profile.device), grams, share))
     return regions
+
+
+def _style_side(inputs: EngineInput, size: tuple[int, int], index: int) -> int:
+    """The long side style `index`'s painting is seen at for a canvas of `size`: the canvas's
+    × the style's scale, within what VGG19 can take."""
+    side = max(32, round(max(size) * inputs.style_scale(index)))
+    return min(side, int(math.sqrt(inputs.profile.max_vgg_pixels())))
 
 
 def _style_grams(

@@ -275,16 +275,16 @@ class HiresEngine:
         if inputs.maps is not None:
             return {}, HiresEngine._regions(vgg, inputs, size, tile)
         targets: dict[str, torch.Tensor] = {}
-        for style, weight in inputs.styles:
-            for k, g in HiresEngine._grams(vgg, inputs, style, size, tile).items():
+        for i, (_, weight) in enumerate(inputs.styles):
+            for k, g in HiresEngine._grams(vgg, inputs, i, size, tile).items():
                 targets[k] = targets.get(k, 0) + weight * g
         return targets, None
 
     @staticmethod
-    def _grams(vgg, inputs: EngineInput, style: torch.Tensor, size: tuple[int, int], tile: int):
-        """One style picture's Gram matrices, scaled to this size (× style scale)."""
-        side = max(32, round(max(size) * inputs.spec.style_scale))
-        resized = losses.resize_long_side(style, side).clamp(0, 1)
+    def _grams(vgg, inputs: EngineInput, index: int, size: tuple[int, int], tile: int):
+        """Style `index`'s picture's Gram matrices, scaled to this size (× its style scale)."""
+        side = max(32, round(max(size) * inputs.style_scale(index)))
+        resized = losses.resize_long_side(inputs.styles[index][0], side).clamp(0, 1)
         return tiled_grams(vgg, resized, STYLE_LAYERS, inputs.profile, tile)
 
     @staticmethod
@@ -294,7 +294,7 @@ class HiresEngine:
         assert inputs.maps is not None
         weights = [weight for _, weight in inputs.styles]
         return [
-            (guide, HiresEngine._grams(vgg, inputs, inputs.styles[i][0], size, tile), share)
+            (guide, HiresEngine._grams(vgg, inputs, i, size, tile), share)
             for i, guide, share in losses.region_guides(weights, inputs.maps, size)
         ]
 

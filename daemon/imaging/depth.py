@@ -54,3 +54,31 @@ def fit_depth(depth: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor,
         kw = {} if mode == "area" else {"align_corners": False}
         depth = F.interpolate(depth, size=size, mode=mode, **kw)
     return depth, note
+
+
+def bands_as_styles(
+    styles: list[tuple[torch.Tensor, float]],
+    keys: list[str | None],
+    maps: list[torch.Tensor | None] | None,
+    depth: torch.Tensor,
+    depth_range: float,
+) -> tuple[list, list, list[torch.Tensor | None], list[float]]:
+    """For the engines that work from pictures (gatys, hires): every style once per depth band,
+    placed by the style-map machinery. Returns (styles, keys, maps, scales): each band's map is
+    its share of each pixel (times the style's own map), its scale the band's stroke size over
+    the bands' geometric middle, so the job's `style_scale` stays the middle."""
+    factors = band_factors(depth_range)
+    middle = math.sqrt(depth_range)
+    shares = band_weights(depth, len(factors))
+    out_styles, out_keys, out_maps, scales = [], [], [], []
+    own_maps = maps if maps is not None else [None] * len(styles)
+    for style, key, own in zip(styles, keys, own_maps, strict=True):
+        for k, factor in enumerate(factors):
+            band = shares[:, k : k + 1]
+            if own is not None:
+                band = band * F.interpolate(own.float(), size=band.shape[-2:], mode="area")
+            out_styles.append(style)
+            out_keys.append(key)
+            out_maps.append(band)
+            scales.append(factor / middle)
+    return out_styles, out_keys, out_maps, scales

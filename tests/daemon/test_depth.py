@@ -3,6 +3,7 @@ fitted with a note, and through the real daemon, bigger strokes where the map sa
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -44,14 +45,14 @@ def test_a_depth_map_of_other_proportions_is_stretched_with_a_note():
     assert wide.shape[-2:] == (60, 160) and "stretched" in note
 
 
-def _job(daemon, photo, depth_map=None, **fields):
+def _job(daemon, photo, depth_map=None, engine="fast", **fields):
     h, w, _ = photo.shape
     frames = [photo.tobytes()]
     if depth_map is not None:
         fields["depth"] = GREY.describe(2, depth_map.shape[1], depth_map.shape[0])
         frames.append(np.ascontiguousarray(depth_map).tobytes())
     spec = JobSpec(
-        content=RGB.describe(1, w, h), styles=(StyleRef(name="starry-night"),), engine="fast",
+        content=RGB.describe(1, w, h), styles=(StyleRef(name="starry-night"),), engine=engine,
         **fields,
     )  # fmt: skip
     with daemon.client(timeout=30) as client:
@@ -61,21 +62,37 @@ def _job(daemon, photo, depth_map=None, **fields):
     return out, result.body["metadata"]
 
 
-def test_strokes_are_bigger_where_the_depth_map_is_near(daemon):
-    photo = np.ascontiguousarray(resize_array(load_rgb("red_panda.png"), 384))
+def left_over_right(img: np.ndarray) -> float:
+    """The stroke size of the left third over the right third's."""
+    left, _, right = thirds(img)
+    return stroke_size(left) / stroke_size(right)
+
+
+@pytest.mark.parametrize(
+    "engine, side, fields",
+    [
+        ("fast", 384, {}),
+        ("gatys", 192, {"iterations": 30, "seed": 0, "scales": 1}),
+    ],
+)
+def test_the_near_side_gets_the_stroke_size_a_larger_style_scale_gives(
+    daemon, engine, side, fields
+):
+    photo = np.ascontiguousarray(resize_array(load_rgb("red_panda.png"), side))
     h, w, _ = photo.shape
     near_left = np.ascontiguousarray(np.tile(np.linspace(255, 0, w).astype(np.uint8), (h, 1)))
-    out, meta = _job(daemon, photo, near_left, depth_range=4.0)
-    flat, _ = _job(daemon, photo)
-    assert meta["depth"] == {"range": 4.0} and out.shape == photo.shape
-    near, _, far = thirds(out)
-    left, _, right = thirds(flat)
-    # the depth run's near/far ratio is well above the uniform run's (the photo's own)
-    assert stroke_size(near) / stroke_size(far) > 1.3 * stroke_size(left) / stroke_size(right)
-    # and the other way round when the map says the right is near
-    out, _ = _job(daemon, photo, np.ascontiguousarray(near_left[:, ::-1]), depth_range=4.0)
-    near, _, far = thirds(out)
-    assert stroke_size(far) / stroke_size(near) > 1.3 * stroke_size(right) / stroke_size(left)
+    near_right = np.ascontiguousarray(near_left[:, ::-1])
+    left, meta = _job(daemon, photo, near_left, engine, depth_range=4.0, **fields)
+    right, _ = _job(daemon, photo, near_right, engine, depth_range=4.0, **fields)
+    assert meta["depth"] == {"range": 4.0} and left.shape == photo.shape
+    # turning the map round changes the thirds' stroke sizes the way a larger style scale does
+    # (the photo's own texture is the same in both runs)
+    turned = math.log(left_over_right(left) / left_over_right(right))
+    big = stroke_size(_job(daemon, photo, engine=engine, style_scale=2.0, **fields)[0])
+    small = stroke_size(_job(daemon, photo, engine=engine, style_scale=0.5, **fields)[0])
+    assert turned * math.copysign(1, math.log(big / small)) > math.log(1.3), (turned, big, small)
+    if engine == "fast":  # where a larger scale means bigger strokes, as it does here
+        assert big > small and turned > math.log(1.5)
 
 
 def test_a_depth_map_of_other_proportions_runs_with_a_note(daemon):
@@ -87,7 +104,7 @@ def test_a_depth_map_of_other_proportions_runs_with_a_note(daemon):
 @pytest.mark.parametrize(
     "fields, expect",
     [
-        ({"engine": "gatys"}, "fast mode"),
+        ({"engine": "hires", "base": "fast"}, "gatys base"),
         ({"photoreal": True}, "no strokes"),
         ({"depth_range": 0.5}, "depth_range"),
     ],
