@@ -6,7 +6,10 @@ size (enlarged by the job's upscaler and guided by the full-size photo when the 
 smaller: daemon.imaging.guided_upsample) → (more than 1.5x enlarged, the plan holds a fast model
 and the job's `texture` is on: its full-size texture, daemon.imaging.texture) → colour finish →
 strength blend with the original pixels → mask → encode in the input's format. Strength 0 skips
-the engine: the result is the content, re-encoded.
+the engine: the result is the content, re-encoded. A depth map reaches the engine at the working
+size (for gatys and hires as its bands placed like styles: daemon.imaging.depth). The photo look
+(`photoreal`) replaces the engine-to-colour-finish part: the photo recoloured locally affinely to
+the styles' pictures (daemon.imaging.photoreal); the engine runs only for a style without one.
 
 The mask (a selection, optional) is composited with its feather kept: with an alpha channel it
 scales the result's alpha (transparent outside, soft at the edge); without one, the result fades

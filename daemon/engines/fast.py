@@ -19,6 +19,9 @@ same weights exported in memory as daemon.nets.fast_graph's exact rewrite; 1.7x 
 PyTorch eager at 1024² and 3.2x at 2048² here); tiles, which replay recorded norm statistics,
 style maps and GPUs run the PyTorch network.
 
+With a depth map the network runs once per depth band (daemon.imaging.depth), each at its stroke
+size, and the bands are mixed per pixel; the working side is the finest band's.
+
 `paint_texture` is the network's second use, by the pipeline for every engine: run at full size
 on a result enlarged more than 1.5x, it paints the 100% view's fine texture
 (daemon.imaging.texture), the whole picture at once or in tiles as the memory budget decides,
