@@ -68,7 +68,7 @@ GATYS_PAIRS = (
 FAST_PAIRS = (
     ("content/plasma_Path.jpg", "vangogh-starry-night", "fast"),
     ("content/gc_monument_chateaudeChenonceau.jpg", "hokusai-great-wave", "fast"),
-    ("content/mate_LadyBird.jpg", "plasma-autumn-digital-painting", "fast"),
+    ("content/mate_LadyBird.jpg", "arcimboldo-spring", "fast"),
 )
 QUICK = (GATYS_PAIRS[0], FAST_PAIRS[0])
 
