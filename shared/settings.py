@@ -37,6 +37,7 @@ class JobSettings:
     temporal: bool = JOB_DEFAULTS["temporal"]  # a sequence's frames consistent with each other
     texture: bool = JOB_DEFAULTS["texture"]  # the 100% view painted at full size
     photoreal: bool = JOB_DEFAULTS["photoreal"]  # the photo look: colour and tone, no strokes
+    depth_range: float = JOB_DEFAULTS["depth_range"]  # with a depth map: near ÷ far stroke size
 
     def job_spec(self, content: ImageDesc, styles: Sequence[StyleRef], **fields: Any) -> JobSpec:
         """The job of these settings for `content` and `styles`; `fields` are further `JobSpec`
@@ -52,6 +53,7 @@ class JobSettings:
             temporal=self.temporal,
             texture=self.texture,
             photoreal=self.photoreal,
+            depth_range=self.depth_range,
             **fields,
         )
 
@@ -69,6 +71,7 @@ class JobSettings:
             temporal=bool(recorded.get("temporal", JOB_DEFAULTS["temporal"])),
             texture=bool(recorded.get("texture", JOB_DEFAULTS["texture"])),
             photoreal=bool(recorded.get("photoreal", JOB_DEFAULTS["photoreal"])),
+            depth_range=float(recorded.get("depth_range", JOB_DEFAULTS["depth_range"])),
             **extra,
         )
 

@@ -41,7 +41,7 @@ def show_dialog(
     status.set_line_wrap(True)  # a long message must not stretch the dialog
     status.set_max_width_chars(50)
     fields = ["mode", "strength", "preserve-color", "style-scale", "iterations", "texture"]
-    fields += ["photoreal"]
+    fields += ["photoreal", "depth", "depth-range"]
     if procedure.get_name() == request.FRAMES_PROCEDURE:
         fields.append("temporal")
     dialog.fill([*fields, "endpoint"])

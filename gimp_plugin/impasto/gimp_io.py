@@ -68,6 +68,21 @@ def read_maps(
     return maps
 
 
+def read_depth(image: Gimp.Image, drawable: Gimp.Layer, region: Region, name: str) -> Pixels:
+    """The depth map over `region`: the channel named `name`, else the layer of that name read
+    as grey (white near, black far), 8-bit."""
+    _, ox, oy = drawable.get_offsets()
+    source, cx, cy = image.get_channel_by_name(name), 0, 0
+    if source is None:
+        source = image.get_layer_by_name(name)
+        if source is None:
+            raise ArgumentError(f"no channel or layer named '{name}' for the depth map")
+        _, cx, cy = source.get_offsets()
+    rect = Gegl.Rectangle.new(ox + region.x - cx, oy + region.y - cy, region.width, region.height)
+    data = source.get_buffer().get(rect, 1.0, "Y' u8", Gegl.AbyssPolicy.CLAMP)
+    return Pixels(MAP_FORMAT, region.width, region.height, bytes(data))
+
+
 def scaled(region: Region, scale: float) -> tuple[int, int]:
     """The size of `region` at `scale` (at least 1 px)."""
     return max(1, round(region.width * scale)), max(1, round(region.height * scale))

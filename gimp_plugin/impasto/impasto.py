@@ -69,6 +69,7 @@ from dialog import show_dialog, show_learn_dialog  # noqa: E402
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 from gimp_io import (  # noqa: E402
     RECIPE_PARASITE,
+    read_depth,
     read_maps,
     read_source,
     read_styles,
@@ -178,6 +179,23 @@ def _add_style_arguments(proc: Gimp.Procedure) -> None:
         "sharp and where it is (a photo or a painting as the style; fast and gatys modes; "
         "colours left at none)",
         False,
+        rw,
+    )
+    proc.add_string_argument(
+        "depth",
+        "_Depth map",
+        "A channel or layer, white near and black far: strokes are bigger where it is near "
+        "(a painted gradient gives perspective); empty: none",
+        "",
+        rw,
+    )
+    proc.add_double_argument(
+        "depth-range",
+        "Depth ran_ge",
+        "How many times bigger the nearest strokes are than the farthest (1..16)",
+        1.0,
+        16.0,
+        3.0,
         rw,
     )
     proc.add_string_argument(
@@ -349,7 +367,14 @@ def stylize(image: Gimp.Image, drawable: Gimp.Layer, options: request.Options) -
         maps = read_maps(image, drawable, region, items)
         styles, style_frames = read_styles(items, 2, maps)
         frames = [pixels, *style_frames]
-        spec = options.spec(fmt.pixels.describe(1, region.width, region.height), styles)
+        depth = None
+        if options.depth:
+            grey = read_depth(image, drawable, region, options.depth)
+            frames.append(grey.data)
+            depth = grey.describe(len(frames))
+        spec = options.spec(
+            fmt.pixels.describe(1, region.width, region.height), styles, depth=depth
+        )
         Gimp.progress_set_text(f"Impasto: {mode} {', '.join(s.title for s in items)}")
         job = client.submit(spec.to_wire(), frames)
         while not job.finished:
@@ -455,6 +480,8 @@ def stylize_frames(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Imag
             _, items = _resolve(client, options)
             if any(item.where for item in items):
                 raise ArgumentError("styles placed by a channel work on one layer, not on frames")
+            if options.depth:
+                raise ArgumentError("a depth map works on one layer, not on frames")
             styles, style_frames = read_styles(items, 2)
             spec = options.spec(fmt.pixels.describe(1, width, height), styles)
             results = client.stylize_frames((read(f) for f in frames), spec, style_frames)

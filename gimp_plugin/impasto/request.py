@@ -126,6 +126,7 @@ class Options(JobSettings):
 
     styles: list[StyleItem] = field(default_factory=list)
     endpoint: str | None = None
+    depth: str = ""  # the channel or layer whose grey sets the stroke size (empty: none)
 
     def spec(self, content: ImageDesc, styles: Sequence[StyleRef], **fields: Any) -> JobSpec:
         """The job; building it validates every value (an ArgumentError names the bad one)."""
@@ -146,6 +147,8 @@ def options_from_config(config: Any) -> Options:
         iterations=config.get_property("iterations"),
         texture=config.get_property("texture"),
         photoreal=config.get_property("photoreal"),
+        depth=config.get_property("depth") or "",
+        depth_range=config.get_property("depth-range"),
         endpoint=config.get_property("endpoint") or None,
     )
 
@@ -186,6 +189,8 @@ def options_from_recipe(recipe: dict, endpoint: str | None) -> Options:
                 raise ArgumentError(
                     f"its style '{entry.get('name')}' was a Krita layer; GIMP cannot read it"
                 )
+        if recipe["settings"].get("depth"):
+            raise ArgumentError("it was made with a depth map, which re-apply cannot read yet")
         return Options.from_recipe(recipe["settings"], styles=items, endpoint=endpoint)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ArgumentError):

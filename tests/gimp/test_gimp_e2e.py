@@ -141,8 +141,9 @@ def layers(result: dict) -> list[Layer]:
     return out
 
 
-def direct(daemon, content: np.ndarray, **fields) -> np.ndarray:
-    """The daemon's answer for the same pixels and settings, asked without GIMP."""
+def direct(daemon, content: np.ndarray, *extra: bytes, **fields) -> np.ndarray:
+    """The daemon's answer for the same pixels and settings, asked without GIMP (`extra`: more
+    buffers, frames 2…)."""
     h, w, c = content.shape
     dtype = "u16" if content.dtype == np.uint16 else "u8"
     body = {
@@ -150,7 +151,7 @@ def direct(daemon, content: np.ndarray, **fields) -> np.ndarray:
         **fields,
     }
     with daemon.client(timeout=30) as client:
-        desc, data = client.run(body, [content.tobytes()], timeout=120).image_bytes(0)
+        desc, data = client.run(body, [content.tobytes(), *extra], timeout=120).image_bytes(0)
     return np.frombuffer(data, content.dtype).reshape(h, w, c)
 
 
@@ -253,6 +254,7 @@ def gimp_run(chroot, request):
             {**args, "styles": "starry-night@Left, great-wave@Right"},
         ),  # fmt: skip
         "learn": ("rgb8", None, {**args, "styles": learned_name(chroot)}),
+        "depth": ("rgb8", None, {**args, "styles": fast[0], "depth": "Near", "depth-range": 4.0}),
     }
     job = {
         "out": inside,
@@ -275,6 +277,8 @@ def gimp_run(chroot, request):
                 else None,
                 "channels": {"Left": [0, 0, 64, 85], "Right": [64, 0, 64, 85]}
                 if name == "channel-map"
+                else {"Near": [0, 0, 64, 85]}
+                if name == "depth"
                 else {},
             }
             for name, (source, select, case_args) in cases.items()
@@ -512,6 +516,23 @@ def test_styles_placed_by_channels_each_keep_their_half(gimp_run):
     assert_halves_follow(both, a, b)
     # named after the paintings the daemon used, not the words typed
     assert new.name == "Impasto: vangogh-starry-night 50% + hokusai-great-wave 50%"
+
+
+def test_a_channel_as_depth_map_gives_the_daemons_depth_result(gimp_run):
+    new, source = layers(succeeded(gimp_run, "depth"))
+    photo = gimp_run["inputs"]["rgb8"]
+    assert np.array_equal(source.pixels[..., :3], photo)
+    h, w = photo.shape[:2]
+    near = np.zeros((h, w), np.uint8)
+    near[:, :64] = 255  # the channel the case saved: white (near) on the left half
+    depth = {"frame": 2, "width": w, "height": h, "channels": 1, "dtype": "u8"}
+    fields = {"engine": "fast", "styles": [{"name": gimp_run["fast"][0]}]}
+    expect = direct(gimp_run["daemon"], photo, near.tobytes(), depth=depth, depth_range=4.0,
+                    **fields)  # fmt: skip
+    flat = direct(gimp_run["daemon"], photo, **fields)
+    got = new.pixels[..., :3].astype(int)
+    assert np.abs(got - expect[..., :3]).mean() < 1.0
+    assert np.abs(got - flat[..., :3]).mean() > 3  # the map changed the strokes
 
 
 def plug_in_pids() -> list[int]:

@@ -45,6 +45,8 @@ def config(endpoint: str, **values) -> FakeConfig:
         "iterations": 2,
         "texture": True,
         "photoreal": False,
+        "depth": "",
+        "depth-range": 3.0,
         "endpoint": endpoint,
     }
     return FakeConfig({**base, **values})

@@ -176,6 +176,8 @@ def test_the_procedures_arguments_become_the_options():
         "iterations": 30,
         "texture": False,
         "photoreal": True,
+        "depth": "Near",
+        "depth-range": 2.5,
         "endpoint": "",
     }
     config = types.SimpleNamespace(get_property=values.__getitem__)
@@ -187,6 +189,8 @@ def test_the_procedures_arguments_become_the_options():
         30,
         texture=False,
         photoreal=True,
+        depth="Near",
+        depth_range=2.5,
         styles=[StyleItem(0.5, name="starry", where="Sky"), StyleItem(path="/p/a.png")],
     )
     values["styles"] = None  # unset in a PDB call
