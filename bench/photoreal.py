@@ -168,7 +168,7 @@ def main() -> int:
         timing[mode] = statistics.median(times)
     video = {clip: warping(runner, clip, args.frames) for clip in CLIPS}
     if args.gallery and not args.quick:
-        gallery(tiles).save(args.gallery, quality=82, optimize=True)
+        gallery(tiles).save(args.gallery, quality=74, optimize=True)
         log.info("wrote %s", args.gallery)
     publish(report(rows, timing, video, started, args), args.markdown, BEGIN, END)
     return 0
@@ -187,7 +187,7 @@ def warping(runner: Runner, clip: str, count: int) -> dict[str, float]:
 
 def gallery(tiles: list) -> Image.Image:
     """One row per pair: photo | reference | plain | global transfer | photo look."""
-    w, h, label = 240, 160, 14
+    w, h, label = 192, 128, 14
     heads = ("photo", "reference", "plain", "global colour transfer", "photo look")
     sheet = Image.new("RGB", (w * len(heads), label + len(tiles) * (h + label)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -201,6 +201,7 @@ def gallery(tiles: list) -> Image.Image:
             tile.thumbnail((w, h), Image.Resampling.LANCZOS)
             sheet.paste(tile, (c * w + (w - tile.width) // 2, y + (h - tile.height) // 2))
         text = pair if tag == "fast" or tag.startswith("→") else f"{pair} ({tag})"
+        text = text.replace("→", "->")  # the default font has no arrow
         draw.text((4, y + h), f"{text} [{'fast' if tag == 'fast' else 'gatys'}]", fill="black")
     return sheet
 
