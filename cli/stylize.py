@@ -163,6 +163,7 @@ def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> 
         temporal=args.temporal,
         texture=args.texture,
         photoreal=args.photoreal,
+        depth_range=args.depth_range,
     )
     return settings.job_spec(
         content,
@@ -173,7 +174,6 @@ def job_spec(args: argparse.Namespace, content: ImageDesc, styles, **fields) -> 
         upscaler=args.upscaler,
         size=args.size,
         seed=args.seed,
-        depth_range=args.depth_range,
         **fields,
     )
 

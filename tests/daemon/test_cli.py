@@ -145,10 +145,21 @@ def test_existing_output_is_never_overwritten_without_force(daemon, tmp_path):
             "has colour",
         ),
         (
-            "depth in gatys",
-            ["stylize", "{photo}", "-s", "starry-night", "--depth", "{grey}", "--mode", "gatys"],
-            "fast mode",
-        ),
+            "depth in hires from fast",
+            [
+                "stylize",
+                "{photo}",
+                "-s",
+                "starry-night",
+                "--depth",
+                "{grey}",
+                "--mode",
+                "hires",
+                "--base",
+                "fast",
+            ],
+            "gatys base",
+        ),  # fmt: skip
         ("unreadable depth map", ["stylize", "{photo}", "-s", "x", "--depth", "{garbage}"], "read"),
     ],
 )
