@@ -31,10 +31,8 @@ from fine_view import Stylist, at_side
 from hires import seam_ratio
 from PIL import Image, ImageDraw
 
-from daemon import pipeline
 from daemon.imaging.depth import band_factors
 from daemon.imaging.filters import gaussian_blur
-from daemon.plan import make_plan
 from shared.job import JobSpec, StyleRef
 from shared.protocol import PixelFormat
 
@@ -100,12 +98,7 @@ class Runner(Stylist):
             content=RGB8.describe(1, w, h), styles=(StyleRef(1.0, name=style),), engine="fast",
             **fields,
         )  # fmt: skip
-        plan = make_plan(spec, self.catalogue.snapshot, self.profile)
-        out = pipeline.run(
-            plan, frames, self.catalogue, self.profile, lambda *a: None, lambda: False, self.models
-        )
-        desc, data = out.images[0]
-        return np.frombuffer(data, np.uint8).reshape(desc.height, desc.width, desc.channels)
+        return self.result(spec, frames)
 
 
 def knots(w: int) -> tuple[list[int], list[int]]:

@@ -134,11 +134,14 @@ class Stylist:
             size=size,
             texture=texture,
         )
+        return self.result(spec, [np.ascontiguousarray(photo).tobytes()])
+
+    def result(self, spec: JobSpec, frames: list[bytes]) -> np.ndarray:
+        """The u8 picture the daemon's worker makes of `spec` and its `frames`."""
         plan = make_plan(spec, self.catalogue.snapshot, self.profile)
         out = pipeline.run(
-            plan, [np.ascontiguousarray(photo).tobytes()], self.catalogue, self.profile,
-            lambda *a: None, lambda: False, self.models,
-        )  # fmt: skip
+            plan, frames, self.catalogue, self.profile, lambda *a: None, lambda: False, self.models
+        )
         desc, data = out.images[0]
         return np.frombuffer(data, np.uint8).reshape(desc.height, desc.width, desc.channels)
 

@@ -40,10 +40,8 @@ from PIL import Image, ImageDraw
 from video import CLIPS, frames_of, mean_warping_error
 from view_measures import fringe
 
-from daemon import pipeline
 from daemon.io.pixels import to_tensor
 from daemon.pipeline import trim_edges
-from daemon.plan import make_plan
 from shared.job import JobSpec, StyleRef
 from shared.protocol import PixelFormat
 
@@ -89,12 +87,7 @@ class Runner(Stylist):
             ref = StyleRef(1.0, image=RGB8.describe(2, style.shape[1], style.shape[0]))
             frames.append(np.ascontiguousarray(style).tobytes())
         spec = JobSpec(content=RGB8.describe(1, w, h), styles=(ref,), engine=mode, **fields)
-        plan = make_plan(spec, self.catalogue.snapshot, self.profile)
-        out = pipeline.run(
-            plan, frames, self.catalogue, self.profile, lambda *a: None, lambda: False, self.models
-        )
-        desc, data = out.images[0]
-        return np.frombuffer(data, np.uint8).reshape(desc.height, desc.width, desc.channels)
+        return self.result(spec, frames)
 
 
 def t(x: np.ndarray) -> torch.Tensor:
